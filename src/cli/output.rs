@@ -1,0 +1,192 @@
+//! Rendering for people (aligned tables) and for programs (JSON on stdout).
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use toolbox::{Archive, ArchiveName, Format};
+
+/// An archive as `images --json` shows it.
+#[derive(Serialize)]
+pub struct ArchiveJson<'a> {
+    image: &'a str,
+    version: &'a str,
+    id: &'a str,
+    format: &'a Format,
+    dirty: bool,
+    size: u64,
+    modified: String,
+    path: String,
+}
+
+impl<'a> From<&'a Archive> for ArchiveJson<'a> {
+    fn from(a: &'a Archive) -> Self {
+        ArchiveJson {
+            image: &a.name.image,
+            version: &a.name.version,
+            id: &a.name.id,
+            format: &a.name.format,
+            dirty: a.is_dirty(),
+            size: a.size,
+            modified: rfc3339(a.modified),
+            path: path_text(&a.path),
+        }
+    }
+}
+
+/// A parsed name as `parse --json` shows it.
+#[derive(Serialize)]
+pub struct NameJson<'a> {
+    image: &'a str,
+    version: &'a str,
+    id: &'a str,
+    format: &'a Format,
+    dirty: bool,
+}
+
+impl<'a> From<&'a ArchiveName> for NameJson<'a> {
+    fn from(n: &'a ArchiveName) -> Self {
+        NameJson {
+            image: &n.image,
+            version: &n.version,
+            id: &n.id,
+            format: &n.format,
+            dirty: n.is_dirty(),
+        }
+    }
+}
+
+/// A path as text (lossy for names that are not UTF-8).
+pub fn path_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// A time in RFC 3339, UTC, to the second.
+pub fn rfc3339(t: SystemTime) -> String {
+    let t = OffsetDateTime::from(t);
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| String::from("-"))
+}
+
+/// A size in bytes the way `docker images` shows it (SI units).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.3}{}", UNITS[unit]).replacen(".000", "", 1)
+    }
+}
+
+/// `yes` or `no`.
+pub fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// A version as a table cell: an empty version shows as `<none>`.
+pub fn version_cell(v: &str) -> String {
+    if v.is_empty() {
+        "<none>".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// A table whose columns are padded to their widest cell.
+pub struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: Vec<&'static str>) -> Table {
+        Table {
+            header,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let header = self
+            .header
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let last = row.len().saturating_sub(1);
+            for (i, cell) in row.iter().enumerate() {
+                out.push_str(cell);
+                if i < last {
+                    let pad = widths[i] - cell.chars().count() + 3;
+                    out.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// JSON, pretty-printed, with a final newline.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"{e}\""));
+    text.push('\n');
+    text
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+pub fn print(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(1000), "1kB");
+        assert_eq!(human_size(1_234_567), "1.235MB");
+        assert_eq!(human_size(5_000_000_000), "5GB");
+    }
+
+    #[test]
+    fn times() {
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn table_pads_columns() {
+        let mut t = Table::new(vec!["A", "BB"]);
+        t.row(vec!["xxxx".into(), "y".into()]);
+        assert_eq!(t.render(), "A      BB\nxxxx   y\n");
+    }
+}

@@ -1,0 +1,148 @@
+//! Atomic file creation: write under a hidden temporary name in the target's own folder, fsync,
+//! rename onto the final name, fsync the folder. Nothing half written ever carries a final name.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, IoContext, Result};
+
+/// The prefix of every temporary file toolbox writes; hidden, so never listed as an archive.
+pub const TEMP_PREFIX: &str = ".toolbox-tmp.";
+
+/// A file being written that appears under its final name only when committed. Dropped
+/// without a commit, it removes its temporary file.
+#[derive(Debug)]
+pub struct AtomicFile {
+    file: Option<File>,
+    temp: PathBuf,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing the file that will be `dest`.
+    pub fn create(dest: &Path) -> Result<AtomicFile> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = parent_dir(dest);
+        let file_name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let unique = format!(
+            "{}.{}.{}",
+            std::process::id(),
+            nanos,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let temp = dir.join(format!("{TEMP_PREFIX}{unique}.{file_name}"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .at(&temp)?;
+        Ok(AtomicFile {
+            file: Some(file),
+            temp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// The final path.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// The temporary file, for writers that need more than [`Write`] (seeking).
+    pub fn file_mut(&mut self) -> &mut File {
+        self.file.as_mut().expect("the file is open until commit")
+    }
+
+    /// Makes the file durable and gives it its final name.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let file = self.file.take().expect("the file is open until commit");
+        file.sync_all().at(&self.temp)?;
+        drop(file);
+        fs::rename(&self.temp, &self.dest).at(&self.dest)?;
+        sync_dir(parent_dir(&self.dest))?;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file_mut().flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a rename or removal in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn commit_renames_into_place() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("a.zip");
+        let mut f = AtomicFile::create(&dest).unwrap();
+        f.write_all(b"hello").unwrap();
+        assert!(!dest.exists(), "nothing under the final name before commit");
+        let hidden = entries(d.path());
+        assert_eq!(hidden.len(), 1);
+        assert!(hidden[0].starts_with(TEMP_PREFIX));
+        f.commit().unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"hello");
+        assert_eq!(entries(d.path()), vec!["a.zip"]);
+    }
+
+    #[test]
+    fn drop_without_commit_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("a.zip");
+        fs::write(&dest, b"before").unwrap();
+        {
+            let mut f = AtomicFile::create(&dest).unwrap();
+            f.write_all(b"partial").unwrap();
+        }
+        assert_eq!(fs::read(&dest).unwrap(), b"before");
+        assert_eq!(entries(d.path()), vec!["a.zip"]);
+    }
+}

@@ -1,0 +1,283 @@
+//! The configuration: a YAML file, environment variables and flags, in that order of strength
+//! (flags beat the environment, which beats the file, which beats the defaults).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+use crate::name;
+
+/// The config file read when `--config` is not given, if it exists.
+pub const DEFAULT_FILE: &str = "config/toolbox.yaml";
+/// The artifacts directory when nothing else names one.
+pub const DEFAULT_ARTIFACTS_DIR: &str = "./artifacts";
+/// Seconds to wait for the engine to answer, when nothing else says.
+pub const DEFAULT_API_TIMEOUT_S: u64 = 120;
+
+/// The environment variable naming the artifacts directory.
+pub const ENV_ARTIFACTS_DIR: &str = "TOOLBOX_ARTIFACTS_DIR";
+/// The environment variable naming the engine's address.
+pub const ENV_DOCKER_HOST: &str = "DOCKER_HOST";
+/// The environment variable bounding the wait for the engine, in seconds.
+pub const ENV_API_TIMEOUT: &str = "TOOLBOX_DOCKER_API_TIMEOUT";
+
+/// The contents of a config file.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The artifacts directory (relative paths are relative to the working directory).
+    pub artifacts_dir: Option<PathBuf>,
+    /// The engine's address (`unix:///path` or `tcp://host:port`).
+    pub docker_host: Option<String>,
+    /// Seconds to wait for the engine to answer.
+    pub api_timeout_s: Option<u64>,
+    /// Per-image settings, keyed by image name.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub images: BTreeMap<String, ImageConfig>,
+}
+
+/// How one image is built and where it lives in the engine.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// The build context directory.
+    pub context: Option<PathBuf>,
+    /// The Dockerfile, relative to the context.
+    pub dockerfile: Option<PathBuf>,
+    /// Build arguments; scalar values are taken as text.
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub build_args: BTreeMap<String, String>,
+    /// The engine repository, when it is not the image name (`registry.local/team/web`).
+    pub repository: Option<String>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn scalar_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    use serde::de::Error as _;
+    let raw: Option<BTreeMap<String, serde_yaml::Value>> = Option::deserialize(d)?;
+    raw.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_yaml::Value::String(s) => s,
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                serde_yaml::Value::Null => String::new(),
+                _ => {
+                    return Err(D::Error::custom(format!(
+                        "build argument `{k}` must be a single value"
+                    )));
+                }
+            };
+            Ok((k, text))
+        })
+        .collect()
+}
+
+impl ConfigFile {
+    /// Parses a config file's text; `path` is named in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
+        let error = |message: String| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        };
+        if text.trim().is_empty() {
+            return Ok(ConfigFile::default());
+        }
+        let file: ConfigFile = serde_yaml::from_str(text).map_err(|e| error(e.to_string()))?;
+        if file.api_timeout_s == Some(0) {
+            return Err(error("api_timeout_s: must be at least 1 (seconds)".into()));
+        }
+        for (image, entry) in &file.images {
+            name::check_image(image).map_err(|e| error(format!("images: {e}")))?;
+            if entry.repository.as_deref() == Some("") {
+                return Err(error(format!(
+                    "images.{image}.repository: must not be empty"
+                )));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Reads the config file: `explicit` must exist; without it, [`DEFAULT_FILE`] is read when
+    /// it exists, and an empty configuration is used when it does not.
+    pub fn load(explicit: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>)> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
+            None => return Ok((ConfigFile::default(), None)),
+        };
+        let text = fs::read_to_string(&path).map_err(|e| Error::Config {
+            path: path.clone(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        Ok((Self::parse(&text, &path)?, Some(path)))
+    }
+}
+
+/// The environment variables toolbox reads, gathered by the caller (the library never reads
+/// the environment itself). Empty values count as unset.
+#[derive(Debug, Default, Clone)]
+pub struct Environment {
+    pub artifacts_dir: Option<String>,
+    pub docker_host: Option<String>,
+    pub api_timeout: Option<String>,
+}
+
+impl Environment {
+    /// Reads the variables from this process's environment.
+    pub fn from_process() -> Environment {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Environment {
+            artifacts_dir: var(ENV_ARTIFACTS_DIR),
+            docker_host: var(ENV_DOCKER_HOST),
+            api_timeout: var(ENV_API_TIMEOUT),
+        }
+    }
+}
+
+/// The settings in force after flags, environment, file and defaults are weighed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub artifacts_dir: PathBuf,
+    pub docker_host: Option<String>,
+    pub api_timeout_s: u64,
+    pub images: BTreeMap<String, ImageConfig>,
+    /// The config file read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Weighs `basedir_flag` (the `--basedir` flag), the environment and the file.
+    pub fn resolve(
+        basedir_flag: Option<&Path>,
+        env: &Environment,
+        file: ConfigFile,
+        file_path: Option<PathBuf>,
+    ) -> Result<Settings> {
+        let artifacts_dir = basedir_flag
+            .map(Path::to_path_buf)
+            .or_else(|| env.artifacts_dir.as_ref().map(PathBuf::from))
+            .or(file.artifacts_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ARTIFACTS_DIR));
+        let api_timeout_s = match &env.api_timeout {
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(Error::BadEnvironment {
+                        name: ENV_API_TIMEOUT,
+                        value: raw.clone(),
+                        reason: "expected a whole number of seconds, at least 1".into(),
+                    });
+                }
+            },
+            None => file.api_timeout_s.unwrap_or(DEFAULT_API_TIMEOUT_S),
+        };
+        Ok(Settings {
+            artifacts_dir,
+            docker_host: env.docker_host.clone().or(file.docker_host),
+            api_timeout_s,
+            images: file.images,
+            file: file_path,
+        })
+    }
+
+    /// The settings of one image (empty when the file has none).
+    pub fn image(&self, image: &str) -> ImageConfig {
+        self.images.get(image).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile> {
+        ConfigFile::parse(text, Path::new("t.yaml"))
+    }
+
+    #[test]
+    fn full_file() {
+        let file = parse(
+            "artifacts_dir: /srv/artifacts\ndocker_host: unix:///run/d.sock\napi_timeout_s: 30\n\
+             images:\n  web:\n    context: web\n    dockerfile: Dockerfile.prod\n    repository: registry.local/team/web\n    \
+             build_args:\n      PORT: 8080\n      NAME: x\n      DEBUG: false\n",
+        )
+        .unwrap();
+        assert_eq!(
+            file.artifacts_dir.as_deref(),
+            Some(Path::new("/srv/artifacts"))
+        );
+        assert_eq!(file.api_timeout_s, Some(30));
+        let web = &file.images["web"];
+        assert_eq!(web.repository.as_deref(), Some("registry.local/team/web"));
+        assert_eq!(web.build_args["PORT"], "8080");
+        assert_eq!(web.build_args["DEBUG"], "false");
+    }
+
+    #[test]
+    fn empty_and_null_sections() {
+        assert_eq!(parse("").unwrap(), ConfigFile::default());
+        assert_eq!(parse("# only a comment\n").unwrap(), ConfigFile::default());
+        assert!(parse("images:\n").unwrap().images.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_file() {
+        let err = parse("artifact_dir: x\n").unwrap_err().to_string();
+        assert!(
+            err.contains("artifact_dir") && err.contains("t.yaml"),
+            "{err}"
+        );
+        let err = parse("images:\n  web:\n    contxt: x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("contxt"), "{err}");
+        let err = parse("api_timeout_s: soon\n").unwrap_err().to_string();
+        assert!(err.contains("api_timeout_s"), "{err}");
+        let err = parse("api_timeout_s: 0\n").unwrap_err().to_string();
+        assert!(err.contains("api_timeout_s"), "{err}");
+        assert!(parse("images:\n  a/b: {}\n").is_err());
+        assert!(parse("[1, 2]\n").is_err());
+    }
+
+    #[test]
+    fn precedence_flag_env_file_default() {
+        let file = parse("artifacts_dir: from-file\napi_timeout_s: 30\n").unwrap();
+        let env = Environment {
+            artifacts_dir: Some("from-env".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(Some(Path::new("from-flag")), &env, file.clone(), None).unwrap();
+        assert_eq!(s.artifacts_dir, Path::new("from-flag"));
+        let s = Settings::resolve(None, &env, file.clone(), None).unwrap();
+        assert_eq!(s.artifacts_dir, Path::new("from-env"));
+        let s = Settings::resolve(None, &Environment::default(), file.clone(), None).unwrap();
+        assert_eq!(s.artifacts_dir, Path::new("from-file"));
+        assert_eq!(s.api_timeout_s, 30);
+        let s =
+            Settings::resolve(None, &Environment::default(), ConfigFile::default(), None).unwrap();
+        assert_eq!(s.artifacts_dir, Path::new(DEFAULT_ARTIFACTS_DIR));
+        assert_eq!(s.api_timeout_s, DEFAULT_API_TIMEOUT_S);
+        let env = Environment {
+            api_timeout: Some("abc".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(None, &env, file, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(ENV_API_TIMEOUT), "{err}");
+    }
+}

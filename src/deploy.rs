@@ -1,0 +1,94 @@
+//! The deploy configuration: where each image's latest archive can be fetched, and its tag.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::name::Format;
+use crate::store::{LatestRule, Store};
+use crate::version;
+
+/// The deploy configuration of the latest archives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deployment {
+    pub images: BTreeMap<String, DeployedImage>,
+}
+
+/// One image of a [`Deployment`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployedImage {
+    /// The base URL and the archive's file name, joined with exactly one `/`.
+    pub url: String,
+    pub version: String,
+    pub id: String,
+    pub format: Format,
+    /// `<image>:<docker tag of the version>`.
+    pub tag: String,
+}
+
+/// Builds the deploy configuration of the latest archive of each of `images` (of every image
+/// in `store` when empty).
+pub fn deployment(
+    store: &Store,
+    images: &[String],
+    base_url: &str,
+    rule: LatestRule,
+) -> Result<Deployment> {
+    if base_url.trim().is_empty() {
+        return Err(Error::BadUrl {
+            url: base_url.to_string(),
+            reason: "it is empty".into(),
+        });
+    }
+    let base = base_url.trim_end_matches('/');
+    let mut deployed = BTreeMap::new();
+    for (image, archive) in store.latest_of(images, rule)? {
+        let name = &archive.name;
+        let tag = version::docker_tag(&name.version)?;
+        deployed.insert(
+            image.clone(),
+            DeployedImage {
+                url: format!("{base}/{}", name.file_name()),
+                version: name.version.clone(),
+                id: name.id.clone(),
+                format: name.format.clone(),
+                tag: format!("{image}:{tag}"),
+            },
+        );
+    }
+    Ok(Deployment { images: deployed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn urls_join_with_one_slash_and_tags_replace_plus() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("web_1.2.3+b7_0123456789ab.zip"), b"").unwrap();
+        let store = Store::open(d.path()).unwrap();
+        for base in [
+            "https://host/path",
+            "https://host/path/",
+            "https://host/path//",
+        ] {
+            let dep = deployment(&store, &[], base, LatestRule::default()).unwrap();
+            let web = &dep.images["web"];
+            assert_eq!(web.url, "https://host/path/web_1.2.3+b7_0123456789ab.zip");
+            assert_eq!(web.tag, "web:1.2.3-b7");
+        }
+        assert!(deployment(&store, &[], "", LatestRule::default()).is_err());
+    }
+
+    #[test]
+    fn an_untaggable_version_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("web_.1_0123456789ab.zip"), b"").unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let err = deployment(&store, &[], "https://h", LatestRule::default()).unwrap_err();
+        assert!(err.to_string().contains("`.1`"), "{err}");
+    }
+}

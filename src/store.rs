@@ -1,0 +1,606 @@
+//! The artifacts directory: scanning it into archives, the latest rule, selection, and what
+//! `clean` removes.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use walkdir::WalkDir;
+
+use crate::error::{Error, IoContext, Result};
+use crate::name::{ArchiveName, Format};
+use crate::version::Version;
+
+/// A file in the artifacts directory whose whole name is an archive name.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub name: ArchiveName,
+    /// The path as found under the artifacts directory (the directory joined with the file's
+    /// place below it).
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified: SystemTime,
+    dirty: bool,
+    parsed: Option<Version>,
+}
+
+impl Archive {
+    /// Describes the file at `path`, named `name`, with its metadata.
+    pub fn new(name: ArchiveName, path: PathBuf, metadata: &fs::Metadata) -> Result<Archive> {
+        let modified = metadata.modified().at(&path)?;
+        Ok(Archive {
+            dirty: name.is_dirty(),
+            parsed: Version::parse(&name.version),
+            size: metadata.len(),
+            modified,
+            name,
+            path,
+        })
+    }
+
+    /// Reads the archive at `path` (which must be a regular file with an archive name).
+    pub fn from_path(path: &Path) -> Result<Archive> {
+        let metadata = fs::symlink_metadata(path).at(path)?;
+        if !metadata.is_file() {
+            return Err(Error::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let name = ArchiveName::parse_strict(file_name)?;
+        Archive::new(name, path.to_path_buf(), &metadata)
+    }
+
+    /// Whether the version is a dirty build.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The file name.
+    pub fn file_name(&self) -> String {
+        self.name.file_name()
+    }
+}
+
+/// The one rule that decides which archive of an image is the latest.
+///
+/// Among the archives of one image the latest is the greatest by, in order: clean beats dirty
+/// (dropped with `allow_dirty`); a version that parses beats one that does not, and parsed
+/// versions compare as [`Version`] does; the newer modification time; the greater file name
+/// (then the greater path, so that the answer is always the same).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LatestRule {
+    pub allow_dirty: bool,
+}
+
+impl LatestRule {
+    /// Orders two archives; `Greater` means `a` is the more recent.
+    pub fn cmp(&self, a: &Archive, b: &Archive) -> Ordering {
+        let clean = |x: &Archive| self.allow_dirty || !x.dirty;
+        clean(a)
+            .cmp(&clean(b))
+            .then_with(|| a.parsed.cmp(&b.parsed))
+            .then_with(|| a.modified.cmp(&b.modified))
+            .then_with(|| a.path.file_name().cmp(&b.path.file_name()))
+            .then_with(|| a.path.cmp(&b.path))
+    }
+
+    /// Sorts archives latest first.
+    pub fn sort(&self, archives: &mut [&Archive]) {
+        archives.sort_by(|a, b| self.cmp(b, a));
+    }
+
+    /// The latest of some archives.
+    pub fn latest<'a>(
+        &self,
+        archives: impl IntoIterator<Item = &'a Archive>,
+    ) -> Option<&'a Archive> {
+        archives.into_iter().max_by(|a, b| self.cmp(a, b))
+    }
+}
+
+/// What a command was asked to act on: an archive file, or an image with an optional version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A path to an archive file.
+    Path(PathBuf),
+    /// An image, optionally with a version (`IMAGE[:VERSION]`).
+    Image {
+        image: String,
+        version: Option<String>,
+    },
+}
+
+impl Target {
+    /// An existing file path, or an archive file name, is an archive; anything else is
+    /// `IMAGE[:VERSION]`.
+    pub fn parse(arg: &str) -> Target {
+        let path = Path::new(arg);
+        if arg.contains('/') || path.is_file() || ArchiveName::parse(arg).is_some() {
+            return Target::Path(path.to_path_buf());
+        }
+        match arg.split_once(':') {
+            Some((image, version)) => Target::Image {
+                image: image.to_string(),
+                version: Some(version.to_string()),
+            },
+            None => Target::Image {
+                image: arg.to_string(),
+                version: None,
+            },
+        }
+    }
+}
+
+/// The archives found in an artifacts directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    archives: Vec<Archive>,
+}
+
+impl Store {
+    /// Scans `dir` recursively for files whose whole name is an archive name. Hidden files and
+    /// folders are skipped, links are never followed (the directory itself may be one), and
+    /// directories are never archives.
+    pub fn open(dir: &Path) -> Result<Store> {
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::BasedirNotADirectory {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::MissingBasedir {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+        let mut archives = Vec::new();
+        let walk = WalkDir::new(dir)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        for entry in walk {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                Error::io(path, e.into())
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().and_then(ArchiveName::parse) else {
+                continue;
+            };
+            let metadata = entry.metadata().map_err(|e| {
+                let path = entry.path().to_path_buf();
+                Error::io(path, e.into())
+            })?;
+            archives.push(Archive::new(name, entry.into_path(), &metadata)?);
+        }
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            archives,
+        })
+    }
+
+    /// The artifacts directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every file with an archive name, foreign ones included, in no particular order.
+    pub fn all(&self) -> &[Archive] {
+        &self.archives
+    }
+
+    /// The archives of `image` in a format toolbox manages (foreign files excluded).
+    pub fn known_of<'a, 'b>(
+        &'a self,
+        image: &'b str,
+    ) -> impl Iterator<Item = &'a Archive> + use<'a, 'b> {
+        self.archives
+            .iter()
+            .filter(move |a| a.name.image == image && a.name.format.is_known())
+    }
+
+    /// The names of the images with at least one archive in a known format, sorted.
+    pub fn images(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .archives
+            .iter()
+            .filter(|a| a.name.format.is_known())
+            .map(|a| a.name.image.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Every file with an archive name (of `images`, or all when empty), sorted by image name,
+    /// each image's archives latest first, its foreign files after them by name.
+    pub fn listing(&self, images: &[String], rule: LatestRule) -> Vec<&Archive> {
+        let wanted: HashSet<&str> = images.iter().map(String::as_str).collect();
+        let mut by_image: BTreeMap<&str, (Vec<&Archive>, Vec<&Archive>)> = BTreeMap::new();
+        for a in &self.archives {
+            if !wanted.is_empty() && !wanted.contains(a.name.image.as_str()) {
+                continue;
+            }
+            let (known, foreign) = by_image.entry(&a.name.image).or_default();
+            if a.name.format.is_known() {
+                known
+            } else {
+                foreign
+            }
+            .push(a);
+        }
+        let mut out = Vec::with_capacity(self.archives.len());
+        for (_, (mut known, mut foreign)) in by_image {
+            rule.sort(&mut known);
+            foreign.sort_by(|a, b| {
+                a.path
+                    .file_name()
+                    .cmp(&b.path.file_name())
+                    .then_with(|| a.path.cmp(&b.path))
+            });
+            out.extend(known);
+            out.extend(foreign);
+        }
+        out
+    }
+
+    /// The latest archive of `image`.
+    pub fn latest(&self, image: &str, rule: LatestRule) -> Result<&Archive> {
+        rule.latest(self.known_of(image))
+            .ok_or_else(|| Error::NoArchive {
+                image: image.to_string(),
+                dir: self.dir.clone(),
+            })
+    }
+
+    /// The latest archive of each of `images` (of every image when empty), keyed by image.
+    pub fn latest_of(
+        &self,
+        images: &[String],
+        rule: LatestRule,
+    ) -> Result<BTreeMap<String, &Archive>> {
+        if images.is_empty() {
+            let mut latest: BTreeMap<&str, &Archive> = BTreeMap::new();
+            for a in self.archives.iter().filter(|a| a.name.format.is_known()) {
+                latest
+                    .entry(&a.name.image)
+                    .and_modify(|best| {
+                        if rule.cmp(a, best).is_gt() {
+                            *best = a;
+                        }
+                    })
+                    .or_insert(a);
+            }
+            return Ok(latest
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect());
+        }
+        images
+            .iter()
+            .map(|image| Ok((image.clone(), self.latest(image, rule)?)))
+            .collect()
+    }
+
+    /// Resolves `target` to one archive in `format`: a path must name such an archive;
+    /// `IMAGE[:VERSION]` gives the latest archive of that image (and version) in that format.
+    pub fn select(
+        &self,
+        target: &Target,
+        format: &Format,
+        command: &'static str,
+    ) -> Result<Archive> {
+        match target {
+            Target::Path(path) => {
+                let found = if path.exists() || path.components().count() > 1 {
+                    Archive::from_path(path)?
+                } else {
+                    // A bare archive file name: look for it in the artifacts directory.
+                    let name = path.to_string_lossy();
+                    match self.archives.iter().find(|a| a.file_name() == name) {
+                        Some(a) => a.clone(),
+                        None => Archive::from_path(&self.dir.join(path))?,
+                    }
+                };
+                check_format(found, format, command)
+            }
+            Target::Image { image, version } => {
+                let candidates = self
+                    .known_of(image)
+                    .filter(|a| &a.name.format == format)
+                    .filter(|a| version.as_ref().is_none_or(|v| &a.name.version == v));
+                LatestRule::default()
+                    .latest(candidates)
+                    .cloned()
+                    .ok_or_else(|| {
+                        let what = match version {
+                            Some(v) => format!("{image}:{v}"),
+                            None => image.clone(),
+                        };
+                        Error::NoArchiveInFormat {
+                            what,
+                            format: format_label(format),
+                            dir: self.dir.clone(),
+                        }
+                    })
+            }
+        }
+    }
+
+    /// What `clean` removes: for each of `images` (every image when empty), every archive
+    /// outside the `keep` greatest (version, id) pairs by `rule`, and every `.docker` archive
+    /// whose `.zip` twin (same image, version and id) exists. Foreign files are never included.
+    pub fn clean_plan(&self, images: &[String], keep: usize, rule: LatestRule) -> Vec<&Archive> {
+        let images: Vec<&str> = if images.is_empty() {
+            self.images()
+        } else {
+            let mut v: Vec<&str> = images.iter().map(String::as_str).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let mut doomed = Vec::new();
+        for image in images {
+            let mut archives: Vec<&Archive> = self.known_of(image).collect();
+            rule.sort(&mut archives);
+            let mut pairs: Vec<(&str, &str)> = Vec::new();
+            for a in &archives {
+                let pair = (a.name.version.as_str(), a.name.id.as_str());
+                if !pairs.contains(&pair) {
+                    pairs.push(pair);
+                }
+            }
+            let kept: HashSet<(&str, &str)> = pairs.into_iter().take(keep).collect();
+            let zipped: HashSet<(&str, &str)> = archives
+                .iter()
+                .filter(|a| a.name.format == Format::Zip)
+                .map(|a| (a.name.version.as_str(), a.name.id.as_str()))
+                .collect();
+            doomed.extend(archives.into_iter().filter(|a| {
+                let pair = (a.name.version.as_str(), a.name.id.as_str());
+                !kept.contains(&pair) || (a.name.format == Format::Docker && zipped.contains(&pair))
+            }));
+        }
+        doomed
+    }
+}
+
+/// Passes `archive` on when it is in `format`, else explains what `command` expected.
+pub fn check_format(archive: Archive, format: &Format, command: &'static str) -> Result<Archive> {
+    if &archive.name.format == format {
+        return Ok(archive);
+    }
+    Err(Error::WrongFormat {
+        found: archive.name.format.to_string(),
+        path: archive.path,
+        expected: format_label(format),
+        command,
+    })
+}
+
+/// Removes archives one by one; returns the paths removed and the first error met, if any.
+pub fn remove(archives: &[&Archive]) -> (Vec<PathBuf>, Option<Error>) {
+    let mut removed = Vec::new();
+    let mut first_error = None;
+    for a in archives {
+        // Re-check right before removing: only a regular file, never a link put there since.
+        let result = match fs::symlink_metadata(&a.path) {
+            Ok(m) if m.is_file() => fs::remove_file(&a.path),
+            Ok(_) => Err(std::io::Error::other(
+                "no longer a regular file; left alone",
+            )),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => removed.push(a.path.clone()),
+            Err(e) => {
+                first_error.get_or_insert(Error::io(&a.path, e));
+            }
+        }
+    }
+    (removed, first_error)
+}
+
+fn format_label(format: &Format) -> &'static str {
+    match format {
+        Format::Docker => ".docker",
+        Format::Zip => ".zip",
+        Format::Foreign(_) => "foreign",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::time::Duration;
+
+    const ID: &str = "0123456789ab";
+
+    fn touch(dir: &Path, name: &str, age_s: u64) -> PathBuf {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        let f = File::create(&path).unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000 - age_s);
+        f.set_modified(t).unwrap();
+        path
+    }
+
+    fn latest_name(dir: &Path, image: &str, allow_dirty: bool) -> String {
+        let store = Store::open(dir).unwrap();
+        store
+            .latest(image, LatestRule { allow_dirty })
+            .unwrap()
+            .file_name()
+    }
+
+    #[test]
+    fn clean_beats_dirty_unless_allowed() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("web_1.0_{ID}.zip"), 100);
+        touch(d.path(), &format!("web_2.0.0.0_{ID}.zip"), 0);
+        touch(d.path(), &format!("web_latest_{ID}.zip"), 0);
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.0_{ID}.zip")
+        );
+        assert_eq!(
+            latest_name(d.path(), "web", true),
+            format!("web_2.0.0.0_{ID}.zip")
+        );
+    }
+
+    #[test]
+    fn parsed_beats_unparsed_then_numeric_order() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("web_nightly_{ID}.zip"), 0);
+        touch(d.path(), &format!("web_1.9_{ID}.zip"), 0);
+        touch(d.path(), &format!("web_1.10_{ID}.docker"), 50);
+        touch(d.path(), &format!("web_1.10.0-rc.1_{ID}.zip"), 0);
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.10_{ID}.docker")
+        );
+    }
+
+    #[test]
+    fn equal_versions_fall_back_to_mtime_then_name() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("web_1.2_{ID}.zip"), 10);
+        touch(d.path(), &format!("web_1.2.0_{ID}.zip"), 5);
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.2.0_{ID}.zip")
+        );
+        touch(d.path(), &format!("web_1.2_{ID}.zip"), 5);
+        // Same version, same time: the greater file name wins.
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.2_{ID}.zip")
+        );
+    }
+
+    #[test]
+    fn scan_skips_hidden_foreign_dirs_and_links_and_recurses() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("sub/deeper/web_1.0_{ID}.zip"), 0);
+        touch(d.path(), &format!(".hidden/web_9.0_{ID}.zip"), 0);
+        touch(d.path(), &format!(".web_8.0_{ID}.zip"), 0);
+        touch(d.path(), &format!("web_7.0_{ID}.bak"), 0);
+        touch(d.path(), "README", 0);
+        fs::create_dir(d.path().join(format!("web_6.0_{ID}.zip"))).unwrap();
+        std::os::unix::fs::symlink(
+            d.path().join("README"),
+            d.path().join(format!("web_5.0_{ID}.zip")),
+        )
+        .unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let mut names: Vec<String> = store.all().iter().map(Archive::file_name).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![format!("web_1.0_{ID}.zip"), format!("web_7.0_{ID}.bak")]
+        );
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.0_{ID}.zip")
+        );
+    }
+
+    #[test]
+    fn missing_or_file_basedir_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let err = Store::open(&d.path().join("nope")).unwrap_err();
+        assert!(matches!(err, Error::MissingBasedir { .. }));
+        let f = touch(d.path(), "file", 0);
+        assert!(matches!(
+            Store::open(&f).unwrap_err(),
+            Error::BasedirNotADirectory { .. }
+        ));
+    }
+
+    #[test]
+    fn only_foreign_files_is_no_archive() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("web_1.0_{ID}.bak"), 0);
+        let store = Store::open(d.path()).unwrap();
+        assert!(matches!(
+            store.latest("web", LatestRule::default()),
+            Err(Error::NoArchive { .. })
+        ));
+        assert!(store.images().is_empty());
+    }
+
+    #[test]
+    fn clean_keeps_the_greatest_pairs_and_drops_superseded_docker() {
+        let d = tempfile::tempdir().unwrap();
+        let other = "fedcba987654";
+        touch(d.path(), &format!("web_1.0_{ID}.zip"), 30);
+        touch(d.path(), &format!("web_2.0_{ID}.docker"), 20);
+        touch(d.path(), &format!("web_2.0_{ID}.zip"), 20);
+        touch(d.path(), &format!("web_2.0_{other}.docker"), 10);
+        touch(d.path(), &format!("web_3.0_{ID}.bak"), 0);
+        touch(d.path(), &format!("api_1.0_{ID}.zip"), 0);
+        let store = Store::open(d.path()).unwrap();
+        let names = |v: Vec<&Archive>| {
+            let mut n: Vec<String> = v.iter().map(|a| a.file_name()).collect();
+            n.sort();
+            n
+        };
+        let rule = LatestRule::default();
+        assert_eq!(
+            names(store.clean_plan(&["web".into()], 1, rule)),
+            vec![
+                format!("web_1.0_{ID}.zip"),
+                format!("web_2.0_{ID}.docker"),
+                format!("web_2.0_{ID}.zip"),
+            ]
+        );
+        assert_eq!(
+            names(store.clean_plan(&["web".into()], 2, rule)),
+            vec![format!("web_1.0_{ID}.zip"), format!("web_2.0_{ID}.docker")]
+        );
+        assert!(
+            store
+                .clean_plan(&[], 5, rule)
+                .iter()
+                .all(|a| a.name.format.is_known())
+        );
+        assert!(store.clean_plan(&["api".into()], 1, rule).is_empty());
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            Target::parse("web:1.0"),
+            Target::Image {
+                image: "web".into(),
+                version: Some("1.0".into())
+            }
+        );
+        assert_eq!(
+            Target::parse("web"),
+            Target::Image {
+                image: "web".into(),
+                version: None
+            }
+        );
+        assert_eq!(Target::parse("a/b.zip"), Target::Path("a/b.zip".into()));
+        let n = format!("web_1.0_{ID}.zip");
+        assert_eq!(Target::parse(&n), Target::Path(n.clone().into()));
+    }
+}
