@@ -163,7 +163,7 @@ impl Store {
             }
             Err(e) => return Err(Error::io(dir, e)),
         }
-        let mut archives = Vec::new();
+        let mut found = Vec::new();
         let walk = WalkDir::new(dir)
             .follow_links(false)
             .into_iter()
@@ -176,15 +176,11 @@ impl Store {
             if !entry.file_type().is_file() {
                 continue;
             }
-            let Some(name) = entry.file_name().to_str().and_then(ArchiveName::parse) else {
-                continue;
-            };
-            let metadata = entry.metadata().map_err(|e| {
-                let path = entry.path().to_path_buf();
-                Error::io(path, e.into())
-            })?;
-            archives.push(Archive::new(name, entry.into_path(), &metadata)?);
+            if let Some(name) = entry.file_name().to_str().and_then(ArchiveName::parse) {
+                found.push((name, entry.into_path()));
+            }
         }
+        let archives = describe_all(found)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             archives,
@@ -343,38 +339,82 @@ impl Store {
     /// outside the `keep` greatest (version, id) pairs by `rule`, and every `.docker` archive
     /// whose `.zip` twin (same image, version and id) exists. Foreign files are never included.
     pub fn clean_plan(&self, images: &[String], keep: usize, rule: LatestRule) -> Vec<&Archive> {
-        let images: Vec<&str> = if images.is_empty() {
-            self.images()
-        } else {
-            let mut v: Vec<&str> = images.iter().map(String::as_str).collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
+        let wanted: HashSet<&str> = images.iter().map(String::as_str).collect();
+        let mut by_image: BTreeMap<&str, Vec<&Archive>> = BTreeMap::new();
+        for a in self.archives.iter().filter(|a| a.name.format.is_known()) {
+            if wanted.is_empty() || wanted.contains(a.name.image.as_str()) {
+                by_image.entry(&a.name.image).or_default().push(a);
+            }
+        }
         let mut doomed = Vec::new();
-        for image in images {
-            let mut archives: Vec<&Archive> = self.known_of(image).collect();
+        for mut archives in by_image.into_values() {
             rule.sort(&mut archives);
-            let mut pairs: Vec<(&str, &str)> = Vec::new();
+            let pair = |a: &Archive| (a.name.version.clone(), a.name.id.clone());
+            // Pairs in the order of their best archive; the first `keep` stay.
+            let mut kept = HashSet::new();
+            let mut seen = HashSet::new();
             for a in &archives {
-                let pair = (a.name.version.as_str(), a.name.id.as_str());
-                if !pairs.contains(&pair) {
-                    pairs.push(pair);
+                if seen.insert(pair(a)) && kept.len() < keep {
+                    kept.insert(pair(a));
                 }
             }
-            let kept: HashSet<(&str, &str)> = pairs.into_iter().take(keep).collect();
-            let zipped: HashSet<(&str, &str)> = archives
+            let zipped: HashSet<_> = archives
                 .iter()
                 .filter(|a| a.name.format == Format::Zip)
-                .map(|a| (a.name.version.as_str(), a.name.id.as_str()))
+                .map(|a| pair(a))
                 .collect();
             doomed.extend(archives.into_iter().filter(|a| {
-                let pair = (a.name.version.as_str(), a.name.id.as_str());
-                !kept.contains(&pair) || (a.name.format == Format::Docker && zipped.contains(&pair))
+                let p = pair(a);
+                !kept.contains(&p) || (a.name.format == Format::Docker && zipped.contains(&p))
             }));
         }
         doomed
     }
+}
+
+/// Reads the metadata of the files found, on all cores when there are many (the `lstat` calls
+/// are most of the time a scan takes). A file removed since it was listed is left out.
+fn describe_all(found: Vec<(ArchiveName, PathBuf)>) -> Result<Vec<Archive>> {
+    const PER_THREAD: usize = 4096;
+    let describe = |chunk: Vec<(ArchiveName, PathBuf)>| -> Result<Vec<Archive>> {
+        let mut out = Vec::with_capacity(chunk.len());
+        for (name, path) in chunk {
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_file() => out.push(Archive::new(name, path, &m)?),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(found.len() / PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return describe(found);
+    }
+    let per_chunk = found.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rest = found;
+    while rest.len() > per_chunk {
+        let tail = rest.split_off(per_chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| scope.spawn(move || describe(c)))
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+        }
+        Ok(all)
+    })
 }
 
 /// Passes `archive` on when it is in `format`, else explains what `command` expected.

@@ -12,11 +12,6 @@ static DIRTY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(latest|dev|.*[.+]dirty|\d+\.\d+\.\d+\.0)$").expect("the dirty pattern is valid")
 });
 
-static PARSEABLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^v?(?P<release>[0-9]+(?:\.[0-9]+)*)(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$")
-        .expect("the version pattern is valid")
-});
-
 static TAG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("the tag pattern is valid")
 });
@@ -66,15 +61,25 @@ pub struct Version {
 impl Version {
     /// Parses a version; `None` when it is not of the form above.
     pub fn parse(text: &str) -> Option<Version> {
-        let caps = PARSEABLE.captures(text)?;
-        let pre = match caps.name("pre") {
-            Some(m) => Prerelease::new(m.as_str()).ok()?,
+        let text = text.strip_prefix('v').unwrap_or(text);
+        // Build metadata has no `+`, so the first `+` starts it; the release has no `-`, so the
+        // first `-` before that starts the pre-release. Each part, when present, is not empty.
+        let (text, build) = split_part(text, '+')?;
+        let (release, pre) = split_part(text, '-')?;
+        if let Some(build) = build {
+            BuildMetadata::new(build).ok()?;
+        }
+        let pre = match pre {
+            Some(pre) => Prerelease::new(pre).ok()?,
             None => Prerelease::EMPTY,
         };
-        if let Some(build) = caps.name("build") {
-            BuildMetadata::new(build.as_str()).ok()?;
+        if !release
+            .split('.')
+            .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return None;
         }
-        let mut release: Vec<String> = caps["release"]
+        let mut release: Vec<String> = release
             .split('.')
             .map(|field| {
                 let digits = field.trim_start_matches('0');
@@ -85,6 +90,15 @@ impl Version {
             release.pop();
         }
         Some(Version { release, pre })
+    }
+}
+
+/// Splits `text` at the first `sep`; `None` when the part after it is empty.
+fn split_part(text: &str, sep: char) -> Option<(&str, Option<&str>)> {
+    match text.split_once(sep) {
+        Some((_, "")) => None,
+        Some((head, tail)) => Some((head, Some(tail))),
+        None => Some((text, None)),
     }
 }
 

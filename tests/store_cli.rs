@@ -1,0 +1,689 @@
+//! End-to-end tests of the engine-free commands, driving the real binary.
+
+mod common;
+
+use std::fs;
+use std::process::Command as StdCommand;
+
+use common::{ID, Scratch, json, stderr, stdout};
+
+const OTHER: &str = "fedcba987654";
+
+#[test]
+fn parse_prints_parts_and_json() {
+    let s = Scratch::new();
+    let out = s
+        .toolbox()
+        .args([
+            "parse",
+            &format!("my_app_1.2_{ID}.zip"),
+            &format!("web__{ID}.docker"),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {"image": "my_app", "version": "1.2", "id": ID, "format": "zip", "dirty": false},
+            {"image": "web", "version": "", "id": ID, "format": "docker", "dirty": false},
+        ])
+    );
+    let out = s
+        .toolbox()
+        .args(["parse", &format!("web_latest_{ID}.bak")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("IMAGE") && text.contains("bak") && text.contains("yes"),
+        "{text}"
+    );
+}
+
+#[test]
+fn parse_refuses_non_archive_names() {
+    let s = Scratch::new();
+    for bad in [
+        format!("web_1.0_{ID}.docker.bak"),
+        format!("web_1.0_{ID}.tar.gz"),
+        "web_1.0_0123456789AB.zip".to_string(),
+        "web_1.0_0123456789a.zip".to_string(),
+        "web_1.0_0123456789abc.zip".to_string(),
+    ] {
+        let out = s.toolbox().args(["parse", &bad]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert!(
+            stderr(&out).contains(&bad),
+            "the error names {bad}: {}",
+            stderr(&out)
+        );
+        assert!(stdout(&out).is_empty());
+    }
+}
+
+#[test]
+fn is_dirty_exit_codes() {
+    let s = Scratch::new();
+    for v in ["1.2.3.0", "1.2.3+dirty", "1.2.3.dirty", "latest", "dev"] {
+        let out = s.toolbox().args(["is-dirty", v]).output().unwrap();
+        assert_eq!(
+            (out.status.code(), stdout(&out).as_str()),
+            (Some(0), "dirty\n"),
+            "{v}"
+        );
+    }
+    for v in [
+        "1.2.3.00",
+        "1.2.3",
+        "1.2.3-dirty",
+        "Latest",
+        "develop",
+        "v1.2.3.0",
+        "",
+    ] {
+        let out = s.toolbox().args(["is-dirty", v]).output().unwrap();
+        assert_eq!(
+            (out.status.code(), stdout(&out).as_str()),
+            (Some(1), "clean\n"),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn images_lists_by_image_latest_first_with_foreign_files() {
+    let s = Scratch::new();
+    s.touch(&format!("web_1.9_{ID}.zip"), 10);
+    s.touch(&format!("web_1.10_{ID}.docker"), 20);
+    s.touch(&format!("web_latest_{OTHER}.docker"), 0);
+    s.touch(&format!("web_2.0_{ID}.bak"), 0);
+    s.touch(&format!("sub/dir/api_0.1_{ID}.zip"), 0);
+    s.touch(&format!(".hidden/web_9.9_{ID}.zip"), 0);
+    s.touch(&format!(".toolbox-tmp.1.web_9.8_{ID}.zip"), 0);
+    s.touch("notes.txt", 0);
+    fs::create_dir(s.artifacts().join(format!("web_5.0_{ID}.zip"))).unwrap();
+    std::os::unix::fs::symlink("notes.txt", s.artifacts().join(format!("web_6.0_{ID}.zip")))
+        .unwrap();
+
+    let out = s.toolbox().args(["images", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let rows: Vec<(String, String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["image"].as_str().unwrap().to_string(),
+                r["version"].as_str().unwrap().to_string(),
+                r["format"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = |i: &str, v: &str, f: &str| (i.to_string(), v.to_string(), f.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            expect("api", "0.1", "zip"),
+            expect("web", "1.10", "docker"),
+            expect("web", "1.9", "zip"),
+            expect("web", "latest", "docker"),
+            expect("web", "2.0", "bak"),
+        ]
+    );
+    let api = &v[0];
+    assert_eq!(api["size"], 0);
+    assert_eq!(api["dirty"], false);
+    assert_eq!(api["id"], ID);
+    assert_eq!(api["modified"], "2030-03-17T17:46:40Z");
+    assert_eq!(api["path"], format!("./artifacts/sub/dir/api_0.1_{ID}.zip"));
+    assert_eq!(v[3]["dirty"], true);
+
+    let out = s.toolbox().args(["images", "api"]).output().unwrap();
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "IMAGE", "VERSION", "IMAGE ID", "FORMAT", "SIZE", "MODIFIED", "DIRTY"
+        ]
+    );
+    assert_eq!(lines.count(), 1);
+}
+
+#[test]
+fn latest_follows_the_rule() {
+    let s = Scratch::new();
+    // clean beats dirty, even newer and greater dirty ones
+    s.touch(&format!("web_1.2.3_{ID}.zip"), 100);
+    s.touch(&format!("web_1.2.4.0_{ID}.zip"), 0);
+    s.touch(&format!("web_1.3+dirty_{ID}.zip"), 0);
+    s.touch(&format!("web_latest_{ID}.docker"), 0);
+    // parsed beats unparsed; numeric order; pre-release below release
+    s.touch(&format!("api_nightly_{ID}.zip"), 0);
+    s.touch(&format!("api_1.9_{ID}.zip"), 0);
+    s.touch(&format!("api_1.10.0-rc.1_{ID}.zip"), 0);
+    s.touch(&format!("api_v1.10_{ID}.docker"), 50);
+    // equal versions: newer file, then greater name
+    s.touch(&format!("db_1.2_{ID}.zip"), 10);
+    s.touch(&format!("db_1.2.0_{ID}.zip"), 5);
+    s.touch(&format!("cache_2_{ID}.docker"), 5);
+    s.touch(&format!("cache_2_{ID}.zip"), 5);
+    // foreign files never count
+    s.touch(&format!("db_9.0_{ID}.bak"), 0);
+
+    let out = s.toolbox().args(["latest", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let version = |image: &str| v[image]["version"].as_str().unwrap().to_string();
+    assert_eq!(version("web"), "1.2.3");
+    assert_eq!(version("api"), "v1.10");
+    assert_eq!(version("db"), "1.2.0");
+    assert_eq!(v["cache"]["format"], "zip");
+    assert_eq!(v.as_object().unwrap().len(), 4);
+    assert_eq!(v["web"]["path"], format!("./artifacts/web_1.2.3_{ID}.zip"));
+
+    let out = s
+        .toolbox()
+        .args(["latest", "web", "--allow-dirty"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!("./artifacts/web_1.3+dirty_{ID}.zip\n")
+    );
+    let out = s.toolbox().args(["latest", "web"]).output().unwrap();
+    assert_eq!(stdout(&out), format!("./artifacts/web_1.2.3_{ID}.zip\n"));
+}
+
+#[test]
+fn latest_of_an_image_without_archives_is_an_error() {
+    let s = Scratch::new();
+    s.touch(&format!("web_1.0_{ID}.bak"), 0);
+    s.touch(&format!("api_1.0_{ID}.zip"), 0);
+    let out = s.toolbox().args(["latest", "api", "web"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`web`"), "{}", stderr(&out));
+}
+
+#[test]
+fn only_dirty_archives_still_have_a_latest() {
+    let s = Scratch::new();
+    s.touch(&format!("web_latest_{ID}.zip"), 10);
+    s.touch(&format!("web_dev_{OTHER}.zip"), 0);
+    let out = s.toolbox().args(["latest", "web"]).output().unwrap();
+    assert_eq!(stdout(&out), format!("./artifacts/web_dev_{OTHER}.zip\n"));
+}
+
+#[test]
+fn config_prints_the_deploy_configuration() {
+    let s = Scratch::new();
+    s.touch(&format!("web_1.2.3+build.7_{ID}.zip"), 0);
+    s.touch(&format!("web_1.2.2_{ID}.zip"), 0);
+    s.touch(&format!("web_1.2.4+dirty_{ID}.zip"), 0);
+    s.touch(&format!("api_2.0_{OTHER}.docker"), 0);
+    s.touch(&format!("api_latest_{ID}.docker"), 0);
+    let out = s
+        .toolbox()
+        .args(["config", "--baseurl", "https://files.example/rel/"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yaml: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let web = &yaml["images"]["web"];
+    assert_eq!(
+        web["url"].as_str(),
+        Some(format!("https://files.example/rel/web_1.2.3+build.7_{ID}.zip").as_str())
+    );
+    assert_eq!(web["version"].as_str(), Some("1.2.3+build.7"));
+    assert_eq!(web["id"].as_str(), Some(ID));
+    assert_eq!(web["format"].as_str(), Some("zip"));
+    assert_eq!(web["tag"].as_str(), Some("web:1.2.3-build.7"));
+    assert_eq!(yaml["images"]["api"]["tag"].as_str(), Some("api:2.0"));
+
+    let out = s
+        .toolbox()
+        .args([
+            "config",
+            "--baseurl",
+            "https://files.example/rel",
+            "--allow-dirty",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v = json(&out);
+    // Dirty versions rank like clean ones; a parseable version still beats `latest`.
+    assert_eq!(v["images"]["api"]["tag"], "api:2.0");
+    assert_eq!(v["images"]["web"]["tag"], "web:1.2.4-dirty");
+    assert_eq!(
+        v["images"]["web"]["url"],
+        format!("https://files.example/rel/web_1.2.4+dirty_{ID}.zip")
+    );
+}
+
+#[test]
+fn config_with_an_untaggable_version_is_an_error() {
+    let s = Scratch::new();
+    s.touch(&format!("web_.hidden-ish_{ID}.zip"), 0);
+    let out = s
+        .toolbox()
+        .args(["config", "--baseurl", "https://h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(".hidden-ish"), "{}", stderr(&out));
+}
+
+#[test]
+fn clean_keeps_the_latest_pairs_and_touches_nothing_else() {
+    let s = Scratch::new();
+    s.touch(&format!("web_1.0_{ID}.zip"), 40);
+    s.touch(&format!("web_1.1_{ID}.docker"), 30);
+    s.touch(&format!("web_1.1_{ID}.zip"), 30);
+    s.touch(&format!("web_1.2_{OTHER}.docker"), 20);
+    s.touch(&format!("web_latest_{ID}.docker"), 0);
+    s.touch(&format!("web_0.1_{ID}.bak"), 50);
+    s.touch(&format!("api_1.0_{ID}.zip"), 40);
+    s.touch(&format!("api_2.0_{ID}.zip"), 30);
+    s.touch("web_readme.txt", 0);
+    let before = s.files();
+
+    let dry = s
+        .toolbox()
+        .args(["clean", "web", "--keep", "2", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert_eq!(s.files(), before, "--dry-run removes nothing");
+    let mut expected = vec![
+        format!("./artifacts/web_1.0_{ID}.zip"),
+        format!("./artifacts/web_1.1_{ID}.docker"),
+        format!("./artifacts/web_latest_{ID}.docker"),
+    ];
+    expected.sort();
+    let mut listed: Vec<String> = stdout(&dry).lines().map(String::from).collect();
+    listed.sort();
+    assert_eq!(listed, expected);
+
+    let out = s
+        .toolbox()
+        .args(["clean", "web", "--keep", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let removed = json(&out);
+    assert_eq!(removed.as_array().unwrap().len(), 3);
+    assert!(
+        removed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["image"] == "web" && r["size"] == 0)
+    );
+    let mut left = s.files();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![
+            format!("api_1.0_{ID}.zip"),
+            format!("api_2.0_{ID}.zip"),
+            format!("web_0.1_{ID}.bak"),
+            format!("web_1.1_{ID}.zip"),
+            format!("web_1.2_{OTHER}.docker"),
+            "web_readme.txt".to_string(),
+        ]
+    );
+
+    // Without IMAGE: every image, keep 1.
+    let out = s.toolbox().args(["clean"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        s.files(),
+        vec![
+            format!("api_2.0_{ID}.zip"),
+            format!("web_0.1_{ID}.bak"),
+            format!("web_1.2_{OTHER}.docker"),
+            "web_readme.txt".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn clean_never_follows_links_out_of_the_basedir() {
+    let s = Scratch::new();
+    let outside = s.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join(format!("web_0.1_{ID}.zip")), b"keep me").unwrap();
+    std::os::unix::fs::symlink(&outside, s.artifacts().join("linked")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join(format!("web_0.1_{ID}.zip")),
+        s.artifacts().join(format!("web_0.2_{ID}.zip")),
+    )
+    .unwrap();
+    s.touch(&format!("web_1.0_{ID}.zip"), 0);
+    let out = s.toolbox().args(["clean", "web"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read(outside.join(format!("web_0.1_{ID}.zip"))).unwrap(),
+        b"keep me"
+    );
+    assert!(
+        s.artifacts()
+            .join(format!("web_0.2_{ID}.zip"))
+            .symlink_metadata()
+            .is_ok()
+    );
+}
+
+fn sample_tar(len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31) ^ (i >> 9)) as u8).collect()
+}
+
+#[test]
+fn compress_and_decompress_round_trip_readable_by_unzip_and_python() {
+    let s = Scratch::new();
+    let data = sample_tar(5 << 20);
+    let tar = s.write(&format!("web_1.0_{ID}.docker"), &data, 0);
+    let out = s.toolbox().args(["compress", "web:1.0"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let zip = s.artifacts().join(format!("web_1.0_{ID}.zip"));
+    assert_eq!(stdout(&out).trim(), format!("./artifacts/web_1.0_{ID}.zip"));
+    assert!(!tar.exists(), "the .docker is removed");
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.zip")]);
+
+    let unzipped = StdCommand::new("unzip")
+        .arg("-p")
+        .arg(&zip)
+        .output()
+        .expect("unzip is installed");
+    assert!(unzipped.status.success());
+    assert!(unzipped.stdout == data, "unzip gives the original tar");
+    let listed = StdCommand::new("unzip")
+        .arg("-Z1")
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&listed).trim(), format!("web_1.0_{ID}.docker"));
+    let py = StdCommand::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile, hashlib; z = zipfile.ZipFile(sys.argv[1]); \
+             assert z.testzip() is None; n = z.namelist(); assert len(n) == 1, n; \
+             print(n[0], hashlib.sha256(z.read(n[0])).hexdigest())",
+        ])
+        .arg(&zip)
+        .output()
+        .expect("python3 is installed");
+    assert!(py.status.success(), "{}", stderr(&py));
+    let sha = StdCommand::new("sha256sum").arg(&zip).output().unwrap();
+    assert!(!sha.stdout.is_empty());
+    let expected_sha = {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t");
+        fs::write(&p, &data).unwrap();
+        stdout(&StdCommand::new("sha256sum").arg(&p).output().unwrap())
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        stdout(&py).trim(),
+        format!("web_1.0_{ID}.docker {expected_sha}")
+    );
+
+    let out = s
+        .toolbox()
+        .args(["decompress", zip.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read(&tar).unwrap(), data);
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.docker")]);
+}
+
+#[test]
+fn compress_errors_leave_everything_as_it_was() {
+    let s = Scratch::new();
+    s.touch(&format!("web_1.0_{ID}.zip"), 0);
+    let before = s.files();
+    let out = s.toolbox().args(["compress", "web"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(".docker archive of `web`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s
+        .toolbox()
+        .args(["compress", &format!("./artifacts/web_1.0_{ID}.zip")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // An empty file with an archive name is not a ZIP.
+    let out = s
+        .toolbox()
+        .args(["decompress", "web:1.0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("web_1.0_{ID}.zip")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"));
+    assert_eq!(s.files(), before);
+}
+
+#[test]
+fn basedir_comes_from_flag_then_env_then_file_then_default() {
+    let s = Scratch::new();
+    for dir in ["flag", "env", "file"] {
+        fs::create_dir(s.path().join(dir)).unwrap();
+        fs::write(s.path().join(dir).join(format!("{dir}_1.0_{ID}.zip")), b"").unwrap();
+    }
+    s.touch(&format!("default_1.0_{ID}.zip"), 0);
+    fs::create_dir(s.path().join("config")).unwrap();
+    let image_of = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", stderr(&out));
+        json(&out)
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(
+        image_of(s.toolbox().args(["latest", "--json"]).output().unwrap()),
+        "default"
+    );
+    fs::write(
+        s.path().join("config/toolbox.yaml"),
+        "artifacts_dir: file\n",
+    )
+    .unwrap();
+    assert_eq!(
+        image_of(s.toolbox().args(["latest", "--json"]).output().unwrap()),
+        "file"
+    );
+    let env = || {
+        let mut c = s.toolbox();
+        c.env("TOOLBOX_ARTIFACTS_DIR", "env");
+        c
+    };
+    assert_eq!(
+        image_of(env().args(["latest", "--json"]).output().unwrap()),
+        "env"
+    );
+    assert_eq!(
+        image_of(
+            env()
+                .args(["latest", "--json", "--basedir", "flag"])
+                .output()
+                .unwrap()
+        ),
+        "flag"
+    );
+    // An explicit config file beats the default one.
+    fs::write(s.path().join("other.yaml"), "artifacts_dir: flag\n").unwrap();
+    assert_eq!(
+        image_of(
+            s.toolbox()
+                .args(["latest", "--json", "--config", "other.yaml"])
+                .output()
+                .unwrap()
+        ),
+        "flag"
+    );
+}
+
+#[test]
+fn bad_config_names_the_key_and_the_file() {
+    let s = Scratch::new();
+    fs::write(
+        s.path().join("bad.yaml"),
+        "artifacts_dir: artifacts\nimages:\n  web:\n    contxt: .\n",
+    )
+    .unwrap();
+    let out = s
+        .toolbox()
+        .args(["images", "--config", "bad.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("bad.yaml") && err.contains("contxt"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+
+    fs::write(s.path().join("bad.yaml"), "api_timeout_s: [1]\n").unwrap();
+    let out = s
+        .toolbox()
+        .args(["images", "--config", "bad.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("api_timeout_s"), "{}", stderr(&out));
+
+    let out = s
+        .toolbox()
+        .args(["images", "--config", "missing.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.yaml"));
+
+    let out = s
+        .toolbox()
+        .args(["images"])
+        .env("TOOLBOX_DOCKER_API_TIMEOUT", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("TOOLBOX_DOCKER_API_TIMEOUT"));
+}
+
+#[test]
+fn missing_basedir_is_one_clear_line() {
+    let s = Scratch::new();
+    for cmd in [
+        vec!["images"],
+        vec!["latest"],
+        vec!["clean"],
+        vec!["config", "--baseurl", "u"],
+        vec!["compress", "web"],
+    ] {
+        let out = s
+            .toolbox()
+            .args(&cmd)
+            .args(["--basedir", "nowhere"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("nowhere") && err.lines().count() == 1,
+            "{cmd:?}: {err}"
+        );
+    }
+    assert!(!s.path().join("nowhere").exists());
+}
+
+#[test]
+fn wrong_usage_exits_2() {
+    let s = Scratch::new();
+    for args in [
+        vec!["frobnicate"],
+        vec!["parse"],
+        vec!["clean", "--keep", "0"],
+        vec!["config"],
+        vec!["images", "--bogus"],
+    ] {
+        let out = s.toolbox().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn many_tricky_names_round_trip_through_images() {
+    let s = Scratch::new();
+    let names = [
+        format!("a_b_c_1.0_{ID}.zip"),
+        format!("a_b__{ID}.zip"),
+        format!("x.y-z_1.0-rc.1+meta_{ID}.docker"),
+        format!("web_1.2.3.0_{ID}.zip"),
+        format!("web_1.2.3.00_{ID}.zip"),
+        format!("UPPER_V1_{ID}.zip"),
+        format!("sp ace_1 0_{ID}.zip"),
+        format!("web_1.0_{ID}."),
+    ];
+    for n in &names {
+        s.touch(n, 0);
+    }
+    let out = s.toolbox().args(["images", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let mut got: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}_{}_{}.{}",
+                r["image"].as_str().unwrap(),
+                r["version"].as_str().unwrap(),
+                r["id"].as_str().unwrap(),
+                r["format"].as_str().unwrap()
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = names.to_vec();
+    want.sort();
+    assert_eq!(got, want);
+    let dirty: Vec<bool> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["image"] == "web" && r["format"] == "zip")
+        .map(|r| r["dirty"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        dirty,
+        [false, true],
+        "1.2.3.00 is clean and ranks first; 1.2.3.0 is dirty"
+    );
+}
