@@ -23,35 +23,78 @@ const BUFFER: usize = 1 << 20;
 /// Turns a `.docker` archive into the `.zip` beside it, and removes the `.docker` once the ZIP
 /// is complete. Returns the path of the ZIP.
 pub fn compress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
-    let zip_name = src.name.with_format(Format::Zip);
-    let dest = src.path.with_file_name(zip_name.file_name());
-    let entry_name = src.name.with_format(Format::Docker).file_name();
+    let dest = src
+        .path
+        .with_file_name(src.name.with_format(Format::Zip).file_name());
     let input = File::open(&src.path).at(&src.path)?;
     let size = input.metadata().at(&src.path)?.len();
-
-    let mut out = AtomicFile::create(&dest)?;
-    let zip_error = |e| zip_error(&dest, e);
-    {
-        let mut zip = ZipWriter::new(BufWriter::with_capacity(BUFFER, out.file_mut()));
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
-            .compression_level(Some(DEFAULT_LEVEL))
-            .large_file(size >= u64::from(u32::MAX))
-            .unix_permissions(0o644)
-            .last_modified_time(dos_time(src.modified));
-        zip.start_file(entry_name, options).map_err(zip_error)?;
-        reporter.start(Some(size));
-        let mut reader = ProgressReader::new(BufReader::with_capacity(BUFFER, input), reporter);
-        copy(&mut reader, &src.path, &mut zip, &dest)?;
-        let buffered = zip.finish().map_err(zip_error)?;
-        buffered
-            .into_inner()
-            .map_err(|e| Error::io(&dest, e.into_error()))?;
-    }
-    let dest = out.commit()?;
+    reporter.start(Some(size));
+    let mut reader = ProgressReader::new(input, reporter);
+    let body = Body {
+        source: &src.path,
+        size: Some(size),
+        modified: src.modified,
+    };
+    let dest = write_archive(&mut reader, body, &dest)?;
     reporter.finish();
     remove_original(&src.path)?;
     Ok(dest)
+}
+
+/// What is known of a `docker save` tar about to be written into an archive.
+#[derive(Debug, Clone, Copy)]
+pub struct Body<'a> {
+    /// Where the bytes come from, named in read errors.
+    pub source: &'a Path,
+    /// The tar's size, when known (a ZIP then uses ZIP64 fields only when needed).
+    pub size: Option<u64>,
+    /// The modification time recorded in a ZIP entry.
+    pub modified: SystemTime,
+}
+
+/// Writes the `docker save` tar read from `reader` into the archive `dest`, in the format its
+/// name gives (`.docker`: as it is; `.zip`: deflated in a single entry named after the
+/// archive with the `.docker` extension), atomically. Returns `dest`.
+pub fn write_archive(reader: &mut dyn Read, body: Body<'_>, dest: &Path) -> Result<PathBuf> {
+    let file_name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let name = crate::ArchiveName::parse_strict(file_name)?;
+    let mut out = AtomicFile::create(dest)?;
+    match name.format {
+        Format::Docker => {
+            let mut writer = BufWriter::with_capacity(BUFFER, &mut out);
+            copy(reader, body.source, &mut writer, dest)?;
+            writer.flush().at(dest)?;
+        }
+        Format::Zip => {
+            let zip_error = |e| zip_error(dest, e);
+            let mut zip = ZipWriter::new(BufWriter::with_capacity(BUFFER, out.file_mut()));
+            let options = SimpleFileOptions::default()
+                .compression_method(CompressionMethod::Deflated)
+                .compression_level(Some(DEFAULT_LEVEL))
+                .large_file(body.size.is_none_or(|n| n >= u64::from(u32::MAX)))
+                .unix_permissions(0o644)
+                .last_modified_time(dos_time(body.modified));
+            zip.start_file(name.with_format(Format::Docker).file_name(), options)
+                .map_err(zip_error)?;
+            copy(reader, body.source, &mut zip, dest)?;
+            let buffered = zip.finish().map_err(zip_error)?;
+            buffered
+                .into_inner()
+                .map_err(|e| Error::io(dest, e.into_error()))?;
+        }
+        Format::Foreign(ref ext) => {
+            return Err(Error::WrongFormat {
+                path: dest.to_path_buf(),
+                found: ext.clone(),
+                expected: ".docker or .zip",
+                command: "writing",
+            });
+        }
+    }
+    out.commit()
 }
 
 /// Turns a `.zip` archive back into the `.docker` tar beside it, and removes the `.zip` once
@@ -60,15 +103,12 @@ pub fn decompress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
     let dest = src
         .path
         .with_file_name(src.name.with_format(Format::Docker).file_name());
-    with_tar_reader(src, reporter, |tar| {
-        let mut out = AtomicFile::create(&dest)?;
-        {
-            let mut writer = BufWriter::with_capacity(BUFFER, &mut out);
-            copy(tar, &src.path, &mut writer, &dest)?;
-            writer.flush().at(&dest)?;
-        }
-        out.commit()
-    })?;
+    let body = Body {
+        source: &src.path,
+        size: None,
+        modified: src.modified,
+    };
+    with_tar_reader(src, reporter, |tar| write_archive(tar, body, &dest))?;
     reporter.finish();
     remove_original(&src.path)?;
     Ok(dest)

@@ -78,6 +78,46 @@ pub enum Error {
 
     #[error("base URL `{url}` is not valid: {reason}")]
     BadUrl { url: String, reason: String },
+
+    #[error(
+        "cannot reach the Docker engine at {address}: {reason}. Start an engine (dockerd), or \
+         point DOCKER_HOST (or docker_host in the config file) at a running one"
+    )]
+    EngineUnreachable { address: String, reason: String },
+
+    #[error("{action}: {reason}")]
+    Engine { action: String, reason: String },
+
+    #[error(
+        "image `{reference}` is not in the engine: build it with `toolbox build`, or pull it with \
+         --pull if-not-present"
+    )]
+    ImageNotFound { reference: String },
+
+    #[error("building `{reference}` failed{}: {message}", step.as_ref().map(|s| format!(" at `{s}`")).unwrap_or_default())]
+    BuildFailed {
+        reference: String,
+        step: Option<String>,
+        message: String,
+    },
+
+    #[error(
+        "`{}` holds image {found}, but its name says {expected}: the file was renamed or is not \
+         what it claims",
+        path.display()
+    )]
+    IdMismatch {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+
+    #[error(
+        "`{}` already exists in the foreign format `{format}`; move or rename it, then run again \
+         (nothing was written)",
+        path.display()
+    )]
+    ForeignTwin { path: PathBuf, format: String },
 }
 
 /// The library's result type.

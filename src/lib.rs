@@ -10,10 +10,14 @@ pub mod codec;
 pub mod commit;
 pub mod config;
 pub mod deploy;
+pub mod engine;
 pub mod error;
+pub mod load;
 pub mod name;
+pub mod pipe;
 pub mod progress;
 pub mod store;
+pub mod update;
 pub mod version;
 
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 
 /// Receives progress of a long piece of work, in bytes.
-pub trait Reporter {
+pub trait Reporter: Send + Sync {
     /// Work starts; `total` bytes when known.
     fn start(&self, _total: Option<u64>) {}
     /// `bytes` more bytes were processed.

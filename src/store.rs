@@ -290,12 +290,13 @@ impl Store {
             .collect()
     }
 
-    /// Resolves `target` to one archive in `format`: a path must name such an archive;
-    /// `IMAGE[:VERSION]` gives the latest archive of that image (and version) in that format.
+    /// Resolves `target` to one archive in `format` (any known format when `None`): a path
+    /// must name such an archive; `IMAGE[:VERSION]` gives the latest archive of that image (and
+    /// version) in that format.
     pub fn select(
         &self,
         target: &Target,
-        format: &Format,
+        format: Option<&Format>,
         command: &'static str,
     ) -> Result<Archive> {
         match target {
@@ -315,7 +316,7 @@ impl Store {
             Target::Image { image, version } => {
                 let candidates = self
                     .known_of(image)
-                    .filter(|a| &a.name.format == format)
+                    .filter(|a| format.is_none_or(|f| &a.name.format == f))
                     .filter(|a| version.as_ref().is_none_or(|v| &a.name.version == v));
                 LatestRule::default()
                     .latest(candidates)
@@ -418,8 +419,16 @@ fn describe_all(found: Vec<(ArchiveName, PathBuf)>) -> Result<Vec<Archive>> {
 }
 
 /// Passes `archive` on when it is in `format`, else explains what `command` expected.
-pub fn check_format(archive: Archive, format: &Format, command: &'static str) -> Result<Archive> {
-    if &archive.name.format == format {
+pub fn check_format(
+    archive: Archive,
+    format: Option<&Format>,
+    command: &'static str,
+) -> Result<Archive> {
+    let fits = match format {
+        Some(f) => &archive.name.format == f,
+        None => archive.name.format.is_known(),
+    };
+    if fits {
         return Ok(archive);
     }
     Err(Error::WrongFormat {
@@ -453,11 +462,12 @@ pub fn remove(archives: &[&Archive]) -> (Vec<PathBuf>, Option<Error>) {
     (removed, first_error)
 }
 
-fn format_label(format: &Format) -> &'static str {
+fn format_label(format: Option<&Format>) -> &'static str {
     match format {
-        Format::Docker => ".docker",
-        Format::Zip => ".zip",
-        Format::Foreign(_) => "foreign",
+        Some(Format::Docker) => ".docker",
+        Some(Format::Zip) => ".zip",
+        Some(Format::Foreign(_)) => "foreign",
+        None => ".docker or .zip",
     }
 }
 

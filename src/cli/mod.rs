@@ -3,13 +3,18 @@
 mod output;
 mod progress;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 use toolbox::config::{ConfigFile, Environment, Settings};
+use toolbox::engine::{BuildSpec, Engine, PullPolicy};
+use toolbox::update::{self, UpdateRequest};
 use toolbox::{
-    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, store, version,
+    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, load, store, version,
 };
 
 use output::{ArchiveJson, NameJson, Table};
@@ -99,6 +104,87 @@ enum Command {
         #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
         target: String,
     },
+    /// Build an image through the engine and print its full ID
+    Build {
+        /// The image name used in archive names
+        image: String,
+        /// The version, which gives the tag
+        #[arg(long, value_name = "V", default_value = "latest")]
+        version: String,
+        /// The build context [default: the config file's images.IMAGE.context]
+        #[arg(long, value_name = "DIR")]
+        context: Option<PathBuf>,
+        /// The Dockerfile [default: the config file's images.IMAGE.dockerfile, else Dockerfile in
+        /// the context]
+        #[arg(long, value_name = "F")]
+        dockerfile: Option<PathBuf>,
+        /// A build argument (K alone takes the value of the environment variable K)
+        #[arg(long = "build-arg", value_name = "K=V", value_parser = parse_build_arg)]
+        build_args: Vec<(String, String)>,
+        /// Do not use the engine's build cache
+        #[arg(long)]
+        no_cache: bool,
+        /// The engine repository to tag [default: the config file's images.IMAGE.repository,
+        /// else IMAGE]
+        #[arg(long, value_name = "REPO")]
+        repository: Option<String>,
+    },
+    /// Save the engine's image into the artifacts directory, when its ID changed
+    UpdateImage {
+        /// The image name used in archive names
+        image: String,
+        /// The version, which gives the tag
+        #[arg(long, value_name = "V", default_value = "latest")]
+        version: String,
+        /// Remove every other archive of the image afterwards
+        #[arg(long)]
+        clean: bool,
+        /// Write a .zip (turning an existing .docker of the same ID into one)
+        #[arg(long)]
+        compress: bool,
+        /// When to pull the image first
+        #[arg(long, value_name = "POLICY", value_enum, default_value_t = PullArg::Never)]
+        pull: PullArg,
+        /// The engine repository [default: the config file's images.IMAGE.repository, else IMAGE]
+        #[arg(long, value_name = "REPO")]
+        repository: Option<String>,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load an archive into the engine, checking its image ID
+    Load {
+        /// An archive file, or IMAGE[:VERSION] (its latest archive)
+        #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
+        target: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PullArg {
+    Never,
+    IfNotPresent,
+    Always,
+}
+
+impl From<PullArg> for PullPolicy {
+    fn from(p: PullArg) -> Self {
+        match p {
+            PullArg::Never => PullPolicy::Never,
+            PullArg::IfNotPresent => PullPolicy::IfNotPresent,
+            PullArg::Always => PullPolicy::Always,
+        }
+    }
+}
+
+fn parse_build_arg(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some(("", _)) => Err(format!("`{arg}` has no name before `=`")),
+        Some((k, v)) => Ok((k.to_string(), v.to_string())),
+        None => std::env::var(arg)
+            .map(|v| (arg.to_string(), v))
+            .map_err(|_| format!("`{arg}` is not K=V, and no environment variable {arg} is set")),
+    }
 }
 
 /// Parses the arguments, runs the command, and turns the outcome into an exit code:
@@ -148,13 +234,87 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
         } => clean(&open()?, selection, keep, dry_run)?,
         Command::Compress { ref target } => {
-            let src = select(target, Format::Docker, "compress", &open)?;
+            let src = select(target, Some(&Format::Docker), "compress", &open)?;
             let reporter = progress::reporter(&format!("compressing {}", src.file_name()));
             let dest = codec::compress(&src, reporter.as_ref())?;
             output::print(&format!("{}\n", output::path_text(&dest)))?;
         }
+        Command::Build {
+            ref image,
+            ref version,
+            ref context,
+            ref dockerfile,
+            ref build_args,
+            no_cache,
+            ref repository,
+        } => {
+            let settings = settings()?;
+            let entry = settings.image(image);
+            let context = context.clone().or(entry.context.clone()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no build context for `{image}`: pass --context DIR, or set images.{image}.context in the config file"
+                )
+            })?;
+            // A --dockerfile is relative to the working directory; the config's, to the context.
+            let dockerfile = dockerfile
+                .clone()
+                .or_else(|| entry.dockerfile.as_ref().map(|f| context.join(f)));
+            let mut args: HashMap<String, String> = entry.build_args.clone().into_iter().collect();
+            args.extend(build_args.iter().cloned());
+            let spec = BuildSpec {
+                reference: update::reference(
+                    image,
+                    repository.as_deref().or(entry.repository.as_deref()),
+                    version,
+                )?,
+                context,
+                dockerfile,
+                build_args: args,
+                no_cache,
+            };
+            let id = runtime()?.block_on(async {
+                let engine = connect(&settings).await?;
+                engine.build(&spec, &mut std::io::stderr()).await
+            })?;
+            output::print(&format!("{id}\n"))?;
+        }
+        Command::UpdateImage {
+            ref image,
+            ref version,
+            clean,
+            compress,
+            pull,
+            ref repository,
+            json,
+        } => {
+            let settings = settings()?;
+            let request = UpdateRequest {
+                image: image.clone(),
+                version: version.clone(),
+                repository: repository.clone().or(settings.image(image).repository),
+                compress,
+                clean,
+                pull: pull.into(),
+            };
+            let reporter = progress::reporter(&format!("saving {image}:{version}"));
+            let outcome = runtime()?.block_on(async {
+                let engine = connect(&settings).await?;
+                update::update_image(&engine, &settings.artifacts_dir, &request, reporter).await
+            })?;
+            render_update(&outcome, json)?;
+        }
+        Command::Load { ref target } => {
+            let archive = select(target, None, "load", &open)?;
+            let settings = settings()?;
+            let reporter = progress::reporter(&format!("loading {}", archive.file_name()));
+            let reference = runtime()?.block_on(async {
+                let engine = connect(&settings).await?;
+                load::load(&engine, &archive, reporter).await
+            })?;
+            output::print(&format!("{reference}\n"))?;
+        }
         Command::Decompress { ref target } => {
-            let src = select(target, Format::Zip, "decompress", &open)?;
+            let src = select(target, Some(&Format::Zip), "decompress", &open)?;
             let reporter = progress::reporter(&format!("decompressing {}", src.file_name()));
             let dest = codec::decompress(&src, reporter.as_ref())?;
             output::print(&format!("{}\n", output::path_text(&dest)))?;
@@ -167,17 +327,74 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// the argument is not an existing file.
 fn select(
     arg: &str,
-    format: Format,
+    format: Option<&Format>,
     command: &'static str,
     open: &dyn Fn() -> Result<Store, Error>,
 ) -> Result<toolbox::Archive, Error> {
     let target = Target::parse(arg);
     match &target {
         Target::Path(path) if path.exists() => {
-            store::check_format(toolbox::Archive::from_path(path)?, &format, command)
+            store::check_format(toolbox::Archive::from_path(path)?, format, command)
         }
-        _ => open()?.select(&target, &format, command),
+        _ => open()?.select(&target, format, command),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn connect(settings: &Settings) -> Result<Engine, Error> {
+    Engine::connect(
+        settings.docker_host.as_deref(),
+        Duration::from_secs(settings.api_timeout_s),
+    )
+    .await
+}
+
+#[derive(Serialize)]
+struct UpdateJson<'a> {
+    path: String,
+    image: &'a str,
+    version: &'a str,
+    id: &'a str,
+    format: &'a Format,
+    written: bool,
+    removed: Vec<String>,
+}
+
+fn render_update(outcome: &update::UpdateOutcome, json: bool) -> anyhow::Result<()> {
+    let removed: Vec<String> = outcome
+        .removed
+        .iter()
+        .map(|p| output::path_text(p))
+        .collect();
+    let text = if json {
+        output::json(&UpdateJson {
+            path: output::path_text(&outcome.path),
+            image: &outcome.name.image,
+            version: &outcome.name.version,
+            id: &outcome.name.id,
+            format: &outcome.name.format,
+            written: outcome.written,
+            removed,
+        })
+    } else {
+        let state = if outcome.written {
+            "written"
+        } else {
+            "already current"
+        };
+        let mut text = format!("{}: {state}\n", output::path_text(&outcome.path));
+        for path in removed {
+            text.push_str(&format!("removed {path}\n"));
+        }
+        text
+    };
+    output::print(&text)?;
+    Ok(())
 }
 
 fn parse(names: &[String], json: bool) -> anyhow::Result<ExitCode> {

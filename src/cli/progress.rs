@@ -1,6 +1,7 @@
 //! Progress bars on stderr, only when stderr is a terminal.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use toolbox::progress::{Reporter, Silent};
@@ -12,8 +13,18 @@ struct Bar {
 
 impl Reporter for Bar {
     fn start(&self, total: Option<u64>) {
-        if let Some(total) = total {
-            self.bar.set_length(total);
+        match total {
+            Some(total) => self.bar.set_length(total),
+            None => {
+                let style = ProgressStyle::with_template(
+                    "{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
+                );
+                if let Ok(style) = style {
+                    self.bar.set_style(style);
+                }
+                self.bar
+                    .enable_steady_tick(std::time::Duration::from_millis(200));
+            }
         }
     }
 
@@ -27,9 +38,9 @@ impl Reporter for Bar {
 }
 
 /// A reporter for work described by `message`: a bar on a terminal, nothing otherwise.
-pub fn reporter(message: &str) -> Box<dyn Reporter> {
+pub fn reporter(message: &str) -> Arc<dyn Reporter> {
     if !std::io::stderr().is_terminal() {
-        return Box::new(Silent);
+        return Arc::new(Silent);
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(
@@ -39,5 +50,5 @@ pub fn reporter(message: &str) -> Box<dyn Reporter> {
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_message(message.to_string());
-    Box::new(Bar { bar })
+    Arc::new(Bar { bar })
 }

@@ -1,0 +1,426 @@
+//! The Docker engine, through bollard: connect and negotiate, inspect, pull, build, export
+//! (save) and import (load) image streams.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ImportImageOptionsBuilder,
+};
+use bollard::{API_DEFAULT_VERSION, Docker};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use crate::error::{Error, Result};
+use crate::pipe;
+
+/// The engine's address when neither `DOCKER_HOST` nor the config file names one.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// The bound on a save or a load: the engine answers those only when the whole image has
+/// streamed, so the API timeout cannot apply to them.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What to do about an image the engine may not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Never pull (the default).
+    #[default]
+    Never,
+    /// Pull when the engine does not have the reference.
+    IfNotPresent,
+    /// Always pull first.
+    Always,
+}
+
+/// A connection to a Docker engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// For requests answered at once; bounded by the API timeout.
+    api: Docker,
+    /// For saves and loads, whose answers take as long as the image takes to stream.
+    transfer: Docker,
+    address: String,
+}
+
+/// What `build` needs.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSpec {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// The Dockerfile, when not `Dockerfile` in the context.
+    pub dockerfile: Option<PathBuf>,
+    pub build_args: HashMap<String, String>,
+    pub no_cache: bool,
+    /// The reference to tag, `<repository>:<tag>`.
+    pub reference: String,
+}
+
+/// The name a Dockerfile from outside the context takes inside the context's tar.
+const OUTSIDE_DOCKERFILE: &str = ".toolbox.Dockerfile";
+
+impl Engine {
+    /// Connects to the engine at `host` (`unix:///path`, `/path`, `tcp://host:port` or
+    /// `http://host:port`; [`DEFAULT_HOST`] when `None`), negotiates the API version, and checks
+    /// that it answers within `api_timeout`.
+    pub async fn connect(host: Option<&str>, api_timeout: Duration) -> Result<Engine> {
+        let address = host.unwrap_or(DEFAULT_HOST).to_string();
+        let unreachable = |reason: String| Error::EngineUnreachable {
+            address: address.clone(),
+            reason,
+        };
+        let secs = api_timeout.as_secs().max(1);
+        let docker = if let Some(path) = address.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, secs, API_DEFAULT_VERSION)
+        } else if address.starts_with('/') {
+            Docker::connect_with_unix(&address, secs, API_DEFAULT_VERSION)
+        } else if address.starts_with("tcp://") || address.starts_with("http://") {
+            Docker::connect_with_http(&address, secs, API_DEFAULT_VERSION)
+        } else {
+            return Err(unreachable(
+                "the address is not unix:///PATH, tcp://HOST:PORT or http://HOST:PORT".into(),
+            ));
+        }
+        .map_err(|e| unreachable(e.to_string()))?;
+        let api = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        api.ping().await.map_err(|e| unreachable(e.to_string()))?;
+        let transfer = api.clone().with_timeout(TRANSFER_TIMEOUT);
+        Ok(Engine {
+            api,
+            transfer,
+            address,
+        })
+    }
+
+    /// The address connected to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The full ID (`sha256:<64 hex>`) of `reference` (a name, an ID or a unique ID prefix);
+    /// `None` when the engine does not have it.
+    pub async fn image_id(&self, reference: &str) -> Result<Option<String>> {
+        match self.api.inspect_image(reference).await {
+            Ok(inspect) => inspect.id.map(Some).ok_or_else(|| Error::Engine {
+                action: format!("inspecting `{reference}`"),
+                reason: "the engine gave no ID".into(),
+            }),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(engine_error(format!("inspecting `{reference}`"), e)),
+        }
+    }
+
+    /// Pulls `reference` (`repository:tag`) from its registry.
+    pub async fn pull(&self, reference: &str) -> Result<()> {
+        let (repository, tag) = split_reference(reference);
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(repository)
+            .tag(tag)
+            .build();
+        let mut progress = self.transfer.create_image(Some(options), None, None);
+        while let Some(item) = progress.next().await {
+            let info = item.map_err(|e| engine_error(format!("pulling `{reference}`"), e))?;
+            if let Some(detail) = info.error_detail {
+                return Err(Error::Engine {
+                    action: format!("pulling `{reference}`"),
+                    reason: detail.message.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds an image from `spec`, writing the build output to `log` as it arrives, and
+    /// returns the full image ID. The context streams to the engine as a tar; intermediate
+    /// containers are removed even when the build fails.
+    pub async fn build(&self, spec: &BuildSpec, log: &mut dyn Write) -> Result<String> {
+        let context = spec.context.clone();
+        if !context.is_dir() {
+            return Err(Error::io(
+                &context,
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "the build context is not a directory",
+                ),
+            ));
+        }
+        let (dockerfile_in_tar, outside) =
+            dockerfile_placement(&context, spec.dockerfile.as_deref())?;
+        let (writer, body) = pipe::from_writer();
+        let tar_task = tokio::task::spawn_blocking(move || {
+            write_context(writer, &context, outside.as_deref())
+        });
+
+        let build_args: HashMap<&str, &str> = spec
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile(&dockerfile_in_tar)
+            .t(&spec.reference)
+            .nocache(spec.no_cache)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&build_args)
+            .build();
+        let mut stream =
+            self.transfer
+                .build_image(options, None, Some(bollard::body_try_stream(body)));
+        let mut log_lines = BuildLog::default();
+        let mut aux_id = None;
+        let mut failure = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream {
+                        log.write_all(text.as_bytes()).ok();
+                        log_lines.push(&text);
+                    }
+                    if let Some(aux) = info.aux.and_then(|a| a.id) {
+                        aux_id = Some(aux);
+                    }
+                    if let Some(detail) = info.error_detail {
+                        failure = Some(detail.message.unwrap_or_default());
+                        break;
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    failure = Some(error);
+                    break;
+                }
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        log.flush().ok();
+        drop(stream);
+        // A context that could not be read explains a failure better than what the engine saw.
+        match tar_task.await {
+            Ok(Err(e)) if failure.is_some() || aux_id.is_none() => return Err(e),
+            _ => {}
+        }
+        if let Some(message) = failure {
+            return Err(Error::BuildFailed {
+                reference: spec.reference.clone(),
+                step: log_lines.last_step.clone(),
+                message: message.trim().to_string(),
+            });
+        }
+        let id = match aux_id.or(log_lines.built.clone()) {
+            Some(id) => id,
+            None => {
+                return Err(Error::Engine {
+                    action: format!("building `{}`", spec.reference),
+                    reason: "the engine reported no image ID".into(),
+                });
+            }
+        };
+        if id.starts_with("sha256:") && id.len() == 71 {
+            return Ok(id);
+        }
+        self.image_id(&id).await?.ok_or_else(|| Error::Engine {
+            action: format!("building `{}`", spec.reference),
+            reason: format!("the built image {id} is not in the engine"),
+        })
+    }
+
+    /// The `docker save` stream of `reference`.
+    pub fn export(&self, reference: &str) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+        let action = format!("saving `{reference}`");
+        self.transfer
+            .export_image(reference)
+            .map(move |item| item.map_err(|e| engine_error(action.clone(), e)))
+    }
+
+    /// Loads a `docker save` tar streamed from `body` and returns what the engine said it
+    /// loaded: `Loaded image: REPO:TAG` lines give references, `Loaded image ID: sha256:…`
+    /// lines give IDs.
+    pub async fn import<S>(&self, body: S) -> Result<Vec<String>>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + 'static,
+    {
+        let options = ImportImageOptionsBuilder::default().quiet(true).build();
+        let mut stream = self.transfer.import_image_stream(options, body, None);
+        let mut loaded = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| engine_error("loading the image".into(), e))?;
+            if let Some(detail) = info.error_detail {
+                return Err(Error::Engine {
+                    action: "loading the image".into(),
+                    reason: detail.message.unwrap_or_default(),
+                });
+            }
+            for line in info.stream.iter().flat_map(|s| s.lines()) {
+                if let Some(what) = line
+                    .strip_prefix("Loaded image ID: ")
+                    .or_else(|| line.strip_prefix("Loaded image: "))
+                {
+                    loaded.push(what.trim().to_string());
+                }
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+/// Splits `repository:tag` (a `:` in a registry's host:port is not a tag separator).
+fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+/// The Dockerfile's path inside the context's tar, and the file to add to the tar when the
+/// Dockerfile is outside the context.
+fn dockerfile_placement(
+    context: &Path,
+    dockerfile: Option<&Path>,
+) -> Result<(String, Option<PathBuf>)> {
+    let Some(dockerfile) = dockerfile else {
+        return Ok(("Dockerfile".into(), None));
+    };
+    if !dockerfile.is_file() {
+        return Err(Error::io(
+            dockerfile,
+            io::Error::new(io::ErrorKind::NotFound, "no such Dockerfile"),
+        ));
+    }
+    let canonical = |p: &Path| p.canonicalize().map_err(|e| Error::io(p, e));
+    let (file, context) = (canonical(dockerfile)?, canonical(context)?);
+    match file.strip_prefix(&context) {
+        Ok(inside) => Ok((inside.to_string_lossy().into_owned(), None)),
+        Err(_) => Ok((OUTSIDE_DOCKERFILE.into(), Some(file))),
+    }
+}
+
+/// Writes the build context as a tar into `writer` (links kept as links).
+fn write_context(
+    writer: pipe::ChannelWriter,
+    context: &Path,
+    outside_dockerfile: Option<&Path>,
+) -> Result<()> {
+    let mut tar = tar::Builder::new(writer);
+    tar.follow_symlinks(false);
+    let result = (|| {
+        tar.append_dir_all(".", context)?;
+        if let Some(file) = outside_dockerfile {
+            tar.append_path_with_name(file, OUTSIDE_DOCKERFILE)?;
+        }
+        tar.into_inner()
+    })();
+    match result {
+        Ok(writer) => writer.finish().map_err(|e| Error::io(context, e)),
+        Err(e) => Err(Error::io(context, e)),
+    }
+}
+
+/// What the build output says: the step running last, and the ID of a `Successfully built`
+/// line. Output arrives in fragments, so lines are put back together first.
+#[derive(Debug, Default)]
+struct BuildLog {
+    partial: String,
+    last_step: Option<String>,
+    built: Option<String>,
+}
+
+impl BuildLog {
+    fn push(&mut self, fragment: &str) {
+        self.partial.push_str(fragment);
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            let line = line.trim_end();
+            if line.starts_with("Step ") {
+                self.last_step = Some(line.to_string());
+            } else if let Some(id) = line.strip_prefix("Successfully built ") {
+                self.built = Some(id.trim().to_string());
+            }
+        }
+    }
+}
+
+fn engine_error(action: String, e: bollard::errors::Error) -> Error {
+    use bollard::errors::Error as B;
+    let reason = match e {
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{message} (HTTP {status_code})"),
+        B::RequestTimeoutError => {
+            "the engine did not answer in time (TOOLBOX_DOCKER_API_TIMEOUT)".into()
+        }
+        B::DockerStreamError { error } => error,
+        other => other.to_string(),
+    };
+    Error::Engine { action, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_log_reassembles_fragments() {
+        let mut log = BuildLog::default();
+        for fragment in [
+            "Step 1/2 : FROM scr",
+            "atch\n ---> \nStep 2/2 : COPY a /\n",
+            "Successfully built 0123",
+            "456789ab\n",
+        ] {
+            log.push(fragment);
+        }
+        assert_eq!(log.last_step.as_deref(), Some("Step 2/2 : COPY a /"));
+        assert_eq!(log.built.as_deref(), Some("0123456789ab"));
+        log.push("Successfully built ffffffffffff\n");
+        assert_eq!(
+            log.built.as_deref(),
+            Some("ffffffffffff"),
+            "the last line wins"
+        );
+    }
+
+    #[test]
+    fn references_split_at_the_tag() {
+        assert_eq!(split_reference("web:1.0"), ("web", "1.0"));
+        assert_eq!(
+            split_reference("registry.local:5000/team/web:1.0"),
+            ("registry.local:5000/team/web", "1.0")
+        );
+        assert_eq!(
+            split_reference("registry.local:5000/team/web"),
+            ("registry.local:5000/team/web", "latest")
+        );
+    }
+
+    #[test]
+    fn dockerfile_inside_or_outside_the_context() {
+        let d = tempfile::tempdir().unwrap();
+        let ctx = d.path().join("ctx");
+        std::fs::create_dir_all(ctx.join("sub")).unwrap();
+        std::fs::write(ctx.join("sub/Dockerfile.prod"), "FROM scratch\n").unwrap();
+        std::fs::write(d.path().join("Outside"), "FROM scratch\n").unwrap();
+        assert_eq!(
+            dockerfile_placement(&ctx, None).unwrap(),
+            ("Dockerfile".into(), None)
+        );
+        assert_eq!(
+            dockerfile_placement(&ctx, Some(&ctx.join("sub/Dockerfile.prod"))).unwrap(),
+            ("sub/Dockerfile.prod".into(), None)
+        );
+        let (name, extra) = dockerfile_placement(&ctx, Some(&d.path().join("Outside"))).unwrap();
+        assert_eq!(name, OUTSIDE_DOCKERFILE);
+        assert!(extra.is_some());
+        assert!(dockerfile_placement(&ctx, Some(&d.path().join("missing"))).is_err());
+    }
+}

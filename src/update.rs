@@ -1,0 +1,219 @@
+//! `update-image`: make sure the artifacts directory holds the archive of the image the engine
+//! has now, saving it only when its ID changed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::StreamExt;
+
+use crate::codec::{self, Body};
+use crate::engine::{Engine, PullPolicy};
+use crate::error::{Error, Result};
+use crate::name::{self, ArchiveName, Format};
+use crate::pipe;
+use crate::progress::Reporter;
+use crate::store::{self, Archive, Store};
+use crate::version;
+
+/// What `update-image` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateRequest {
+    /// The image name used in archive names.
+    pub image: String,
+    pub version: String,
+    /// The engine repository, when it is not the image name.
+    pub repository: Option<String>,
+    /// Write (or turn an existing `.docker` into) a `.zip`.
+    pub compress: bool,
+    /// Remove every other archive of the image afterwards.
+    pub clean: bool,
+    pub pull: PullPolicy,
+}
+
+/// What `update-image` did.
+#[derive(Debug, Clone)]
+pub struct UpdateOutcome {
+    /// The archive that is current now.
+    pub path: PathBuf,
+    pub name: ArchiveName,
+    /// Whether a file was written (false: the archive was already current).
+    pub written: bool,
+    /// The other archives of the image removed by `clean`.
+    pub removed: Vec<PathBuf>,
+}
+
+/// The engine reference of an image at a version: `<repository>:<docker tag>`.
+pub fn reference(image: &str, repository: Option<&str>, version: &str) -> Result<String> {
+    name::check_image(image)?;
+    version::validate(version)?;
+    let tag = version::docker_tag(version)?;
+    Ok(format!("{}:{tag}", repository.unwrap_or(image)))
+}
+
+/// The 12 hex digits of a full image ID (`sha256:<64 hex>`) that archive names carry.
+pub fn short_id(full: &str) -> Result<String> {
+    let hex = full.strip_prefix("sha256:").unwrap_or(full);
+    match hex.get(..name::ID_LEN) {
+        Some(short) if short.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(short.to_ascii_lowercase())
+        }
+        _ => Err(Error::Engine {
+            action: "reading the image ID".into(),
+            reason: format!("`{full}` is not an image ID"),
+        }),
+    }
+}
+
+/// Brings the artifacts directory `dir` up to date with the engine's image.
+pub async fn update_image(
+    engine: &Engine,
+    dir: &Path,
+    req: &UpdateRequest,
+    reporter: Arc<dyn Reporter>,
+) -> Result<UpdateOutcome> {
+    let reference = reference(&req.image, req.repository.as_deref(), &req.version)?;
+    // Check the directory before asking anything of the engine.
+    Store::open(dir)?;
+    let present = match req.pull {
+        PullPolicy::Never => None,
+        PullPolicy::IfNotPresent => engine.image_id(&reference).await?,
+        PullPolicy::Always => None,
+    };
+    if req.pull == PullPolicy::Always || (req.pull == PullPolicy::IfNotPresent && present.is_none())
+    {
+        engine.pull(&reference).await?;
+    }
+    let full_id = match engine.image_id(&reference).await? {
+        Some(id) => id,
+        None => return Err(Error::ImageNotFound { reference }),
+    };
+    let id = short_id(&full_id)?;
+    let docker_name = ArchiveName::new(&req.image, &req.version, &id, Format::Docker)?;
+
+    // The answer comes from the ID and the file names alone: no byte is read when current.
+    let store = Store::open(dir)?;
+    let twins: Vec<&Archive> = store
+        .all()
+        .iter()
+        .filter(|a| a.name.image == req.image && a.name.version == req.version && a.name.id == id)
+        .collect();
+    if let Some(foreign) = twins.iter().find(|a| !a.name.format.is_known()) {
+        return Err(Error::ForeignTwin {
+            path: foreign.path.clone(),
+            format: foreign.name.format.to_string(),
+        });
+    }
+    let existing = |format: Format| twins.iter().find(|a| a.name.format == format).copied();
+    let (path, written) = match (existing(Format::Zip), existing(Format::Docker)) {
+        (Some(zip), _) => (zip.path.clone(), false),
+        (None, Some(tar)) if !req.compress => (tar.path.clone(), false),
+        (None, Some(tar)) => (codec::compress(tar, reporter.as_ref())?, true),
+        (None, None) => {
+            let format = if req.compress {
+                Format::Zip
+            } else {
+                Format::Docker
+            };
+            let dest = dir.join(docker_name.with_format(format).file_name());
+            (save(engine, &reference, &dest, reporter).await?, true)
+        }
+    };
+    let name = docker_name.with_format(if path.extension().is_some_and(|e| e == "zip") {
+        Format::Zip
+    } else {
+        Format::Docker
+    });
+
+    let mut removed = Vec::new();
+    if req.clean {
+        let store = Store::open(dir)?;
+        let others: Vec<&Archive> = store
+            .known_of(&req.image)
+            .filter(|a| a.path != path)
+            .collect();
+        let (gone, error) = store::remove(&others);
+        removed = gone;
+        if let Some(e) = error {
+            return Err(e);
+        }
+    }
+    Ok(UpdateOutcome {
+        path,
+        name,
+        written,
+        removed,
+    })
+}
+
+/// Streams `docker save` of `reference` into the archive `dest` (its format from its name),
+/// atomically: the engine's stream goes through a bounded pipe to the writer, never whole in
+/// memory, and a stream that fails midway leaves nothing under `dest`.
+pub async fn save(
+    engine: &Engine,
+    reference: &str,
+    dest: &Path,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PathBuf> {
+    let (tx, mut reader) = pipe::to_reader();
+    let (writer_dest, source) = (dest.to_path_buf(), PathBuf::from(reference));
+    let writer = tokio::task::spawn_blocking(move || {
+        let body = Body {
+            source: &source,
+            size: None,
+            modified: SystemTime::now(),
+        };
+        codec::write_archive(&mut reader, body, &writer_dest)
+    });
+    reporter.start(None);
+    let mut stream = pin!(engine.export(reference));
+    let mut failure = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => {
+                reporter.advance(chunk.len() as u64);
+                if !tx.send(chunk).await {
+                    break;
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    match &failure {
+        Some(e) => tx.fail(io::Error::other(e.to_string())).await,
+        None => tx.finish().await,
+    }
+    let written = writer.await.map_err(|e| Error::Engine {
+        action: format!("saving `{reference}`"),
+        reason: e.to_string(),
+    })?;
+    reporter.finish();
+    match failure {
+        Some(e) => Err(e),
+        None => written,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_and_short_ids() {
+        assert_eq!(reference("web", None, "1.2+b").unwrap(), "web:1.2-b");
+        assert_eq!(
+            reference("web", Some("registry.local/team/web"), "latest").unwrap(),
+            "registry.local/team/web:latest"
+        );
+        assert!(reference("web", None, "").is_err());
+        assert!(reference("a/b", None, "1").is_err());
+        let full = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        assert_eq!(short_id(&full).unwrap(), "0123456789ab");
+        assert!(short_id("sha256:xyz").is_err());
+    }
+}
