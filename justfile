@@ -10,16 +10,29 @@ default:
 deps:
     scripts/install-deps
 
-# Run every test: unit tests beside the code, end-to-end tests in tests/.
+# Run every test: unit tests beside the code, end-to-end tests in tests/ (against a real engine,
+# started under target/engine/ when none answers).
 test: deps
+    #!/usr/bin/env bash
+    set -euo pipefail
+    DOCKER_HOST=$(scripts/engine start)
+    export DOCKER_HOST
     cargo test --all-targets
+
+# Start the private Docker engine (when none answers) and print its DOCKER_HOST.
+engine-start:
+    scripts/engine start
+
+# Stop the private Docker engine.
+engine-stop:
+    scripts/engine stop
 
 # Formatting and lints, as CI expects them.
 lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
 
-# Show the tool on a sample artifacts directory.
+# The main job: build the example image and keep it as a compressed archive in ./artifacts.
 demo: deps
     cargo build --release
     scripts/demo

@@ -102,3 +102,78 @@ pub fn stdout(output: &std::process::Output) -> String {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The address of a Docker engine that answers, starting the project's private one
+/// (`scripts/engine start`) when none does. Without an engine, a run under CI fails with a
+/// message saying how to start one; elsewhere the calling test is skipped, loudly.
+pub fn engine() -> Option<String> {
+    use std::sync::OnceLock;
+    static ENGINE: OnceLock<Result<String, String>> = OnceLock::new();
+    let found = ENGINE.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engine");
+        let out = std::process::Command::new(&script)
+            .arg("start")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    });
+    match found {
+        Ok(host) => Some(host.clone()),
+        Err(reason) if std::env::var_os("CI").is_some() => panic!(
+            "no Docker engine can be reached ({reason}). Start one with `scripts/engine start` \
+             (as root; `just test` does it), or set DOCKER_HOST to a running engine"
+        ),
+        Err(reason) => {
+            eprintln!("SKIPPED: no Docker engine ({reason}); `scripts/engine start` starts one");
+            None
+        }
+    }
+}
+
+/// `docker` against the test engine.
+pub fn docker(host: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("docker");
+    cmd.env("DOCKER_HOST", host);
+    cmd
+}
+
+/// Runs `docker` and returns its trimmed stdout, failing the test when it fails.
+pub fn docker_ok(host: &str, args: &[&str]) -> String {
+    let out = docker(host).args(args).output().expect("docker runs");
+    assert!(out.status.success(), "docker {args:?}: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+/// A name no other test uses, valid as an image name and a docker repository.
+pub fn unique_image(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}{}x{}x{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 10_000
+    )
+}
+
+/// A build context with a Dockerfile FROM scratch, a file holding `content`, and busybox as
+/// `/bin/sh` so that `RUN` works.
+pub fn scratch_context(dir: &Path, content: &str, extra: &str) -> PathBuf {
+    let ctx = dir.join("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::copy("/bin/busybox", ctx.join("sh")).expect("busybox-static is installed (/bin/busybox)");
+    fs::write(ctx.join("content.txt"), content).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM scratch\nCOPY sh /bin/sh\nCOPY content.txt /\n{extra}"),
+    )
+    .unwrap();
+    ctx
+}

@@ -1,0 +1,518 @@
+//! End-to-end tests of build, update-image and load against a real Docker engine.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+use common::{Scratch, docker, docker_ok, json, scratch_context, stderr, stdout, unique_image};
+
+/// Starts (or finds) the engine, or skips the test outside CI.
+macro_rules! engine {
+    () => {
+        match common::engine() {
+            Some(host) => host,
+            None => return,
+        }
+    };
+}
+
+fn toolbox(s: &Scratch, host: &str, args: &[&str]) -> Output {
+    s.toolbox()
+        .env("DOCKER_HOST", host)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> Output {
+    assert!(out.status.success(), "toolbox failed: {}", stderr(&out));
+    out
+}
+
+fn full_id(host: &str, reference: &str) -> String {
+    docker_ok(host, &["image", "inspect", "-f", "{{.Id}}", reference])
+}
+
+fn docker_save(host: &str, reference: &str, dir: &Path) -> Vec<u8> {
+    let path = dir.join(format!("{}.tar", reference.replace([':', '/'], "_")));
+    docker_ok(host, &["save", "-o", path.to_str().unwrap(), reference]);
+    fs::read(path).unwrap()
+}
+
+fn unzip(path: &Path) -> Vec<u8> {
+    let out = std::process::Command::new("unzip")
+        .arg("-p")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn build_update_clean_compress_and_load() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("e2e");
+    let ctx = scratch_context(
+        s.path(),
+        "first",
+        "RUN [\"/bin/sh\", \"-c\", \"echo built > /built.txt\"]\n",
+    );
+
+    // build: the full ID on stdout, the log on stderr, the tag from the version.
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &[
+            "build",
+            &image,
+            "--version",
+            "1.0",
+            "--context",
+            ctx.to_str().unwrap(),
+        ],
+    ));
+    let id1 = stdout(&out).trim().to_string();
+    assert_eq!(id1, full_id(&host, &format!("{image}:1.0")));
+    assert!(id1.starts_with("sha256:") && id1.len() == 71, "{id1}");
+    assert!(
+        stderr(&out).contains("Step 1/"),
+        "the build output streams to stderr"
+    );
+    let short1 = &id1[7..19];
+
+    // update-image writes the archive under the engine's ID, byte for byte `docker save`.
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &["update-image", &image, "--version", "1.0", "--json"],
+    ));
+    let v = json(&out);
+    let tar1 = s.artifacts().join(format!("{image}_1.0_{short1}.docker"));
+    assert_eq!(
+        v["path"],
+        format!("./artifacts/{image}_1.0_{short1}.docker")
+    );
+    assert_eq!(
+        (
+            v["written"].as_bool(),
+            v["id"].as_str(),
+            v["format"].as_str()
+        ),
+        (Some(true), Some(short1), Some("docker"))
+    );
+    assert_eq!(v["removed"], serde_json::json!([]));
+    let saved = docker_save(&host, &format!("{image}:1.0"), s.path());
+    assert!(
+        fs::read(&tar1).unwrap() == saved,
+        "the .docker archive is what the engine exports"
+    );
+
+    // skopeo and docker load read it.
+    let skopeo = std::process::Command::new("skopeo")
+        .args(["inspect", &format!("docker-archive:{}", tar1.display())])
+        .output()
+        .expect("skopeo is installed");
+    assert!(skopeo.status.success(), "skopeo: {}", stderr(&skopeo));
+
+    // A second update-image writes nothing.
+    let before = fs::metadata(&tar1).unwrap().modified().unwrap();
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &["update-image", &image, "--version", "1.0"],
+    ));
+    assert!(stdout(&out).contains("already current"), "{}", stdout(&out));
+    assert_eq!(fs::metadata(&tar1).unwrap().modified().unwrap(), before);
+    assert_eq!(s.files(), vec![format!("{image}_1.0_{short1}.docker")]);
+
+    // Change the context, rebuild, update with --clean: the new archive, the old one gone.
+    fs::write(ctx.join("content.txt"), "second").unwrap();
+    let id2 = stdout(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "build",
+            &image,
+            "--version",
+            "1.0",
+            "--context",
+            ctx.to_str().unwrap(),
+        ],
+    )))
+    .trim()
+    .to_string();
+    assert_ne!(id1, id2);
+    let short2 = &id2[7..19];
+    s.touch(&format!("{image}_0.9_{short1}.bak"), 0);
+    s.touch(&format!("other{image}_1.0_{short1}.zip"), 0);
+    let v = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "1.0",
+            "--clean",
+            "--json",
+        ],
+    )));
+    assert_eq!(v["written"], true);
+    assert_eq!(
+        v["removed"],
+        serde_json::json!([format!("./artifacts/{image}_1.0_{short1}.docker")])
+    );
+    let mut expected = vec![
+        format!("{image}_0.9_{short1}.bak"),
+        format!("{image}_1.0_{short2}.docker"),
+        format!("other{image}_1.0_{short1}.zip"),
+    ];
+    expected.sort();
+    assert_eq!(
+        s.files(),
+        expected,
+        "foreign files and other images are left alone"
+    );
+
+    // --compress turns the existing .docker of this ID into the .zip: the entry is the tar.
+    let v = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "1.0",
+            "--compress",
+            "--json",
+        ],
+    )));
+    assert_eq!(
+        (v["written"].as_bool(), v["format"].as_str()),
+        (Some(true), Some("zip"))
+    );
+    let zip2 = s.artifacts().join(format!("{image}_1.0_{short2}.zip"));
+    assert!(unzip(&zip2) == docker_save(&host, &format!("{image}:1.0"), s.path()));
+    assert!(
+        !s.artifacts()
+            .join(format!("{image}_1.0_{short2}.docker"))
+            .exists()
+    );
+
+    // A new version with --compress streams straight into the ZIP.
+    ok(toolbox(
+        &s,
+        &host,
+        &[
+            "build",
+            &image,
+            "--version",
+            "2.0+b1",
+            "--context",
+            ctx.to_str().unwrap(),
+        ],
+    ));
+    let v = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "2.0+b1",
+            "--compress",
+            "--json",
+        ],
+    )));
+    let zip3 = s.artifacts().join(format!("{image}_2.0+b1_{short2}.zip"));
+    assert_eq!(
+        v["path"],
+        format!("./artifacts/{image}_2.0+b1_{short2}.zip")
+    );
+    assert!(unzip(&zip3) == docker_save(&host, &format!("{image}:2.0-b1"), s.path()));
+    let again = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "2.0+b1",
+            "--compress",
+            "--json",
+        ],
+    )));
+    assert_eq!(again["written"], false);
+
+    // After `docker rmi`, load brings the image back with the same ID, from the ZIP.
+    docker_ok(
+        &host,
+        &["rmi", &format!("{image}:1.0"), &format!("{image}:2.0-b1")],
+    );
+    assert!(
+        !docker(&host)
+            .args(["image", "inspect", &format!("{image}:1.0")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = ok(toolbox(&s, &host, &["load", &format!("{image}:1.0")]));
+    assert_eq!(stdout(&out).trim(), format!("{image}:1.0"));
+    assert_eq!(full_id(&host, &format!("{image}:1.0")), id2);
+
+    // docker load reads a .docker archive written by update-image.
+    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
+    let tar = s.path().join("plain.docker");
+    fs::write(&tar, unzip(&zip2)).unwrap();
+    docker_ok(&host, &["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(full_id(&host, &format!("{image}:1.0")), id2);
+    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
+}
+
+#[test]
+fn build_from_the_config_file_with_a_repository() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("cfg");
+    let ctx = scratch_context(
+        s.path(),
+        "configured",
+        "ARG GREETING\nLABEL greeting=$GREETING\n",
+    );
+    fs::rename(ctx.join("Dockerfile"), ctx.join("Dockerfile.prod")).unwrap();
+    let repository = format!("localhost/team/{image}");
+    fs::write(
+        s.path().join("toolbox.yaml"),
+        format!(
+            "images:\n  {image}:\n    context: ctx\n    dockerfile: Dockerfile.prod\n    repository: {repository}\n    \
+             build_args:\n      GREETING: hello\n"
+        ),
+    )
+    .unwrap();
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &[
+            "build",
+            &image,
+            "--config",
+            "toolbox.yaml",
+            "--version",
+            "3.1",
+        ],
+    ));
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(full_id(&host, &format!("{repository}:3.1")), id);
+    let label = docker_ok(
+        &host,
+        &["image", "inspect", "-f", "{{.Config.Labels.greeting}}", &id],
+    );
+    assert_eq!(label, "hello");
+    // A --build-arg beats the config file's.
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &[
+            "build",
+            &image,
+            "--config",
+            "toolbox.yaml",
+            "--version",
+            "3.2",
+            "--build-arg",
+            "GREETING=bye",
+        ],
+    ));
+    let label = docker_ok(
+        &host,
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Config.Labels.greeting}}",
+            stdout(&out).trim(),
+        ],
+    );
+    assert_eq!(label, "bye");
+
+    let v = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--config",
+            "toolbox.yaml",
+            "--version",
+            "3.1",
+            "--json",
+        ],
+    )));
+    assert_eq!(v["id"], &id[7..19]);
+    assert_eq!(v["image"], image.as_str());
+    // --repository on the command line names the same image.
+    let v = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "3.1",
+            "--repository",
+            &repository,
+            "--pull",
+            "if-not-present",
+            "--json",
+        ],
+    )));
+    assert_eq!(v["written"], false);
+    docker_ok(
+        &host,
+        &[
+            "rmi",
+            &format!("{repository}:3.1"),
+            &format!("{repository}:3.2"),
+        ],
+    );
+}
+
+#[test]
+fn a_failing_build_shows_the_step_and_leaves_no_container() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("fail");
+    let marker = format!("exit 3 # {image}");
+    let ctx = scratch_context(
+        s.path(),
+        "x",
+        &format!("RUN [\"/bin/sh\", \"-c\", \"{marker}\"]\n"),
+    );
+    let out = toolbox(
+        &s,
+        &host,
+        &["build", &image, "--context", ctx.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Step 4/4") && err.contains("returned a non-zero code: 3"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+    let containers = docker_ok(
+        &host,
+        &["ps", "-a", "--no-trunc", "--format", "{{.Command}}"],
+    );
+    assert!(
+        !containers.contains(&image),
+        "an intermediate container was left: {containers}"
+    );
+}
+
+#[test]
+fn missing_image_unreachable_engine_and_foreign_twin_are_clear_errors() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("missing");
+    let out = toolbox(&s, &host, &["update-image", &image, "--version", "1.0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("`{image}:1.0`"))
+            && err.contains("toolbox build")
+            && err.contains("--pull"),
+        "{err}"
+    );
+
+    let out = toolbox(
+        &s,
+        "unix:///nonexistent/docker.sock",
+        &["update-image", "web"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("unix:///nonexistent/docker.sock") && err.lines().count() == 1,
+        "{err}"
+    );
+    let out = toolbox(
+        &s,
+        "unix:///nonexistent/docker.sock",
+        &["build", "web", "--context", "."],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // A pull that cannot succeed is an error naming the reference.
+    let out = toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--repository",
+            "127.0.0.1:9/nothing",
+            "--pull",
+            "if-not-present",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("127.0.0.1:9/nothing:latest"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An existing foreign file with the same image, version and ID: nothing written.
+    let ctx = scratch_context(s.path(), "twin", "");
+    let id = stdout(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "build",
+            &image,
+            "--version",
+            "1.0",
+            "--context",
+            ctx.to_str().unwrap(),
+        ],
+    )))
+    .trim()
+    .to_string();
+    s.touch(&format!("{image}_1.0_{}.bak", &id[7..19]), 0);
+    let before = s.files();
+    let out = toolbox(&s, &host, &["update-image", &image, "--version", "1.0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(".bak"), "{}", stderr(&out));
+    assert_eq!(s.files(), before);
+
+    // A renamed archive whose ID does not match its content is refused on load.
+    docker_ok(
+        &host,
+        &["tag", &format!("{image}:1.0"), &format!("{image}:1.1")],
+    );
+    ok(toolbox(
+        &s,
+        &host,
+        &["update-image", &image, "--version", "1.1"],
+    ));
+    let real = s
+        .artifacts()
+        .join(format!("{image}_1.1_{}.docker", &id[7..19]));
+    let fake = s
+        .artifacts()
+        .join(format!("{image}_1.2_ffffffffffff.docker"));
+    fs::copy(&real, &fake).unwrap();
+    let out = toolbox(&s, &host, &["load", fake.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("ffffffffffff"), "{}", stderr(&out));
+    docker_ok(
+        &host,
+        &["rmi", &format!("{image}:1.0"), &format!("{image}:1.1")],
+    );
+}
