@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use crate::codec::Compression;
 use crate::error::{Error, Result};
-use crate::name;
+use crate::name::{self, Format};
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_FILE: &str = "config/toolbox.yaml";
@@ -34,9 +35,31 @@ pub struct ConfigFile {
     pub docker_host: Option<String>,
     /// Seconds to wait for the engine to answer.
     pub api_timeout_s: Option<u64>,
+    /// The format of compressed archives: `zip` (the default) or `zst`.
+    pub compress_format: Option<CompressFormat>,
+    /// The compression level (`zip`: 0-9, default 6; `zst`: 1-19, default 3).
+    pub compress_level: Option<u32>,
     /// Per-image settings, keyed by image name.
     #[serde(default, deserialize_with = "null_as_default")]
     pub images: BTreeMap<String, ImageConfig>,
+}
+
+/// The format of compressed archives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressFormat {
+    #[default]
+    Zip,
+    Zst,
+}
+
+impl From<CompressFormat> for Format {
+    fn from(f: CompressFormat) -> Format {
+        match f {
+            CompressFormat::Zip => Format::Zip,
+            CompressFormat::Zst => Format::Zst,
+        }
+    }
 }
 
 /// How one image is built and where it lives in the engine.
@@ -155,6 +178,8 @@ pub struct Settings {
     pub docker_host: Option<String>,
     pub api_timeout_s: u64,
     pub images: BTreeMap<String, ImageConfig>,
+    pub compress_format: Option<CompressFormat>,
+    pub compress_level: Option<u32>,
     /// The config file read, if any.
     pub file: Option<PathBuf>,
 }
@@ -190,8 +215,21 @@ impl Settings {
             docker_host: env.docker_host.clone().or(file.docker_host),
             api_timeout_s,
             images: file.images,
+            compress_format: file.compress_format,
+            compress_level: file.compress_level,
             file: file_path,
         })
+    }
+
+    /// The compression in force: the flags' format and level, else the config file's, else
+    /// `zip` at its default level.
+    pub fn compression(
+        &self,
+        format: Option<CompressFormat>,
+        level: Option<u32>,
+    ) -> Result<Compression> {
+        let format = format.or(self.compress_format).unwrap_or_default();
+        Compression::new(format.into(), level.or(self.compress_level))
     }
 
     /// The settings of one image (empty when the file has none).
@@ -247,6 +285,15 @@ mod tests {
         assert!(err.contains("contxt"), "{err}");
         let err = parse("api_timeout_s: soon\n").unwrap_err().to_string();
         assert!(err.contains("api_timeout_s"), "{err}");
+        let err = parse("compress_format: gzip\n").unwrap_err().to_string();
+        assert!(
+            err.contains("compress_format") || err.contains("gzip"),
+            "{err}"
+        );
+        assert_eq!(
+            parse("compress_format: zst\n").unwrap().compress_format,
+            Some(CompressFormat::Zst)
+        );
         let err = parse("api_timeout_s: 0\n").unwrap_err().to_string();
         assert!(err.contains("api_timeout_s"), "{err}");
         assert!(parse("images:\n  a/b: {}\n").is_err());

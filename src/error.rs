@@ -48,7 +48,7 @@ pub enum Error {
     #[error("no {format} archive of `{what}` in `{}`", dir.display())]
     NoArchiveInFormat {
         what: String,
-        format: &'static str,
+        format: String,
         dir: PathBuf,
     },
 
@@ -56,9 +56,19 @@ pub enum Error {
     WrongFormat {
         path: PathBuf,
         found: String,
-        expected: &'static str,
+        expected: String,
         command: &'static str,
     },
+
+    #[error("compression level {level} is not valid for {format}: use {range}")]
+    InvalidLevel {
+        format: String,
+        level: u32,
+        range: &'static str,
+    },
+
+    #[error("`{format}` is not a compressed format: use zip or zst")]
+    NotACompressedFormat { format: String },
 
     #[error("`{}` is not a file", path.display())]
     NotAFile { path: PathBuf },

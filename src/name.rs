@@ -23,6 +23,8 @@ pub enum Format {
     Docker,
     /// A ZIP whose single entry is the `docker save` tar.
     Zip,
+    /// The `docker save` tar compressed with zstd.
+    Zst,
     /// Any other extension: listed, but never read, deleted or resolved.
     Foreign(String),
 }
@@ -33,6 +35,7 @@ impl Format {
         match ext {
             "docker" => Format::Docker,
             "zip" => Format::Zip,
+            "zst" => Format::Zst,
             other => Format::Foreign(other.to_string()),
         }
     }
@@ -42,6 +45,7 @@ impl Format {
         match self {
             Format::Docker => "docker",
             Format::Zip => "zip",
+            Format::Zst => "zst",
             Format::Foreign(ext) => ext,
         }
     }
@@ -49,6 +53,11 @@ impl Format {
     /// Whether toolbox reads and manages files of this format.
     pub fn is_known(&self) -> bool {
         !matches!(self, Format::Foreign(_))
+    }
+
+    /// Whether this is a compressed form of the `docker save` tar (`zip`, `zst`).
+    pub fn is_compressed(&self) -> bool {
+        matches!(self, Format::Zip | Format::Zst)
     }
 }
 

@@ -290,13 +290,13 @@ impl Store {
             .collect()
     }
 
-    /// Resolves `target` to one archive in `format` (any known format when `None`): a path
-    /// must name such an archive; `IMAGE[:VERSION]` gives the latest archive of that image (and
-    /// version) in that format.
+    /// Resolves `target` to one archive in one of `formats` (any known format when empty): a
+    /// path must name such an archive; `IMAGE[:VERSION]` gives the latest archive of that image
+    /// (and version) in those formats.
     pub fn select(
         &self,
         target: &Target,
-        format: Option<&Format>,
+        formats: &[Format],
         command: &'static str,
     ) -> Result<Archive> {
         match target {
@@ -311,12 +311,12 @@ impl Store {
                         None => Archive::from_path(&self.dir.join(path))?,
                     }
                 };
-                check_format(found, format, command)
+                check_format(found, formats, command)
             }
             Target::Image { image, version } => {
                 let candidates = self
                     .known_of(image)
-                    .filter(|a| format.is_none_or(|f| &a.name.format == f))
+                    .filter(|a| fits(&a.name.format, formats))
                     .filter(|a| version.as_ref().is_none_or(|v| &a.name.version == v));
                 LatestRule::default()
                     .latest(candidates)
@@ -328,7 +328,7 @@ impl Store {
                         };
                         Error::NoArchiveInFormat {
                             what,
-                            format: format_label(format),
+                            format: format_label(formats),
                             dir: self.dir.clone(),
                         }
                     })
@@ -359,14 +359,14 @@ impl Store {
                     kept.insert(pair(a));
                 }
             }
-            let zipped: HashSet<_> = archives
+            let compressed: HashSet<_> = archives
                 .iter()
-                .filter(|a| a.name.format == Format::Zip)
+                .filter(|a| a.name.format.is_compressed())
                 .map(|a| pair(a))
                 .collect();
             doomed.extend(archives.into_iter().filter(|a| {
                 let p = pair(a);
-                !kept.contains(&p) || (a.name.format == Format::Docker && zipped.contains(&p))
+                !kept.contains(&p) || (a.name.format == Format::Docker && compressed.contains(&p))
             }));
         }
         doomed
@@ -421,20 +421,16 @@ fn describe_all(found: Vec<(ArchiveName, PathBuf)>) -> Result<Vec<Archive>> {
 /// Passes `archive` on when it is in `format`, else explains what `command` expected.
 pub fn check_format(
     archive: Archive,
-    format: Option<&Format>,
+    formats: &[Format],
     command: &'static str,
 ) -> Result<Archive> {
-    let fits = match format {
-        Some(f) => &archive.name.format == f,
-        None => archive.name.format.is_known(),
-    };
-    if fits {
+    if fits(&archive.name.format, formats) {
         return Ok(archive);
     }
     Err(Error::WrongFormat {
         found: archive.name.format.to_string(),
         path: archive.path,
-        expected: format_label(format),
+        expected: format_label(formats),
         command,
     })
 }
@@ -462,13 +458,24 @@ pub fn remove(archives: &[&Archive]) -> (Vec<PathBuf>, Option<Error>) {
     (removed, first_error)
 }
 
-fn format_label(format: Option<&Format>) -> &'static str {
-    match format {
-        Some(Format::Docker) => ".docker",
-        Some(Format::Zip) => ".zip",
-        Some(Format::Foreign(_)) => "foreign",
-        None => ".docker or .zip",
+/// Whether `format` is one of `formats` (any known format when empty).
+fn fits(format: &Format, formats: &[Format]) -> bool {
+    if formats.is_empty() {
+        format.is_known()
+    } else {
+        formats.contains(format)
     }
+}
+
+fn format_label(formats: &[Format]) -> String {
+    let known = [Format::Docker, Format::Zip, Format::Zst];
+    let list = if formats.is_empty() {
+        &known[..]
+    } else {
+        formats
+    };
+    let names: Vec<String> = list.iter().map(|f| format!(".{f}")).collect();
+    names.join(" or ")
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use futures_util::StreamExt;
 
-use crate::codec::{self, Body};
+use crate::codec::{self, Body, Compression};
 use crate::engine::{Engine, PullPolicy};
 use crate::error::{Error, Result};
 use crate::name::{self, ArchiveName, Format};
@@ -26,8 +26,8 @@ pub struct UpdateRequest {
     pub version: String,
     /// The engine repository, when it is not the image name.
     pub repository: Option<String>,
-    /// Write (or turn an existing `.docker` into) a `.zip`.
-    pub compress: bool,
+    /// Write (or turn an existing `.docker` into) a compressed archive, of this format and level.
+    pub compress: Option<Compression>,
     /// Remove every other archive of the image afterwards.
     pub clean: bool,
     pub pull: PullPolicy,
@@ -106,26 +106,37 @@ pub async fn update_image(
             format: foreign.name.format.to_string(),
         });
     }
-    let existing = |format: Format| twins.iter().find(|a| a.name.format == format).copied();
-    let (path, written) = match (existing(Format::Zip), existing(Format::Docker)) {
-        (Some(zip), _) => (zip.path.clone(), false),
-        (None, Some(tar)) if !req.compress => (tar.path.clone(), false),
-        (None, Some(tar)) => (codec::compress(tar, reporter.as_ref())?, true),
-        (None, None) => {
-            let format = if req.compress {
-                Format::Zip
-            } else {
-                Format::Docker
-            };
-            let dest = dir.join(docker_name.with_format(format).file_name());
-            (save(engine, &reference, &dest, reporter).await?, true)
+    // A compressed archive of the requested format is preferred, then any compressed one.
+    let wanted = req.compress.as_ref().map(|c| &c.format);
+    let compressed = twins
+        .iter()
+        .filter(|a| a.name.format.is_compressed())
+        .max_by_key(|a| Some(&a.name.format) == wanted)
+        .copied();
+    let tar = twins
+        .iter()
+        .find(|a| a.name.format == Format::Docker)
+        .copied();
+    let (path, format, written) = match (compressed, tar, &req.compress) {
+        (Some(done), _, _) => (done.path.clone(), done.name.format.clone(), false),
+        (None, Some(tar), None) => (tar.path.clone(), Format::Docker, false),
+        (None, Some(tar), Some(c)) => {
+            let path = codec::compress(tar, c, reporter.as_ref())?;
+            (path, c.format.clone(), true)
+        }
+        (None, None, compress) => {
+            let (format, level) = compress
+                .as_ref()
+                .map_or((Format::Docker, 0), |c| (c.format.clone(), c.level));
+            let dest = dir.join(docker_name.with_format(format.clone()).file_name());
+            (
+                save(engine, &reference, &dest, level, reporter).await?,
+                format,
+                true,
+            )
         }
     };
-    let name = docker_name.with_format(if path.extension().is_some_and(|e| e == "zip") {
-        Format::Zip
-    } else {
-        Format::Docker
-    });
+    let name = docker_name.with_format(format);
 
     let mut removed = Vec::new();
     if req.clean {
@@ -155,6 +166,7 @@ pub async fn save(
     engine: &Engine,
     reference: &str,
     dest: &Path,
+    level: u32,
     reporter: Arc<dyn Reporter>,
 ) -> Result<PathBuf> {
     let (tx, mut reader) = pipe::to_reader();
@@ -162,10 +174,9 @@ pub async fn save(
     let writer = tokio::task::spawn_blocking(move || {
         let body = Body {
             source: &source,
-            size: None,
             modified: SystemTime::now(),
         };
-        codec::write_archive(&mut reader, body, &writer_dest)
+        codec::write_archive(&mut reader, body, &writer_dest, level)
     });
     reporter.start(None);
     let mut stream = pin!(engine.export(reference));

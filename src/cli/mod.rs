@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use toolbox::config::{ConfigFile, Environment, Settings};
+use toolbox::codec::Compression;
+use toolbox::config::{CompressFormat, ConfigFile, Environment, Settings};
 use toolbox::engine::{BuildSpec, Engine, PullPolicy};
 use toolbox::update::{self, UpdateRequest};
 use toolbox::{
@@ -92,15 +93,17 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Turn a .docker archive into a .zip
+    /// Turn a .docker archive into a .zip (or .zst)
     Compress {
         /// An archive file, or IMAGE[:VERSION] (its latest .docker archive)
         #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
         target: String,
+        #[command(flatten)]
+        compression: CompressionArgs,
     },
-    /// Turn a .zip archive back into a .docker
+    /// Turn a .zip (or .zst) archive back into a .docker
     Decompress {
-        /// An archive file, or IMAGE[:VERSION] (its latest .zip archive)
+        /// An archive file, or IMAGE[:VERSION] (its latest compressed archive)
         #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
         target: String,
     },
@@ -139,9 +142,11 @@ enum Command {
         /// Remove every other archive of the image afterwards
         #[arg(long)]
         clean: bool,
-        /// Write a .zip (turning an existing .docker of the same ID into one)
+        /// Write a compressed archive (turning an existing .docker of the same ID into one)
         #[arg(long)]
         compress: bool,
+        #[command(flatten)]
+        compression: CompressionArgs,
         /// When to pull the image first
         #[arg(long, value_name = "POLICY", value_enum, default_value_t = PullArg::Never)]
         pull: PullArg,
@@ -158,6 +163,38 @@ enum Command {
         #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
         target: String,
     },
+}
+
+#[derive(Debug, Args)]
+struct CompressionArgs {
+    /// The compressed format [default: the config file's compress_format, else zip]
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    format: Option<FormatArg>,
+    /// The compression level: zip 0-9 (0 stores; default 6), zst 1-19 (default 3)
+    /// [default: the config file's compress_level]
+    #[arg(long, value_name = "N")]
+    level: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Zip,
+    Zst,
+}
+
+impl From<FormatArg> for CompressFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Zip => CompressFormat::Zip,
+            FormatArg::Zst => CompressFormat::Zst,
+        }
+    }
+}
+
+impl CompressionArgs {
+    fn resolve(&self, settings: &Settings) -> Result<Compression, Error> {
+        settings.compression(self.format.map(Into::into), self.level)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -233,10 +270,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             keep,
             dry_run,
         } => clean(&open()?, selection, keep, dry_run)?,
-        Command::Compress { ref target } => {
-            let src = select(target, Some(&Format::Docker), "compress", &open)?;
+        Command::Compress {
+            ref target,
+            ref compression,
+        } => {
+            let compression = compression.resolve(&settings()?)?;
+            let src = select(target, &[Format::Docker], "compress", &open)?;
             let reporter = progress::reporter(&format!("compressing {}", src.file_name()));
-            let dest = codec::compress(&src, reporter.as_ref())?;
+            let dest = codec::compress(&src, &compression, reporter.as_ref())?;
             output::print(&format!("{}\n", output::path_text(&dest)))?;
         }
         Command::Build {
@@ -283,16 +324,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref version,
             clean,
             compress,
+            ref compression,
             pull,
             ref repository,
             json,
         } => {
             let settings = settings()?;
+            let compression = compression.resolve(&settings)?;
             let request = UpdateRequest {
                 image: image.clone(),
                 version: version.clone(),
                 repository: repository.clone().or(settings.image(image).repository),
-                compress,
+                compress: compress.then_some(compression),
                 clean,
                 pull: pull.into(),
             };
@@ -304,7 +347,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             render_update(&outcome, json)?;
         }
         Command::Load { ref target } => {
-            let archive = select(target, None, "load", &open)?;
+            let archive = select(target, &[], "load", &open)?;
             let settings = settings()?;
             let reporter = progress::reporter(&format!("loading {}", archive.file_name()));
             let reference = runtime()?.block_on(async {
@@ -314,7 +357,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print(&format!("{reference}\n"))?;
         }
         Command::Decompress { ref target } => {
-            let src = select(target, Some(&Format::Zip), "decompress", &open)?;
+            let src = select(target, &[Format::Zip, Format::Zst], "decompress", &open)?;
             let reporter = progress::reporter(&format!("decompressing {}", src.file_name()));
             let dest = codec::decompress(&src, reporter.as_ref())?;
             output::print(&format!("{}\n", output::path_text(&dest)))?;
@@ -327,16 +370,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// the argument is not an existing file.
 fn select(
     arg: &str,
-    format: Option<&Format>,
+    formats: &[Format],
     command: &'static str,
     open: &dyn Fn() -> Result<Store, Error>,
 ) -> Result<toolbox::Archive, Error> {
     let target = Target::parse(arg);
     match &target {
         Target::Path(path) if path.exists() => {
-            store::check_format(toolbox::Archive::from_path(path)?, format, command)
+            store::check_format(toolbox::Archive::from_path(path)?, formats, command)
         }
-        _ => open()?.select(&target, format, command),
+        _ => open()?.select(&target, formats, command),
     }
 }
 

@@ -1,67 +1,127 @@
-//! Archive bodies: the `docker save` tar as it is (`.docker`), or inside a ZIP whose single entry
-//! is that tar (`.zip`). Everything streams: memory stays constant whatever the image size.
+//! Archive bodies: the `docker save` tar as it is (`.docker`), inside a ZIP whose single entry
+//! is that tar (`.zip`, deflated on all cores), or compressed with zstd (`.zst`, multi-threaded).
+//! Everything streams: memory stays bounded whatever the image size.
+
+mod deflate;
+mod zipfile;
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+use zip::ZipArchive;
+
+pub use deflate::{Deflated, PipelineError, default_threads};
+pub use zipfile::{ZipOptions, write_zip};
 
 use crate::commit::{self, AtomicFile};
 use crate::error::{Error, IoContext, Result};
-use crate::name::Format;
+use crate::name::{ArchiveName, Format};
 use crate::progress::{ProgressReader, Reporter};
 use crate::store::Archive;
 
-/// The deflate level of ZIP archives.
-pub const DEFAULT_LEVEL: i64 = 6;
-
 const BUFFER: usize = 1 << 20;
 
-/// Turns a `.docker` archive into the `.zip` beside it, and removes the `.docker` once the ZIP
-/// is complete. Returns the path of the ZIP.
-pub fn compress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
+/// How to compress an archive: its format (`zip` or `zst`) and level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compression {
+    pub format: Format,
+    pub level: u32,
+}
+
+impl Compression {
+    /// The deflate level of ZIP archives when none is given.
+    pub const DEFAULT_ZIP_LEVEL: u32 = 6;
+    /// The zstd level of `.zst` archives when none is given.
+    pub const DEFAULT_ZST_LEVEL: u32 = 3;
+
+    /// Checks `level` against `format` (`zip`: 0-9, where 0 stores; `zst`: 1-19); `None` takes
+    /// the format's default.
+    pub fn new(format: Format, level: Option<u32>) -> Result<Compression> {
+        let (default, range, valid): (u32, &'static str, fn(u32) -> bool) = match format {
+            Format::Zip => (Self::DEFAULT_ZIP_LEVEL, "0-9 (0 stores)", |l| l <= 9),
+            Format::Zst => (Self::DEFAULT_ZST_LEVEL, "1-19", |l| (1..=19).contains(&l)),
+            other => {
+                return Err(Error::NotACompressedFormat {
+                    format: other.to_string(),
+                });
+            }
+        };
+        let level = level.unwrap_or(default);
+        if !valid(level) {
+            return Err(Error::InvalidLevel {
+                format: format.to_string(),
+                level,
+                range,
+            });
+        }
+        Ok(Compression { format, level })
+    }
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            format: Format::Zip,
+            level: Self::DEFAULT_ZIP_LEVEL,
+        }
+    }
+}
+
+/// Turns a `.docker` archive into the compressed archive beside it, and removes the `.docker`
+/// once that is complete. Returns the path written.
+pub fn compress(
+    src: &Archive,
+    compression: &Compression,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf> {
     let dest = src
         .path
-        .with_file_name(src.name.with_format(Format::Zip).file_name());
+        .with_file_name(src.name.with_format(compression.format.clone()).file_name());
     let input = File::open(&src.path).at(&src.path)?;
     let size = input.metadata().at(&src.path)?.len();
     reporter.start(Some(size));
     let mut reader = ProgressReader::new(input, reporter);
     let body = Body {
         source: &src.path,
-        size: Some(size),
         modified: src.modified,
     };
-    let dest = write_archive(&mut reader, body, &dest)?;
+    let dest = write_archive(&mut reader, body, &dest, compression.level)?;
     reporter.finish();
     remove_original(&src.path)?;
     Ok(dest)
 }
 
-/// What is known of a `docker save` tar about to be written into an archive.
+/// Where the tar about to be written into an archive comes from.
 #[derive(Debug, Clone, Copy)]
 pub struct Body<'a> {
     /// Where the bytes come from, named in read errors.
     pub source: &'a Path,
-    /// The tar's size, when known (a ZIP then uses ZIP64 fields only when needed).
-    pub size: Option<u64>,
     /// The modification time recorded in a ZIP entry.
     pub modified: SystemTime,
 }
 
 /// Writes the `docker save` tar read from `reader` into the archive `dest`, in the format its
-/// name gives (`.docker`: as it is; `.zip`: deflated in a single entry named after the
-/// archive with the `.docker` extension), atomically. Returns `dest`.
-pub fn write_archive(reader: &mut dyn Read, body: Body<'_>, dest: &Path) -> Result<PathBuf> {
+/// name gives (`.docker`: as it is; `.zip`: deflated at `level` on all cores in a single entry
+/// named after the archive with the `.docker` extension; `.zst`: zstd at `level` on all cores),
+/// atomically. Returns `dest`.
+pub fn write_archive(
+    reader: &mut dyn Read,
+    body: Body<'_>,
+    dest: &Path,
+    level: u32,
+) -> Result<PathBuf> {
     let file_name = dest
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let name = crate::ArchiveName::parse_strict(file_name)?;
+    let name = ArchiveName::parse_strict(file_name)?;
     let mut out = AtomicFile::create(dest)?;
+    let pipeline_error = |e| match e {
+        PipelineError::Read(e) => Error::io(body.source, e),
+        PipelineError::Write(e) => Error::io(dest, e),
+    };
     match name.format {
         Format::Docker => {
             let mut writer = BufWriter::with_capacity(BUFFER, &mut out);
@@ -69,19 +129,23 @@ pub fn write_archive(reader: &mut dyn Read, body: Body<'_>, dest: &Path) -> Resu
             writer.flush().at(dest)?;
         }
         Format::Zip => {
-            let zip_error = |e| zip_error(dest, e);
-            let mut zip = ZipWriter::new(BufWriter::with_capacity(BUFFER, out.file_mut()));
-            let options = SimpleFileOptions::default()
-                .compression_method(CompressionMethod::Deflated)
-                .compression_level(Some(DEFAULT_LEVEL))
-                .large_file(body.size.is_none_or(|n| n >= u64::from(u32::MAX)))
-                .unix_permissions(0o644)
-                .last_modified_time(dos_time(body.modified));
-            zip.start_file(name.with_format(Format::Docker).file_name(), options)
-                .map_err(zip_error)?;
-            copy(reader, body.source, &mut zip, dest)?;
-            let buffered = zip.finish().map_err(zip_error)?;
-            buffered
+            let options = ZipOptions {
+                level,
+                threads: default_threads(),
+                force_zip64: false,
+            };
+            let entry = name.with_format(Format::Docker).file_name();
+            write_zip(reader, out.file_mut(), &entry, body.modified, options)
+                .map_err(pipeline_error)?;
+        }
+        Format::Zst => {
+            let writer = BufWriter::with_capacity(BUFFER, out.file_mut());
+            let mut encoder = zstd::stream::write::Encoder::new(writer, level as i32).at(dest)?;
+            encoder.include_checksum(true).at(dest)?;
+            encoder.multithread(default_threads() as u32).at(dest)?;
+            copy(reader, body.source, &mut encoder, dest)?;
+            let writer = encoder.finish().at(dest)?;
+            writer
                 .into_inner()
                 .map_err(|e| Error::io(dest, e.into_error()))?;
         }
@@ -89,7 +153,7 @@ pub fn write_archive(reader: &mut dyn Read, body: Body<'_>, dest: &Path) -> Resu
             return Err(Error::WrongFormat {
                 path: dest.to_path_buf(),
                 found: ext.clone(),
-                expected: ".docker or .zip",
+                expected: ".docker, .zip or .zst".into(),
                 command: "writing",
             });
         }
@@ -97,26 +161,25 @@ pub fn write_archive(reader: &mut dyn Read, body: Body<'_>, dest: &Path) -> Resu
     out.commit()
 }
 
-/// Turns a `.zip` archive back into the `.docker` tar beside it, and removes the `.zip` once
-/// the tar is complete. Returns the path of the tar.
+/// Turns a compressed archive (`.zip` or `.zst`) back into the `.docker` tar beside it, and
+/// removes the compressed one once the tar is complete. Returns the path of the tar.
 pub fn decompress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
     let dest = src
         .path
         .with_file_name(src.name.with_format(Format::Docker).file_name());
     let body = Body {
         source: &src.path,
-        size: None,
         modified: src.modified,
     };
-    with_tar_reader(src, reporter, |tar| write_archive(tar, body, &dest))?;
+    with_tar_reader(src, reporter, |tar| write_archive(tar, body, &dest, 0))?;
     reporter.finish();
     remove_original(&src.path)?;
     Ok(dest)
 }
 
-/// Calls `f` with a stream of the `docker save` tar inside an archive of either format. A ZIP
-/// must hold exactly one entry, named after the archive with the `.docker` extension; its CRC
-/// is checked as the stream ends.
+/// Calls `f` with a stream of the `docker save` tar inside an archive of any known format. A
+/// ZIP must hold exactly one entry, named after the archive with the `.docker` extension; its
+/// CRC (or the zstd checksum) is checked as the stream ends.
 pub fn with_tar_reader<T>(
     archive: &Archive,
     reporter: &dyn Reporter,
@@ -157,10 +220,17 @@ pub fn with_tar_reader<T>(
             reporter.start(Some(entry.size()));
             f(&mut ProgressReader::new(entry, reporter))
         }
+        Format::Zst => {
+            let size = file.metadata().at(path)?.len();
+            reporter.start(Some(size));
+            let counted = ProgressReader::new(file, reporter);
+            let mut decoder = zstd::stream::read::Decoder::new(counted).at(path)?;
+            f(&mut decoder)
+        }
         Format::Foreign(ref ext) => Err(Error::WrongFormat {
             path: path.clone(),
             found: ext.clone(),
-            expected: ".docker or .zip",
+            expected: ".docker, .zip or .zst".into(),
             command: "reading",
         }),
     }
@@ -205,20 +275,6 @@ fn zip_error(path: &Path, e: zip::result::ZipError) -> Error {
     }
 }
 
-/// The ZIP (MS-DOS) time of a file's modification time, in UTC.
-fn dos_time(t: SystemTime) -> DateTime {
-    let t = time::OffsetDateTime::from(t);
-    DateTime::from_date_and_time(
-        u16::try_from(t.year()).unwrap_or(1980),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-    )
-    .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,7 +294,12 @@ mod tests {
     fn compress_then_decompress_round_trips() {
         let d = tempfile::tempdir().unwrap();
         let (path, data) = sample(d.path(), 3 * BUFFER + 123);
-        let zip_path = compress(&Archive::from_path(&path).unwrap(), &Silent).unwrap();
+        let zip_path = compress(
+            &Archive::from_path(&path).unwrap(),
+            &Compression::default(),
+            &Silent,
+        )
+        .unwrap();
         assert_eq!(zip_path, d.path().join(format!("web_1.0_{ID}.zip")));
         assert!(!path.exists(), "the .docker is removed after compressing");
         assert!(fs::metadata(&zip_path).unwrap().len() < data.len() as u64);
@@ -250,15 +311,55 @@ mod tests {
     }
 
     #[test]
+    fn zst_round_trips_and_levels_are_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let (path, data) = sample(d.path(), 2 * BUFFER + 7);
+        let zst = Compression::new(Format::Zst, Some(5)).unwrap();
+        let zst_path = compress(&Archive::from_path(&path).unwrap(), &zst, &Silent).unwrap();
+        assert_eq!(zst_path, d.path().join(format!("web_1.0_{ID}.zst")));
+        let tar = decompress(&Archive::from_path(&zst_path).unwrap(), &Silent).unwrap();
+        assert_eq!(fs::read(&tar).unwrap(), data);
+
+        assert!(Compression::new(Format::Zip, Some(10)).is_err());
+        assert!(Compression::new(Format::Zst, Some(0)).is_err());
+        assert!(Compression::new(Format::Docker, None).is_err());
+        assert_eq!(Compression::new(Format::Zip, Some(0)).unwrap().level, 0);
+        assert_eq!(Compression::new(Format::Zst, None).unwrap().level, 3);
+    }
+
+    #[test]
+    fn truncated_zst_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let (path, _) = sample(d.path(), 3 * BUFFER);
+        let zst = Compression::new(Format::Zst, None).unwrap();
+        let zst_path = compress(&Archive::from_path(&path).unwrap(), &zst, &Silent).unwrap();
+        let bytes = fs::read(&zst_path).unwrap();
+        fs::write(&zst_path, &bytes[..bytes.len() / 2]).unwrap();
+        let err = decompress(&Archive::from_path(&zst_path).unwrap(), &Silent).unwrap_err();
+        assert!(err.to_string().contains(".zst"), "{err}");
+        assert!(zst_path.exists());
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no leftover");
+    }
+
+    #[test]
     fn zip_with_wrong_entry_is_refused_and_kept() {
         let d = tempfile::tempdir().unwrap();
         let zip_path = d.path().join(format!("web_1.0_{ID}.zip"));
         {
-            let mut zip = ZipWriter::new(File::create(&zip_path).unwrap());
-            zip.start_file("other.tar", SimpleFileOptions::default())
-                .unwrap();
-            zip.write_all(b"data").unwrap();
-            zip.finish().unwrap();
+            let file = File::create(&zip_path).unwrap();
+            let options = ZipOptions {
+                level: 6,
+                threads: 1,
+                force_zip64: false,
+            };
+            write_zip(
+                &mut &b"data"[..],
+                &file,
+                "other.tar",
+                SystemTime::now(),
+                options,
+            )
+            .unwrap();
         }
         let err = decompress(&Archive::from_path(&zip_path).unwrap(), &Silent).unwrap_err();
         assert!(err.to_string().contains("other.tar"), "{err}");
