@@ -27,6 +27,11 @@ engine-start:
 engine-stop:
     scripts/engine stop
 
+# The fuzz targets (property tests of name parsing and archive reading) with many cases, for a
+# bounded time; failures found are kept under proptest-regressions/ and replayed by `just test`.
+fuzz cases="20000" seconds="600":
+    PROPTEST_CASES={{cases}} timeout {{seconds}} cargo test --release --test properties
+
 # Formatting and lints, as CI expects them.
 lint:
     cargo fmt --all -- --check
@@ -37,7 +42,13 @@ demo: deps
     cargo build --release
     scripts/demo
 
-# Benchmarks (never timed assertions in tests); results are printed.
+# Benchmarks (never timed assertions in tests): archive listing, then saving, compressing and
+# loading a large image against docker save / zip / docker load (results in bench/RESULTS.md).
 bench: deps
+    #!/usr/bin/env bash
+    set -euo pipefail
     cargo build --release
     bench/latest.sh
+    DOCKER_HOST=$(scripts/engine start)
+    export DOCKER_HOST
+    bench/image.py

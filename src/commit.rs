@@ -45,6 +45,8 @@ impl AtomicFile {
             .create_new(true)
             .open(&temp)
             .at(&temp)?;
+        // Held while the file lives: the next run removes only temporary files nobody holds.
+        file.lock().at(&temp)?;
         Ok(AtomicFile {
             file: Some(file),
             temp,
@@ -95,6 +97,58 @@ fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
+    }
+}
+
+/// A writer to a file that starts the kernel's writeback every few megabytes, so that the fsync
+/// before an atomic rename has little left to do (and a large write does not end with a long
+/// stall). The data is still only durable after that fsync.
+pub struct Writeback<'f> {
+    file: &'f File,
+    written: u64,
+    started: u64,
+}
+
+/// How much is written between two writeback starts.
+const WRITEBACK_STEP: u64 = 32 << 20;
+
+impl<'f> Writeback<'f> {
+    /// Writes at `file`'s current position, which must be its end.
+    pub fn new(file: &'f File) -> Writeback<'f> {
+        Writeback {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+}
+
+impl Write for Writeback<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = (&*self.file).write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_STEP {
+            start_writeback(self.file, self.started, self.written - self.started);
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.file).flush()
+    }
+}
+
+/// Asks the kernel to start writing a range of the file out, without waiting for it.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for as long as `file` is borrowed; sync_file_range only
+    // reads its arguments. A failure only loses the early start, never data.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 

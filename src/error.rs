@@ -70,6 +70,15 @@ pub enum Error {
     #[error("`{format}` is not a compressed format: use zip or zst")]
     NotACompressedFormat { format: String },
 
+    #[error(
+        "another toolbox run holds the lock on `{}`; wait for it, or run again without --no-wait",
+        dir.display()
+    )]
+    Locked { dir: PathBuf },
+
+    #[error("`{}` is damaged: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+
     #[error("`{}` is not a file", path.display())]
     NotAFile { path: PathBuf },
 

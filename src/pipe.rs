@@ -146,10 +146,10 @@ impl Drop for ChannelWriter {
     fn drop(&mut self) {
         if !self.done {
             let error = || Err(io::Error::other("the writer stopped before its end"));
-            if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(error()) {
-                if tokio::runtime::Handle::try_current().is_err() {
-                    let _ = self.tx.blocking_send(error());
-                }
+            if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(error())
+                && tokio::runtime::Handle::try_current().is_err()
+            {
+                let _ = self.tx.blocking_send(error());
             }
         }
     }

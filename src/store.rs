@@ -364,10 +364,18 @@ impl Store {
                 .filter(|a| a.name.format.is_compressed())
                 .map(|a| pair(a))
                 .collect();
-            doomed.extend(archives.into_iter().filter(|a| {
-                let p = pair(a);
-                !kept.contains(&p) || (a.name.format == Format::Docker && compressed.contains(&p))
-            }));
+            // Never the archive `latest` returns (the first after sorting), whatever the twins.
+            let latest = archives.first().map(|a| a.path.clone());
+            doomed.extend(
+                archives
+                    .into_iter()
+                    .filter(|a| Some(&a.path) != latest.as_ref())
+                    .filter(|a| {
+                        let p = pair(a);
+                        !kept.contains(&p)
+                            || (a.name.format == Format::Docker && compressed.contains(&p))
+                    }),
+            );
         }
         doomed
     }

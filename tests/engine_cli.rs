@@ -516,3 +516,75 @@ fn missing_image_unreachable_engine_and_foreign_twin_are_clear_errors() {
         &["rmi", &format!("{image}:1.0"), &format!("{image}:1.1")],
     );
 }
+
+#[test]
+fn update_image_into_zst_and_load_it_back() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("zst");
+    let ctx = scratch_context(s.path(), "zstd", "");
+    let id = stdout(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "build",
+            &image,
+            "--version",
+            "4.0",
+            "--context",
+            ctx.to_str().unwrap(),
+        ],
+    )))
+    .trim()
+    .to_string();
+    let short = &id[7..19];
+    let v = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "4.0",
+            "--compress",
+            "--format",
+            "zst",
+            "--json",
+        ],
+    )));
+    assert_eq!(
+        (v["written"].as_bool(), v["format"].as_str()),
+        (Some(true), Some("zst"))
+    );
+    let zst = s.artifacts().join(format!("{image}_4.0_{short}.zst"));
+    let tar = std::process::Command::new("zstd")
+        .args(["-d", "-c"])
+        .arg(&zst)
+        .output()
+        .unwrap();
+    assert!(tar.stdout == docker_save(&host, &format!("{image}:4.0"), s.path()));
+
+    // Current whatever the compressed format asked for: nothing is written.
+    let v = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "4.0",
+            "--compress",
+            "--json",
+        ],
+    )));
+    assert_eq!(
+        (v["written"].as_bool(), v["format"].as_str()),
+        (Some(false), Some("zst"))
+    );
+
+    docker_ok(&host, &["rmi", &format!("{image}:4.0")]);
+    let out = ok(toolbox(&s, &host, &["load", zst.to_str().unwrap()]));
+    assert_eq!(stdout(&out).trim(), format!("{image}:4.0"));
+    assert_eq!(full_id(&host, &format!("{image}:4.0")), id);
+    docker_ok(&host, &["rmi", &format!("{image}:4.0")]);
+}

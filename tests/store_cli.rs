@@ -388,7 +388,8 @@ fn clean_never_follows_links_out_of_the_basedir() {
 }
 
 fn sample_tar(len: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i * 31) ^ (i >> 9)) as u8).collect()
+    let data: Vec<u8> = (0..len).map(|i| ((i * 31) ^ (i >> 9)) as u8).collect();
+    common::tar_holding(&data)
 }
 
 #[test]
@@ -686,4 +687,113 @@ fn many_tricky_names_round_trip_through_images() {
         [false, true],
         "1.2.3.00 is clean and ranks first; 1.2.3.0 is dirty"
     );
+}
+
+#[test]
+fn compress_formats_and_levels() {
+    let s = Scratch::new();
+    let data = sample_tar(3 << 20);
+    s.write(&format!("web_1.0_{ID}.docker"), &data, 0);
+    let out = s
+        .toolbox()
+        .args(["compress", "web:1.0", "--format", "zst", "--level", "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let zst = s.artifacts().join(format!("web_1.0_{ID}.zst"));
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.zst")]);
+    let unzstd = StdCommand::new("zstd")
+        .args(["-d", "-c"])
+        .arg(&zst)
+        .output()
+        .expect("zstd is installed");
+    assert!(
+        unzstd.status.success() && unzstd.stdout == data,
+        "zstd -d gives the tar back"
+    );
+
+    // zst archives count for latest, images and decompress like the others.
+    let out = s
+        .toolbox()
+        .args(["latest", "web", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["web"]["format"], "zst");
+    let out = s.toolbox().args(["decompress", "web"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read(s.artifacts().join(format!("web_1.0_{ID}.docker"))).unwrap(),
+        data
+    );
+
+    // Level 0 stores: the ZIP is a little larger than the tar, and unzip reads it.
+    let out = s
+        .toolbox()
+        .args(["compress", "web", "--level", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let zip = s.artifacts().join(format!("web_1.0_{ID}.zip"));
+    assert!(fs::metadata(&zip).unwrap().len() > data.len() as u64);
+    let unzipped = StdCommand::new("unzip")
+        .arg("-p")
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(unzipped.stdout == data);
+
+    // The config file's compress_format and compress_level apply; flags beat them.
+    s.toolbox().args(["decompress", "web"]).assert().success();
+    fs::write(
+        s.path().join("c.yaml"),
+        "compress_format: zst\ncompress_level: 19\n",
+    )
+    .unwrap();
+    s.toolbox()
+        .args(["compress", "web", "--config", "c.yaml"])
+        .assert()
+        .success();
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.zst")]);
+    s.toolbox().args(["decompress", "web"]).assert().success();
+    s.toolbox()
+        .args([
+            "compress", "web", "--config", "c.yaml", "--format", "zip", "--level", "1",
+        ])
+        .assert()
+        .success();
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.zip")]);
+
+    // Bad levels are clear errors; nothing changes.
+    s.toolbox().args(["decompress", "web"]).assert().success();
+    for (format, level) in [("zip", "10"), ("zst", "0"), ("zst", "20")] {
+        let out = s
+            .toolbox()
+            .args(["compress", "web", "--format", format, "--level", level])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{format} {level}");
+        assert!(
+            stderr(&out).contains(&format!("level {level}")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = s
+        .toolbox()
+        .args(["compress", "web", "--format", "gzip"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.docker")]);
+}
+
+#[test]
+fn clean_drops_a_docker_archive_with_a_zst_twin() {
+    let s = Scratch::new();
+    s.touch(&format!("web_1.0_{ID}.docker"), 10);
+    s.touch(&format!("web_1.0_{ID}.zst"), 10);
+    let out = s.toolbox().args(["clean", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(json(&out)[0]["format"], "docker");
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.zst")]);
 }

@@ -4,7 +4,7 @@ mod output;
 mod progress;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,9 +13,11 @@ use serde::Serialize;
 use toolbox::codec::Compression;
 use toolbox::config::{CompressFormat, ConfigFile, Environment, Settings};
 use toolbox::engine::{BuildSpec, Engine, PullPolicy};
+use toolbox::lock::{DirLock, Wait};
 use toolbox::update::{self, UpdateRequest};
 use toolbox::{
-    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, load, store, version,
+    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, image, load, store,
+    version,
 };
 
 use output::{ArchiveJson, NameJson, Table};
@@ -35,6 +37,11 @@ struct Cli {
     /// artifacts_dir, else ./artifacts]
     #[arg(long, global = true, value_name = "DIR")]
     basedir: Option<PathBuf>,
+
+    /// When another run holds the artifacts directory's lock, fail at once instead of waiting
+    /// (commands that change the directory: update-image, compress, decompress, clean)
+    #[arg(long, global = true)]
+    no_wait: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -157,6 +164,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check archives fully: container, tar, manifest, image ID, layer digests
+    Verify {
+        /// Archive files, or IMAGE[:VERSION] (its latest archive); all archives when none
+        #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
+        targets: Vec<String>,
+    },
     /// Load an archive into the engine, checking its image ID
     Load {
         /// An archive file, or IMAGE[:VERSION] (its latest archive)
@@ -247,6 +260,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             path,
         )
     };
+    let wait = if cli.no_wait { Wait::No } else { Wait::Yes };
     let open = || -> Result<Store, Error> { Store::open(&settings()?.artifacts_dir) };
     match cli.command {
         Command::Parse { ref names, json } => return parse(names, json),
@@ -269,12 +283,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref selection,
             keep,
             dry_run,
-        } => clean(&open()?, selection, keep, dry_run)?,
+        } => {
+            let _lock = if dry_run {
+                None
+            } else {
+                Some(lock_dir(&settings()?.artifacts_dir, wait)?)
+            };
+            clean(&open()?, selection, keep, dry_run)?
+        }
+        Command::Verify { ref targets } => return verify(targets, &open),
         Command::Compress {
             ref target,
             ref compression,
         } => {
-            let compression = compression.resolve(&settings()?)?;
+            let settings = settings()?;
+            let compression = compression.resolve(&settings)?;
+            let _lock = lock_dir(&lock_dir_of(target, &settings.artifacts_dir), wait)?;
             let src = select(target, &[Format::Docker], "compress", &open)?;
             let reporter = progress::reporter(&format!("compressing {}", src.file_name()));
             let dest = codec::compress(&src, &compression, reporter.as_ref())?;
@@ -340,6 +364,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 pull: pull.into(),
             };
             let reporter = progress::reporter(&format!("saving {image}:{version}"));
+            let _lock = lock_dir(&settings.artifacts_dir, wait)?;
             let outcome = runtime()?.block_on(async {
                 let engine = connect(&settings).await?;
                 update::update_image(&engine, &settings.artifacts_dir, &request, reporter).await
@@ -357,6 +382,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print(&format!("{reference}\n"))?;
         }
         Command::Decompress { ref target } => {
+            let _lock = lock_dir(&lock_dir_of(target, &settings()?.artifacts_dir), wait)?;
             let src = select(target, &[Format::Zip, Format::Zst], "decompress", &open)?;
             let reporter = progress::reporter(&format!("decompressing {}", src.file_name()));
             let dest = codec::decompress(&src, reporter.as_ref())?;
@@ -364,6 +390,76 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Locks an artifacts directory for a command that changes it, then removes what interrupted
+/// runs left there.
+fn lock_dir(dir: &Path, wait: Wait) -> Result<DirLock, Error> {
+    let lock = DirLock::acquire(dir, wait, &mut || {
+        eprintln!(
+            "toolbox: waiting for another toolbox run to release `{}`",
+            dir.join(toolbox::lock::LOCK_FILE).display()
+        );
+    })?;
+    for path in lock.remove_leftovers(dir)? {
+        eprintln!(
+            "toolbox: removed `{}`, left by an interrupted run",
+            path.display()
+        );
+    }
+    Ok(lock)
+}
+
+/// The directory to lock for an `ARCHIVE|IMAGE[:VERSION]` argument: the artifacts directory,
+/// unless the argument is a file outside it (then the file's own folder).
+fn lock_dir_of(arg: &str, basedir: &Path) -> PathBuf {
+    if let Target::Path(path) = Target::parse(arg)
+        && let (Ok(file), Ok(base)) = (path.canonicalize(), basedir.canonicalize())
+        && !file.starts_with(&base)
+    {
+        return file.parent().map_or(base, Path::to_path_buf);
+    }
+    basedir.to_path_buf()
+}
+
+/// `verify`: one line per archive, `PATH: ok` or what is wrong; exit 1 when any is bad.
+fn verify(targets: &[String], open: &dyn Fn() -> Result<Store, Error>) -> anyhow::Result<ExitCode> {
+    let mut archives = Vec::new();
+    let mut bad = 0;
+    if targets.is_empty() {
+        let store = open()?;
+        archives.extend(
+            store
+                .listing(&[], LatestRule::default())
+                .into_iter()
+                .filter(|a| a.name.format.is_known())
+                .cloned(),
+        );
+    } else {
+        for target in targets {
+            match select(target, &[], "verify", open) {
+                Ok(a) => archives.push(a),
+                Err(e) => {
+                    output::print(&format!("{target}: {e}\n"))?;
+                    bad += 1;
+                }
+            }
+        }
+    }
+    for archive in &archives {
+        let line = match image::verify(archive) {
+            Ok(()) => "ok".to_string(),
+            Err(Error::Corrupt { reason, .. }) => reason,
+            Err(e) => e.to_string(),
+        };
+        bad += usize::from(line != "ok");
+        output::print(&format!("{}: {line}\n", output::path_text(&archive.path)))?;
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Resolves an `ARCHIVE|IMAGE[:VERSION]` argument; the artifacts directory is only opened when

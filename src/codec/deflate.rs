@@ -150,6 +150,7 @@ fn fill<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 
 fn compress_jobs(jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>, level: u32) {
     let mut compress = Compress::new(Compression::new(level), false);
+    let mut probe = Compress::new(Compression::fast(), false);
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
@@ -159,7 +160,11 @@ fn compress_jobs(jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>, level: u3
         let chunk = &job.data[..job.len];
         let mut crc = crc32fast::Hasher::new();
         crc.update(chunk);
-        let output = compress_chunk(&mut compress, chunk, job.dictionary.as_deref());
+        let output = if incompressible(&mut probe, chunk) {
+            Ok(stored_blocks(chunk))
+        } else {
+            compress_chunk(&mut compress, chunk, job.dictionary.as_deref())
+        };
         let result = Done {
             seq: job.seq,
             input: job.data,
@@ -171,6 +176,44 @@ fn compress_jobs(jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>, level: u3
             return;
         }
     }
+}
+
+/// Whether a chunk is already compressed (or random): samples of it do not shrink at the
+/// fastest level. Deflating such data costs the most time and gains nothing.
+fn incompressible(probe: &mut Compress, chunk: &[u8]) -> bool {
+    const SAMPLE: usize = 8 * 1024;
+    if chunk.len() < 4 * SAMPLE {
+        return false;
+    }
+    let mut out = Vec::with_capacity(SAMPLE + 1024);
+    (0..4).all(|i| {
+        let start = i * (chunk.len() - SAMPLE) / 3;
+        probe.reset();
+        out.clear();
+        let sample = &chunk[start..start + SAMPLE];
+        match probe.compress_vec(sample, &mut out, FlushCompress::Sync) {
+            // Unfinished output means it did not even fit in the sample's size plus 1 KiB.
+            Ok(_) => {
+                probe.total_in() as usize == SAMPLE && out.len() * 100 >= SAMPLE * 97
+                    || out.len() == out.capacity()
+            }
+            Err(_) => false,
+        }
+    })
+}
+
+/// A chunk as stored (uncompressed) deflate blocks, none final: each is byte-aligned, so it
+/// joins the stream like a sync-flushed chunk.
+fn stored_blocks(chunk: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 65535 * 5 + 5);
+    for block in chunk.chunks(65535) {
+        let len = block.len() as u16;
+        out.push(0x00); // BFINAL=0, BTYPE=00, padding to the byte
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out
 }
 
 /// One chunk as raw deflate blocks ending with a sync flush (byte-aligned, not final).
@@ -244,7 +287,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             out.extend_from_slice(words[(state >> 60) as usize % words.len()].as_bytes());
-            if state % 7 == 0 {
+            if state.is_multiple_of(7) {
                 out.push((state >> 24) as u8);
             }
         }
@@ -271,6 +314,33 @@ mod tests {
             assert_eq!(d.compressed, out.len() as u64);
             assert_eq!(d.crc, crc32fast::hash(&data));
         }
+    }
+
+    #[test]
+    fn incompressible_chunks_are_stored_and_the_stream_stays_valid() {
+        // Text, then random bytes, then text again: chunks of each kind in one stream.
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut data = sample(CHUNK + 100);
+        data.extend((0..2 * CHUNK).map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        }));
+        data.extend(sample(CHUNK / 2));
+        let mut out = Vec::new();
+        let d = deflate(&mut data.as_slice(), &mut out, 6, 2).unwrap();
+        assert_eq!(inflate(&out), data);
+        assert_eq!(d.crc, crc32fast::hash(&data));
+        // The random part costs its size plus block headers, no more.
+        assert!(out.len() < 2 * CHUNK + CHUNK / 2, "{} bytes", out.len());
+
+        let mut probe = Compress::new(Compression::fast(), false);
+        assert!(incompressible(
+            &mut probe,
+            &data[CHUNK + 100..2 * CHUNK + 100]
+        ));
+        assert!(!incompressible(&mut probe, &data[..CHUNK]));
     }
 
     #[test]

@@ -15,13 +15,15 @@ use zip::ZipArchive;
 pub use deflate::{Deflated, PipelineError, default_threads};
 pub use zipfile::{ZipOptions, write_zip};
 
-use crate::commit::{self, AtomicFile};
+use crate::commit::{self, AtomicFile, Writeback};
 use crate::error::{Error, IoContext, Result};
 use crate::name::{ArchiveName, Format};
 use crate::progress::{ProgressReader, Reporter};
 use crate::store::Archive;
 
 const BUFFER: usize = 1 << 20;
+/// The size of the jobs zstd's worker threads compress.
+const ZST_JOB: u32 = 4 << 20;
 
 /// How to compress an archive: its format (`zip` or `zst`) and level.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,7 @@ pub fn compress(
         .path
         .with_file_name(src.name.with_format(compression.format.clone()).file_name());
     let input = File::open(&src.path).at(&src.path)?;
+    check_tar_start(&input, &src.path)?;
     let size = input.metadata().at(&src.path)?.len();
     reporter.start(Some(size));
     let mut reader = ProgressReader::new(input, reporter);
@@ -124,7 +127,7 @@ pub fn write_archive(
     };
     match name.format {
         Format::Docker => {
-            let mut writer = BufWriter::with_capacity(BUFFER, &mut out);
+            let mut writer = BufWriter::with_capacity(BUFFER, Writeback::new(out.file_mut()));
             copy(reader, body.source, &mut writer, dest)?;
             writer.flush().at(dest)?;
         }
@@ -139,10 +142,14 @@ pub fn write_archive(
                 .map_err(pipeline_error)?;
         }
         Format::Zst => {
-            let writer = BufWriter::with_capacity(BUFFER, out.file_mut());
+            let writer = BufWriter::with_capacity(BUFFER, Writeback::new(out.file_mut()));
             let mut encoder = zstd::stream::write::Encoder::new(writer, level as i32).at(dest)?;
             encoder.include_checksum(true).at(dest)?;
             encoder.multithread(default_threads() as u32).at(dest)?;
+            // Bounded jobs keep memory bounded (zstd's default grows with the level's window).
+            encoder
+                .set_parameter(zstd::stream::raw::CParameter::JobSize(ZST_JOB))
+                .at(dest)?;
             copy(reader, body.source, &mut encoder, dest)?;
             let writer = encoder.finish().at(dest)?;
             writer
@@ -236,6 +243,50 @@ pub fn with_tar_reader<T>(
     }
 }
 
+/// Refuses a `.docker` file that does not start with a tar header (empty, or not a tar at all),
+/// before anything is written. The full check is `verify`'s.
+fn check_tar_start(file: &File, path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut block = [0u8; 512];
+    let mut got = 0;
+    while got < block.len() {
+        match file.read_at(&mut block[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    let corrupt = |reason: &str| Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if got < block.len() {
+        return Err(corrupt("it is too short to be a `docker save` tar"));
+    }
+    // A tar header's checksum: the sum of its bytes, with the checksum field read as spaces.
+    let stored = std::str::from_utf8(&block[148..156])
+        .ok()
+        .and_then(|s| u32::from_str_radix(s.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok());
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    if stored != Some(sum) {
+        return Err(corrupt(
+            "it does not start with a tar header: not a `docker save` tar",
+        ));
+    }
+    Ok(())
+}
+
 /// Copies a stream, naming the source or the destination in the error of whichever failed.
 fn copy(reader: &mut dyn Read, from: &Path, writer: &mut dyn Write, to: &Path) -> Result<u64> {
     let mut buf = vec![0u8; BUFFER];
@@ -284,7 +335,14 @@ mod tests {
 
     fn sample(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
         // Compressible, but not trivially: a repeating pattern with a counter.
-        let data: Vec<u8> = (0..len).map(|i| ((i / 7) ^ (i % 251)) as u8).collect();
+        let body: Vec<u8> = (0..len).map(|i| ((i / 7) ^ (i % 251)) as u8).collect();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_path("blob").unwrap();
+        header.set_size(body.len() as u64);
+        header.set_cksum();
+        builder.append(&header, body.as_slice()).unwrap();
+        let data = builder.into_inner().unwrap();
         let path = dir.join(format!("web_1.0_{ID}.docker"));
         fs::write(&path, &data).unwrap();
         (path, data)
@@ -365,6 +423,24 @@ mod tests {
         assert!(err.to_string().contains("other.tar"), "{err}");
         assert!(zip_path.exists());
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no leftover");
+    }
+
+    #[test]
+    fn a_docker_file_that_is_not_a_tar_is_not_compressed() {
+        let d = tempfile::tempdir().unwrap();
+        for junk in [&b""[..], &[0xffu8; 2048][..]] {
+            let path = d.path().join(format!("web_1.0_{ID}.docker"));
+            fs::write(&path, junk).unwrap();
+            let err = compress(
+                &Archive::from_path(&path).unwrap(),
+                &Compression::default(),
+                &Silent,
+            )
+            .unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+            assert_eq!(fs::read(&path).unwrap(), junk);
+            assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::time::SystemTime;
 
 use super::deflate::{self, Deflated, PipelineError};
+use crate::commit::Writeback;
 
 const LOCAL_HEADER: u32 = 0x0403_4b50;
 const CENTRAL_HEADER: u32 = 0x0201_4b50;
@@ -73,7 +74,7 @@ pub fn write_zip<R: Read + ?Sized>(
     put64(&mut local, 0);
     put64(&mut local, 0);
 
-    let mut out = BufWriter::with_capacity(BUFFER, file);
+    let mut out = BufWriter::with_capacity(BUFFER, Writeback::new(file));
     out.write_all(&local).map_err(write_err)?;
     let deflated = if options.level == 0 {
         store(input, &mut out)?

@@ -39,6 +39,15 @@ impl Scratch {
         cmd
     }
 
+    /// The same as [`Scratch::toolbox`], as a std command (for processes run in the background).
+    pub fn toolbox_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_toolbox"));
+        cmd.current_dir(self.path())
+            .env_remove("TOOLBOX_ARTIFACTS_DIR")
+            .env_remove("TOOLBOX_DOCKER_API_TIMEOUT");
+        cmd
+    }
+
     /// Creates an empty file under `artifacts/` whose modification time is `age_s` seconds
     /// before a fixed instant.
     pub fn touch(&self, rel: &str, age_s: u64) -> PathBuf {
@@ -59,7 +68,8 @@ impl Scratch {
         path
     }
 
-    /// Every file below `artifacts/`, hidden ones included, relative and sorted.
+    /// Every file below `artifacts/`, hidden ones included (but the lock file, which mutating
+    /// commands create and keep), relative and sorted.
     pub fn files(&self) -> Vec<String> {
         let mut out = Vec::new();
         walk(&self.artifacts(), &self.artifacts(), &mut out);
@@ -74,7 +84,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         let path = entry.path();
         if entry.file_type().unwrap().is_dir() {
             walk(root, &path, out);
-        } else {
+        } else if entry.file_name() != ".toolbox.lock" {
             out.push(
                 path.strip_prefix(root)
                     .unwrap()
@@ -176,4 +186,17 @@ pub fn scratch_context(dir: &Path, content: &str, extra: &str) -> PathBuf {
     )
     .unwrap();
     ctx
+}
+
+/// A tar holding one file, `blob`, with `data`: the shape of a `.docker` archive's body for
+/// tests that only move bytes around.
+pub fn tar_holding(data: &[u8]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_path("blob").unwrap();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append(&header, data).unwrap();
+    builder.into_inner().unwrap()
 }

@@ -1,0 +1,163 @@
+//! The artifacts directory's lock: mutating commands hold an exclusive `flock` on
+//! `.toolbox.lock` inside it, so that two runs never write or remove the same archives at once.
+//! Read-only commands never take it.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use walkdir::WalkDir;
+
+use crate::commit::TEMP_PREFIX;
+use crate::error::{Error, IoContext, Result};
+
+/// The lock file's name inside the artifacts directory.
+pub const LOCK_FILE: &str = ".toolbox.lock";
+
+/// How long to wait before saying that another run holds the lock.
+const PATIENCE: Duration = Duration::from_secs(1);
+
+/// What to do when another run holds the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait for it (calling the `waiting` callback once, after a second).
+    Yes,
+    /// Fail at once.
+    No,
+}
+
+/// An exclusive lock on an artifacts directory, released when dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Locks `dir` (which must exist). When another run holds the lock: with [`Wait::No`] fails
+    /// at once; with [`Wait::Yes`] waits, calling `waiting` once if that takes over a second.
+    pub fn acquire(dir: &Path, wait: Wait, waiting: &mut dyn FnMut()) -> Result<DirLock> {
+        if !dir.is_dir() {
+            return Err(Error::MissingBasedir {
+                path: dir.to_path_buf(),
+            });
+        }
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .at(&path)?;
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(DirLock { _file: file, path }),
+                Err(TryLockError::WouldBlock) if wait == Wait::Yes => {
+                    if !told && start.elapsed() >= PATIENCE {
+                        waiting();
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Locked {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            }
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the temporary files that killed runs left in `dir` (and below it), keeping any a
+    /// live run still holds. Returns the paths removed.
+    pub fn remove_leftovers(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        let walk = WalkDir::new(dir)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|e| {
+                // Descend into visible folders only; look at every file.
+                e.depth() == 0
+                    || !e.file_type().is_dir()
+                    || !e.file_name().to_string_lossy().starts_with('.')
+            });
+        for entry in walk.flatten() {
+            let is_temp = entry.file_type().is_file()
+                && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+            if !is_temp {
+                continue;
+            }
+            // A writer holds a lock on its temporary file for as long as it lives.
+            let Ok(file) = File::open(entry.path()) else {
+                continue;
+            };
+            if file.try_lock().is_ok() {
+                fs::remove_file(entry.path()).at(entry.path())?;
+                removed.push(entry.into_path());
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::AtomicFile;
+    use std::io::Write;
+
+    #[test]
+    fn a_second_lock_fails_without_waiting_and_waits_otherwise() {
+        let d = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(d.path(), Wait::No, &mut || {}).unwrap();
+        let err = DirLock::acquire(d.path(), Wait::No, &mut || {}).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+
+        let dir = d.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            let mut told = 0;
+            let lock = DirLock::acquire(&dir, Wait::Yes, &mut || told += 1);
+            (lock.is_ok(), told)
+        });
+        std::thread::sleep(Duration::from_millis(1300));
+        drop(first);
+        assert_eq!(
+            waiter.join().unwrap(),
+            (true, 1),
+            "it waited, said so once, then got the lock"
+        );
+    }
+
+    #[test]
+    fn leftovers_are_removed_unless_held() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("sub")).unwrap();
+        let dead = d
+            .path()
+            .join(format!("{TEMP_PREFIX}1.2.3.web_1_0123456789ab.zip"));
+        let dead_below = d
+            .path()
+            .join("sub")
+            .join(format!("{TEMP_PREFIX}9.web_1_0123456789ab.zip"));
+        fs::write(&dead, b"partial").unwrap();
+        fs::write(&dead_below, b"partial").unwrap();
+        let mut live = AtomicFile::create(&d.path().join("web_2_0123456789ab.zip")).unwrap();
+        live.write_all(b"in progress").unwrap();
+
+        let lock = DirLock::acquire(d.path(), Wait::No, &mut || {}).unwrap();
+        let mut removed = lock.remove_leftovers(d.path()).unwrap();
+        removed.sort();
+        assert_eq!(removed, vec![dead, dead_below]);
+        live.commit().unwrap();
+        assert!(d.path().join("web_2_0123456789ab.zip").exists());
+    }
+}
