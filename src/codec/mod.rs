@@ -23,7 +23,7 @@ use crate::store::Archive;
 
 const BUFFER: usize = 1 << 20;
 /// The size of the jobs zstd's worker threads compress.
-const ZST_JOB: u32 = 4 << 20;
+const ZST_JOB: u32 = 2 << 20;
 
 /// How to compress an archive: its format (`zip` or `zst`) and level.
 #[derive(Debug, Clone, PartialEq, Eq)]
