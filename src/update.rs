@@ -181,11 +181,15 @@ pub async fn save(
     reporter.start(None);
     let mut stream = pin!(engine.export(reference));
     let mut failure = None;
+    let mut tail = TarTail::default();
+    let mut writer_stopped = false;
     while let Some(item) = stream.next().await {
         match item {
             Ok(chunk) => {
                 reporter.advance(chunk.len() as u64);
+                tail.push(&chunk);
                 if !tx.send(chunk).await {
+                    writer_stopped = true;
                     break;
                 }
             }
@@ -194,6 +198,13 @@ pub async fn save(
                 break;
             }
         }
+    }
+    // A stream that stopped early but cleanly must not become an archive.
+    if failure.is_none() && !writer_stopped && !tail.is_end_of_archive() {
+        failure = Some(Error::Engine {
+            action: format!("saving `{reference}`"),
+            reason: "the engine's stream ended before the end of the tar".into(),
+        });
     }
     match &failure {
         Some(e) => tx.fail(io::Error::other(e.to_string())).await,
@@ -210,9 +221,44 @@ pub async fn save(
     }
 }
 
+/// The last bytes of a tar stream, to check that it ends with tar's end-of-archive marker (two
+/// zero blocks), as every `docker save` does.
+#[derive(Default)]
+struct TarTail {
+    last: Vec<u8>,
+}
+
+impl TarTail {
+    const MARKER: usize = 1024;
+
+    fn push(&mut self, chunk: &[u8]) {
+        self.last
+            .extend_from_slice(&chunk[chunk.len().saturating_sub(Self::MARKER)..]);
+        let excess = self.last.len().saturating_sub(Self::MARKER);
+        self.last.drain(..excess);
+    }
+
+    fn is_end_of_archive(&self) -> bool {
+        self.last.len() == Self::MARKER && self.last.iter().all(|&b| b == 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tar_tail_needs_two_zero_blocks_at_the_end() {
+        let mut tail = TarTail::default();
+        tail.push(&[1u8; 700]);
+        tail.push(&[0u8; 1000]);
+        assert!(!tail.is_end_of_archive());
+        tail.push(&[0u8; 24]);
+        assert!(tail.is_end_of_archive());
+        tail.push(&[0, 0, 7]);
+        assert!(!tail.is_end_of_archive());
+        assert!(!TarTail::default().is_end_of_archive());
+    }
 
     #[test]
     fn references_and_short_ids() {

@@ -1,35 +1,14 @@
 //! End-to-end tests of build, update-image and load against a real Docker engine.
 
+#[macro_use]
 mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Output;
 
-use common::{Scratch, docker, docker_ok, json, scratch_context, stderr, stdout, unique_image};
-
-/// Starts (or finds) the engine, or skips the test outside CI.
-macro_rules! engine {
-    () => {
-        match common::engine() {
-            Some(host) => host,
-            None => return,
-        }
-    };
-}
-
-fn toolbox(s: &Scratch, host: &str, args: &[&str]) -> Output {
-    s.toolbox()
-        .env("DOCKER_HOST", host)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "toolbox failed: {}", stderr(&out));
-    out
-}
+use common::{
+    Scratch, docker, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
+};
 
 fn full_id(host: &str, reference: &str) -> String {
     docker_ok(host, &["image", "inspect", "-f", "{{.Id}}", reference])

@@ -1,5 +1,6 @@
 //! Nothing lost: locking, leftovers, verify, process kills, a full disk, concurrent runs.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -7,29 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ID, Scratch, docker_ok, json, scratch_context, stderr, stdout, unique_image};
-
-macro_rules! engine {
-    () => {
-        match common::engine() {
-            Some(host) => host,
-            None => return,
-        }
-    };
-}
-
-fn toolbox(s: &Scratch, host: &str, args: &[&str]) -> Output {
-    s.toolbox()
-        .env("DOCKER_HOST", host)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "toolbox failed: {}", stderr(&out));
-    out
-}
+use common::{
+    ID, Scratch, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
+};
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
@@ -650,4 +631,121 @@ fn bad_input_never_panics() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("not a file"), "{}", stdout(&out));
+}
+
+/// A second, disposable engine that the test may kill.
+struct DisposableEngine {
+    dir: tempfile::TempDir,
+}
+
+impl DisposableEngine {
+    fn start() -> Option<DisposableEngine> {
+        let dir = tempfile::Builder::new()
+            .prefix("tbe")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        let spawned = Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}/d.sock", d.display()))
+            .arg("--data-root")
+            .arg(d.join("root"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("d.pid"))
+            .args(["--iptables=false", "--bridge=none"])
+            .stdout(fs::File::create(d.join("log")).unwrap())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Err(e) = spawned {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "cannot start dockerd: {e}"
+            );
+            return None;
+        }
+        let engine = DisposableEngine { dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if common::docker(&engine.host())
+                .args(["version"])
+                .output()
+                .unwrap()
+                .status
+                .success()
+            {
+                return Some(engine);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "the disposable dockerd did not answer: {}",
+            fs::read_to_string(engine.dir.path().join("log")).unwrap_or_default()
+        );
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}/d.sock", self.dir.path().display())
+    }
+
+    /// SIGKILL for the engine and everything it started (its containerd).
+    fn kill(&self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+impl Drop for DisposableEngine {
+    fn drop(&mut self) {
+        self.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn an_engine_that_dies_mid_save_leaves_nothing() {
+    let _shared = engine!(); // the packages and the permission to run dockerd
+    let Some(disposable) = DisposableEngine::start() else {
+        return;
+    };
+    let host = disposable.host();
+    let s = Scratch::new();
+    let (image, _) = big_image(&s, &host, 150);
+    let child = s
+        .toolbox_std()
+        .env("DOCKER_HOST", &host)
+        .args(["update-image", &image, "--version", "1.0", "--compress"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the engine once bytes are flowing into the temporary file.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let flowing = leftovers(&s.artifacts())
+            .iter()
+            .any(|p| fs::metadata(p).map(|m| m.len() > 1 << 20).unwrap_or(false));
+        if flowing {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    disposable.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&format!("saving `{image}:1.0`")), "{err}");
+    assert!(
+        s.files().is_empty(),
+        "nothing under an archive name, no temporary file: {:?}",
+        s.files()
+    );
 }

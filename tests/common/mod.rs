@@ -144,6 +144,32 @@ pub fn engine() -> Option<String> {
     }
 }
 
+/// The engine's address, or (outside CI, with no engine) a return from the calling test.
+#[allow(unused_macros)]
+macro_rules! engine {
+    () => {
+        match common::engine() {
+            Some(host) => host,
+            None => return,
+        }
+    };
+}
+
+/// Runs `toolbox` in the scratch directory against the engine at `host`.
+pub fn toolbox(s: &Scratch, host: &str, args: &[&str]) -> std::process::Output {
+    s.toolbox()
+        .env("DOCKER_HOST", host)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Fails the test unless `toolbox` succeeded; passes the output on.
+pub fn ok(out: std::process::Output) -> std::process::Output {
+    assert!(out.status.success(), "toolbox failed: {}", stderr(&out));
+    out
+}
+
 /// `docker` against the test engine.
 pub fn docker(host: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new("docker");
