@@ -7,7 +7,8 @@ use std::fs;
 use std::path::Path;
 
 use common::{
-    Scratch, docker, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
+    Scratch, build, docker, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox,
+    unique_image,
 };
 
 fn full_id(host: &str, reference: &str) -> String {
@@ -110,20 +111,7 @@ fn build_update_clean_compress_and_load() {
 
     // Change the context, rebuild, update with --clean: the new archive, the old one gone.
     fs::write(ctx.join("content.txt"), "second").unwrap();
-    let id2 = stdout(&ok(toolbox(
-        &s,
-        &host,
-        &[
-            "build",
-            &image,
-            "--version",
-            "1.0",
-            "--context",
-            ctx.to_str().unwrap(),
-        ],
-    )))
-    .trim()
-    .to_string();
+    let id2 = build(&s, &host, &image, "1.0", &ctx);
     assert_ne!(id1, id2);
     let short2 = &id2[7..19];
     s.touch(&format!("{image}_0.9_{short1}.bak"), 0);
@@ -449,20 +437,7 @@ fn missing_image_unreachable_engine_and_foreign_twin_are_clear_errors() {
 
     // An existing foreign file with the same image, version and ID: nothing written.
     let ctx = scratch_context(s.path(), "twin", "");
-    let id = stdout(&ok(toolbox(
-        &s,
-        &host,
-        &[
-            "build",
-            &image,
-            "--version",
-            "1.0",
-            "--context",
-            ctx.to_str().unwrap(),
-        ],
-    )))
-    .trim()
-    .to_string();
+    let id = build(&s, &host, &image, "1.0", &ctx);
     s.touch(&format!("{image}_1.0_{}.bak", &id[7..19]), 0);
     let before = s.files();
     let out = toolbox(&s, &host, &["update-image", &image, "--version", "1.0"]);
@@ -502,20 +477,7 @@ fn update_image_into_zst_and_load_it_back() {
     let s = Scratch::new();
     let image = unique_image("zst");
     let ctx = scratch_context(s.path(), "zstd", "");
-    let id = stdout(&ok(toolbox(
-        &s,
-        &host,
-        &[
-            "build",
-            &image,
-            "--version",
-            "4.0",
-            "--context",
-            ctx.to_str().unwrap(),
-        ],
-    )))
-    .trim()
-    .to_string();
+    let id = build(&s, &host, &image, "4.0", &ctx);
     let short = &id[7..19];
     let v = json(&ok(toolbox(
         &s,

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    ID, Scratch, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
+    ID, Scratch, build, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
 };
 
 fn sha256(path: &Path) -> String {
@@ -457,20 +457,7 @@ fn verify_finds_flipped_bytes_truncation_and_renames() {
     let s = Scratch::new();
     let image = unique_image("verify");
     let ctx = scratch_context(s.path(), "verify me", "");
-    let id = stdout(&ok(toolbox(
-        &s,
-        &host,
-        &[
-            "build",
-            &image,
-            "--version",
-            "1.0",
-            "--context",
-            ctx.to_str().unwrap(),
-        ],
-    )))
-    .trim()
-    .to_string();
+    let id = build(&s, &host, &image, "1.0", &ctx);
     let short = &id[7..19];
     ok(toolbox(
         &s,

@@ -170,6 +170,23 @@ pub fn ok(out: std::process::Output) -> std::process::Output {
     out
 }
 
+/// Builds `image:version` from the context `ctx` with `toolbox build`; returns the full image ID.
+pub fn build(s: &Scratch, host: &str, image: &str, version: &str, ctx: &Path) -> String {
+    let out = ok(toolbox(
+        s,
+        host,
+        &[
+            "build",
+            image,
+            "--version",
+            version,
+            "--context",
+            ctx.to_str().unwrap(),
+        ],
+    ));
+    stdout(&out).trim().to_string()
+}
+
 /// `docker` against the test engine.
 pub fn docker(host: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new("docker");
