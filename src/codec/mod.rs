@@ -426,6 +426,34 @@ mod tests {
     }
 
     #[test]
+    fn zips_with_several_entries_or_escaping_names_are_refused() {
+        use zip::write::SimpleFileOptions;
+        let d = tempfile::tempdir().unwrap();
+        let zip_path = d.path().join(format!("web_1.0_{ID}.zip"));
+        let expected = format!("web_1.0_{ID}.docker");
+        let cases: [(&[String], &str); 2] = [
+            (&[expected.clone(), "extra.txt".to_string()], "2 entries"),
+            (&[format!("../{expected}")], "../"),
+        ];
+        for (names, said) in cases {
+            let mut zip = zip::ZipWriter::new(File::create(&zip_path).unwrap());
+            for name in names {
+                zip.start_file(name.as_str(), SimpleFileOptions::default())
+                    .unwrap();
+                zip.write_all(b"data").unwrap();
+            }
+            zip.finish().unwrap();
+            let err = decompress(&Archive::from_path(&zip_path).unwrap(), &Silent).unwrap_err();
+            assert!(err.to_string().contains(said), "{err}");
+            assert_eq!(
+                fs::read_dir(d.path()).unwrap().count(),
+                1,
+                "nothing written beside it"
+            );
+        }
+    }
+
+    #[test]
     fn a_docker_file_that_is_not_a_tar_is_not_compressed() {
         let d = tempfile::tempdir().unwrap();
         for junk in [&b""[..], &[0xffu8; 2048][..]] {
