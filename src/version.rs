@@ -258,7 +258,7 @@ mod tests {
         assert!(validate("1.2+dirty").is_ok());
         assert!(validate("1_2").is_err());
         assert!(validate("1/2").is_err());
-        assert!(validate("1\02").is_err());
+        assert!(validate("1\u{0}2").is_err());
         // Odd, but a name holding it parses back identically.
         assert!(validate("1\n2").is_ok());
     }
