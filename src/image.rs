@@ -116,20 +116,25 @@ pub fn verify(archive: &Archive) -> Result<()> {
 
 fn check_contents(contents: &Contents, name_id: &str) -> std::result::Result<(), String> {
     let manifest = contents.manifest()?;
-    let Some(first) = manifest.first() else {
+    if manifest.is_empty() {
         return Err("manifest.json lists no image".into());
-    };
-    for entry in &manifest {
-        let config = contents
-            .files
-            .get(&normalize(Path::new(&entry.config)))
-            .ok_or_else(|| {
-                format!(
-                    "the config `{}` named by manifest.json is missing",
-                    entry.config
-                )
-            })?;
-        let bytes = &contents.small[&normalize(Path::new(&entry.config))];
+    }
+    for (index, entry) in manifest.iter().enumerate() {
+        let key = normalize(Path::new(&entry.config));
+        let missing = || {
+            format!(
+                "the config `{}` named by manifest.json is missing",
+                entry.config
+            )
+        };
+        let config = contents.files.get(&key).ok_or_else(missing)?;
+        // Only files up to SMALL are kept: a larger "config" is no image config.
+        let bytes = contents.small.get(&key).ok_or_else(|| {
+            format!(
+                "the config `{}` is {} bytes, too large for an image config",
+                entry.config, config.size
+            )
+        })?;
         #[derive(Deserialize)]
         struct RootFs {
             #[serde(default)]
@@ -160,7 +165,8 @@ fn check_contents(contents: &Contents, name_id: &str) -> std::result::Result<(),
                 ));
             }
         }
-        if std::ptr::eq(entry, first) {
+        // The first image is the one the archive is named after.
+        if index == 0 {
             let id = config
                 .stored
                 .strip_prefix("sha256:")
@@ -386,6 +392,21 @@ pub(crate) mod tests {
         }
         let err = check(&tar[..tar.len() / 2], &id[7..19]).unwrap_err();
         assert!(!err.is_empty());
+    }
+
+    #[test]
+    fn an_oversized_config_is_an_error_not_a_panic() {
+        let config_name = format!("{}.json", "a".repeat(64));
+        let manifest = serde_json::json!([{"Config": config_name, "Layers": []}]);
+        let tar = tar_of(&[
+            (config_name.clone(), vec![b' '; SMALL as usize + 1]),
+            (
+                "manifest.json".into(),
+                serde_json::to_vec(&manifest).unwrap(),
+            ),
+        ]);
+        let err = check(&tar, "aaaaaaaaaaaa").unwrap_err();
+        assert!(err.contains("too large"), "{err}");
     }
 
     #[test]
