@@ -75,8 +75,9 @@ pub async fn update_image(
     reporter: Arc<dyn Reporter>,
 ) -> Result<UpdateOutcome> {
     let reference = reference(&req.image, req.repository.as_deref(), &req.version)?;
-    // Check the directory before asking anything of the engine.
-    Store::open(dir)?;
+    // Read the directory before asking anything of the engine; the caller's lock keeps it as
+    // it is until the archive is written.
+    let store = Store::open(dir)?;
     let present = match req.pull {
         PullPolicy::Never => None,
         PullPolicy::IfNotPresent => engine.image_id(&reference).await?,
@@ -94,7 +95,6 @@ pub async fn update_image(
     let docker_name = ArchiveName::new(&req.image, &req.version, &id, Format::Docker)?;
 
     // The answer comes from the ID and the file names alone: no byte is read when current.
-    let store = Store::open(dir)?;
     let twins: Vec<&Archive> = store
         .all()
         .iter()
