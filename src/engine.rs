@@ -61,6 +61,15 @@ pub struct BuildSpec {
 /// The name a Dockerfile from outside the context takes inside the context's tar.
 const OUTSIDE_DOCKERFILE: &str = ".toolbox.Dockerfile";
 
+/// What the engine says of an image.
+#[derive(Debug, Clone)]
+pub struct ImageFacts {
+    /// `sha256:<64 hex>`.
+    pub id: String,
+    /// RFC 3339.
+    pub created: Option<String>,
+}
+
 impl Engine {
     /// Connects to the engine at `host` (`unix:///path`, `/path`, `tcp://host:port` or
     /// `http://host:port`; [`DEFAULT_HOST`] when `None`), negotiates the API version, and checks
@@ -105,11 +114,22 @@ impl Engine {
     /// The full ID (`sha256:<64 hex>`) of `reference` (a name, an ID or a unique ID prefix);
     /// `None` when the engine does not have it.
     pub async fn image_id(&self, reference: &str) -> Result<Option<String>> {
+        Ok(self.image(reference).await?.map(|i| i.id))
+    }
+
+    /// The ID and creation time of `reference`; `None` when the engine does not have it.
+    pub async fn image(&self, reference: &str) -> Result<Option<ImageFacts>> {
         match self.api.inspect_image(reference).await {
-            Ok(inspect) => inspect.id.map(Some).ok_or_else(|| Error::Engine {
-                action: format!("inspecting `{reference}`"),
-                reason: "the engine gave no ID".into(),
-            }),
+            Ok(inspect) => {
+                let id = inspect.id.ok_or_else(|| Error::Engine {
+                    action: format!("inspecting `{reference}`"),
+                    reason: "the engine gave no ID".into(),
+                })?;
+                Ok(Some(ImageFacts {
+                    id,
+                    created: inspect.created,
+                }))
+            }
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),

@@ -45,6 +45,19 @@ pub enum Error {
     #[error("no archive of image `{image}` in `{}`", dir.display())]
     NoArchive { image: String, dir: PathBuf },
 
+    #[error("{count} archives match {prefix}: {list}; give more digits of the image ID")]
+    AmbiguousId {
+        count: usize,
+        prefix: String,
+        list: String,
+    },
+
+    #[error(
+        "no archive of image `{prefix}`, and none whose image ID starts with {prefix}, in `{}`",
+        dir.display()
+    )]
+    NoIdMatch { prefix: String, dir: PathBuf },
+
     #[error("no {format} archive of `{what}` in `{}`", dir.display())]
     NoArchiveInFormat {
         what: String,

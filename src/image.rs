@@ -54,6 +54,9 @@ pub struct Contents {
     pub files: HashMap<String, FileDigest>,
     /// The small files' bytes, by path.
     pub small: HashMap<String, Vec<u8>>,
+    /// Links (`docker save` links a layer that appears twice to its first copy), by path: the
+    /// path they lead to.
+    pub links: HashMap<String, String>,
 }
 
 impl Contents {
@@ -70,7 +73,21 @@ impl Contents {
                 .into_owned();
             check_path(&path)?;
             let key = normalize(&path);
-            if !entry.header().entry_type().is_file() {
+            let kind = entry.header().entry_type();
+            if kind.is_symlink() || kind.is_hard_link() {
+                if let Ok(Some(target)) = entry.link_name() {
+                    // A symbolic link is relative to its folder; a hard link to the tar's root.
+                    let base = match Path::new(&key).parent() {
+                        Some(parent) if kind.is_symlink() => parent.join(target),
+                        _ => target.into_owned(),
+                    };
+                    contents
+                        .links
+                        .insert(key, crate::inspect::normalize(&base)?);
+                }
+                continue;
+            }
+            if !kind.is_file() {
                 continue;
             }
             let size = entry.header().size().unwrap_or(0);
@@ -83,6 +100,18 @@ impl Contents {
             contents.files.insert(key, digest);
         }
         Ok(contents)
+    }
+
+    /// The digests of the file at `path`, following links.
+    pub fn file(&self, path: &str) -> Option<&FileDigest> {
+        let mut key = normalize(Path::new(path));
+        for _ in 0..16 {
+            match self.links.get(&key) {
+                Some(target) => key = target.clone(),
+                None => return self.files.get(&key),
+            }
+        }
+        None
     }
 
     /// The images listed in `manifest.json`.
@@ -155,8 +184,7 @@ fn check_contents(contents: &Contents, name_id: &str) -> std::result::Result<(),
         }
         for (layer, diff_id) in entry.layers.iter().zip(&parsed.rootfs.diff_ids) {
             let found = contents
-                .files
-                .get(&normalize(Path::new(layer)))
+                .file(layer)
                 .ok_or_else(|| format!("the layer `{layer}` named by manifest.json is missing"))?;
             if found.diff_id() != diff_id {
                 return Err(format!(

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod inspect;
 pub mod load;
 pub mod lock;
 pub mod name;

@@ -5,7 +5,10 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::SystemTime;
+
+use time::OffsetDateTime;
 
 use walkdir::WalkDir;
 
@@ -24,6 +27,8 @@ pub struct Archive {
     pub modified: SystemTime,
     dirty: bool,
     parsed: Option<Version>,
+    /// The image's creation time, read when first needed (see [`Archive::created`]).
+    created: OnceLock<Option<OffsetDateTime>>,
 }
 
 impl Archive {
@@ -33,6 +38,7 @@ impl Archive {
         Ok(Archive {
             dirty: name.is_dirty(),
             parsed: Version::parse(&name.version),
+            created: OnceLock::new(),
             size: metadata.len(),
             modified,
             name,
@@ -56,6 +62,22 @@ impl Archive {
         Archive::new(name, path.to_path_buf(), &metadata)
     }
 
+    /// The image's own creation time (from its config), read on first use from the ZIP's
+    /// comment, the cache beside the archive, or the archive itself; `None` when unreadable.
+    pub fn created(&self) -> Option<OffsetDateTime> {
+        *self.created.get_or_init(|| {
+            crate::inspect::summaries(&[self])
+                .pop()
+                .and_then(|s| s.ok())
+                .and_then(|s| s.created_time())
+        })
+    }
+
+    /// Records the creation time read elsewhere.
+    pub(crate) fn set_created(&self, created: Option<OffsetDateTime>) {
+        let _ = self.created.set(created);
+    }
+
     /// Whether the version is a dirty build.
     pub fn is_dirty(&self) -> bool {
         self.dirty
@@ -71,8 +93,10 @@ impl Archive {
 ///
 /// Among the archives of one image the latest is the greatest by, in order: clean beats dirty
 /// (dropped with `allow_dirty`); a version that parses beats one that does not, and parsed
-/// versions compare as [`Version`] does; the newer modification time; the greater file name
-/// (then the greater path, so that the answer is always the same).
+/// versions compare as [`Version`] does; the newer image creation time, when both archives
+/// carry one and their IDs differ ([`Archive::created`], read only when it comes to this); the
+/// newer modification time; the greater file name (then the greater path, so that the answer is
+/// always the same).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LatestRule {
     pub allow_dirty: bool,
@@ -85,6 +109,15 @@ impl LatestRule {
         clean(a)
             .cmp(&clean(b))
             .then_with(|| a.parsed.cmp(&b.parsed))
+            .then_with(|| {
+                if a.name.id == b.name.id {
+                    return Ordering::Equal;
+                }
+                match (a.created(), b.created()) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    _ => Ordering::Equal,
+                }
+            })
             .then_with(|| a.modified.cmp(&b.modified))
             .then_with(|| a.path.file_name().cmp(&b.path.file_name()))
             .then_with(|| a.path.cmp(&b.path))
@@ -123,6 +156,12 @@ impl Target {
         let path = Path::new(arg);
         if arg.contains('/') || path.is_file() || ArchiveName::parse(arg).is_some() {
             return Target::Path(path.to_path_buf());
+        }
+        if id_prefix(arg).is_some() {
+            return Target::Image {
+                image: arg.to_string(),
+                version: None,
+            };
         }
         match arg.split_once(':') {
             Some((image, version)) => Target::Image {
@@ -314,8 +353,13 @@ impl Store {
                 check_format(found, formats, command)
             }
             Target::Image { image, version } => {
-                let candidates = self
-                    .known_of(image)
+                let by_id = match version {
+                    None if self.known_of(image).next().is_none() => self.by_id(image)?,
+                    _ => None,
+                };
+                let candidates = by_id
+                    .unwrap_or_else(|| self.known_of(image).collect())
+                    .into_iter()
                     .filter(|a| fits(&a.name.format, formats))
                     .filter(|a| version.as_ref().is_none_or(|v| &a.name.version == v));
                 LatestRule::default()
@@ -334,6 +378,72 @@ impl Store {
                     })
             }
         }
+    }
+
+    /// The archives whose image ID starts with `arg`, when `arg` is an image ID or a prefix of
+    /// one (at least 4 hex digits, `sha256:` allowed); `None` when it is not. Matching archives
+    /// of more than one image ID is an error listing them, and so is matching none. A prefix
+    /// longer than the 12 digits of file names is checked against each candidate's full ID.
+    pub fn by_id(&self, arg: &str) -> Result<Option<Vec<&Archive>>> {
+        let Some(prefix) = id_prefix(arg) else {
+            return Ok(None);
+        };
+        let short = &prefix[..prefix.len().min(crate::name::ID_LEN)];
+        let mut found: Vec<&Archive> = self
+            .archives
+            .iter()
+            .filter(|a| a.name.format.is_known() && a.name.id.starts_with(short))
+            .collect();
+        if prefix.len() > short.len() {
+            let summaries = crate::inspect::summaries(&found);
+            let full = format!("sha256:{prefix}");
+            let mut keep = summaries
+                .iter()
+                .map(|s| s.as_ref().is_ok_and(|s| s.id.starts_with(&full)));
+            found.retain(|_| keep.next().unwrap_or(false));
+        }
+        if found.is_empty() {
+            return Err(Error::NoIdMatch {
+                prefix: arg.to_string(),
+                dir: self.dir.clone(),
+            });
+        }
+        let ids: HashSet<&str> = found.iter().map(|a| a.name.id.as_str()).collect();
+        if ids.len() > 1 {
+            found.sort_by(|a, b| a.path.cmp(&b.path));
+            return Err(Error::AmbiguousId {
+                count: found.len(),
+                prefix: arg.to_string(),
+                list: found
+                    .iter()
+                    .map(|a| a.file_name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(Some(found))
+    }
+
+    /// The image names that IMAGE arguments stand for: each is an image name, unless no
+    /// archive has that name and it is an image ID or a prefix of one (see [`Store::by_id`]),
+    /// which stands for the images of the archives it matches.
+    pub fn resolve_images(&self, args: &[String]) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::with_capacity(args.len());
+        for arg in args {
+            let named = self.known_of(arg).next().is_some();
+            match self.by_id(arg) {
+                Ok(Some(found)) if !named => {
+                    for a in found {
+                        if !out.contains(&a.name.image) {
+                            out.push(a.name.image.clone());
+                        }
+                    }
+                }
+                Err(e) if !named => return Err(e),
+                _ => out.push(arg.clone()),
+            }
+        }
+        Ok(out)
     }
 
     /// What `clean` removes: for each of `images` (every image when empty), every archive
@@ -467,6 +577,14 @@ pub fn remove(archives: &[&Archive]) -> (Vec<PathBuf>, Option<Error>) {
 }
 
 /// Whether `format` is one of `formats` (any known format when empty).
+/// The lowercase hex digits of an image ID or ID prefix (`sha256:` allowed, at least 4 digits,
+/// at most 64); `None` for anything else.
+pub fn id_prefix(arg: &str) -> Option<String> {
+    let hex = arg.strip_prefix("sha256:").unwrap_or(arg);
+    ((4..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
 fn fits(format: &Format, formats: &[Format]) -> bool {
     if formats.is_empty() {
         format.is_known()

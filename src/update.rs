@@ -10,8 +10,9 @@ use std::time::SystemTime;
 use futures_util::StreamExt;
 
 use crate::codec::{self, Body, Compression};
-use crate::engine::{Engine, PullPolicy};
+use crate::engine::{Engine, ImageFacts, PullPolicy};
 use crate::error::{Error, Result};
+use crate::inspect::Summary;
 use crate::name::{self, ArchiveName, Format};
 use crate::pipe;
 use crate::progress::Reporter;
@@ -87,10 +88,11 @@ pub async fn update_image(
     {
         engine.pull(&reference).await?;
     }
-    let full_id = match engine.image_id(&reference).await? {
-        Some(id) => id,
+    let facts = match engine.image(&reference).await? {
+        Some(facts) => facts,
         None => return Err(Error::ImageNotFound { reference }),
     };
+    let full_id = facts.id.clone();
     let id = short_id(&full_id)?;
     let docker_name = ArchiveName::new(&req.image, &req.version, &id, Format::Docker)?;
 
@@ -130,7 +132,7 @@ pub async fn update_image(
                 .map_or((Format::Docker, 0), |c| (c.format.clone(), c.level));
             let dest = dir.join(docker_name.with_format(format.clone()).file_name());
             (
-                save(engine, &reference, &dest, level, reporter).await?,
+                save(engine, &reference, &dest, level, reporter, &facts).await?,
                 format,
                 true,
             )
@@ -168,13 +170,23 @@ pub async fn save(
     dest: &Path,
     level: u32,
     reporter: Arc<dyn Reporter>,
+    facts: &ImageFacts,
 ) -> Result<PathBuf> {
+    // The ID and creation time go into a ZIP's comment, for `images --created`.
+    let comment = Some(
+        Summary {
+            id: facts.id.clone(),
+            created: facts.created.clone(),
+        }
+        .zip_comment(),
+    );
     let (tx, mut reader) = pipe::to_reader();
     let (writer_dest, source) = (dest.to_path_buf(), PathBuf::from(reference));
     let writer = tokio::task::spawn_blocking(move || {
         let body = Body {
             source: &source,
             modified: SystemTime::now(),
+            comment: comment.as_deref(),
         };
         codec::write_archive(&mut reader, body, &writer_dest, level)
     });

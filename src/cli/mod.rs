@@ -16,8 +16,8 @@ use toolbox::engine::{BuildSpec, Engine, PullPolicy};
 use toolbox::lock::{DirLock, Wait};
 use toolbox::update::{self, UpdateRequest};
 use toolbox::{
-    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, image, load, store,
-    version,
+    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, image, inspect, load,
+    store, version,
 };
 
 use output::{ArchiveJson, NameJson, Table};
@@ -78,7 +78,23 @@ enum Command {
         version: String,
     },
     /// List archives, by image, latest first
-    Images(Selection),
+    Images {
+        #[command(flatten)]
+        selection: Selection,
+        /// Show when each image was created (from its config)
+        #[arg(long)]
+        created: bool,
+    },
+    /// Show what an archive holds, from the archive alone (no engine)
+    Inspect {
+        /// An archive file, IMAGE[:VERSION] (its latest archive), or an image ID or a prefix of
+        /// one (at least 4 hex digits)
+        #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]|ID-PREFIX")]
+        target: String,
+        /// Print JSON on stdout (`docker inspect`'s field names)
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the latest archive of each image
     Latest(Selection),
     /// Print the deploy configuration of the latest archives (YAML, or JSON with --json)
@@ -273,7 +289,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             });
         }
-        Command::Images(ref sel) => images(&open()?, sel)?,
+        Command::Images {
+            ref selection,
+            created,
+        } => images(&open()?, selection, created)?,
+        Command::Inspect { ref target, json } => {
+            let archive = select(target, &[], "inspect", &open)?;
+            let info = inspect::inspect(&archive)?;
+            let text = if json {
+                output::json(&info.docker_json(&archive))
+            } else {
+                output::inspect_text(&info, &archive)
+            };
+            output::print(&text)?;
+        }
         Command::Latest(ref sel) => latest(&open()?, sel)?,
         Command::Config {
             ref baseurl,
@@ -581,37 +610,62 @@ fn rule(sel: &Selection) -> LatestRule {
     }
 }
 
-fn archive_table<'a>(archives: impl IntoIterator<Item = &'a toolbox::Archive>) -> String {
-    let mut table = Table::new(vec![
-        "IMAGE", "VERSION", "IMAGE ID", "FORMAT", "SIZE", "MODIFIED", "DIRTY",
-    ]);
+fn archive_table<'a>(
+    archives: impl IntoIterator<Item = &'a toolbox::Archive>,
+    created: bool,
+) -> String {
+    let mut header = vec!["IMAGE", "VERSION", "IMAGE ID", "FORMAT", "SIZE"];
+    if created {
+        header.push("CREATED");
+    }
+    header.extend(["MODIFIED", "DIRTY"]);
+    let mut table = Table::new(header);
     for a in archives {
-        table.row(vec![
+        let mut row = vec![
             a.name.image.clone(),
             output::version_cell(&a.name.version),
             a.name.id.clone(),
             a.name.format.to_string(),
             output::human_size(a.size),
+        ];
+        if created {
+            row.push(a.created().map_or_else(|| "-".into(), output::rfc3339));
+        }
+        row.extend([
             output::rfc3339(a.modified),
             output::yes_no(a.is_dirty()).into(),
         ]);
+        table.row(row);
     }
     table.render()
 }
 
-fn images(store: &Store, sel: &Selection) -> anyhow::Result<()> {
-    let listing = store.listing(&sel.images, rule(sel));
+fn images(store: &Store, sel: &Selection, created: bool) -> anyhow::Result<()> {
+    let names = store.resolve_images(&sel.images)?;
+    if created {
+        let wanted: Vec<&toolbox::Archive> = store
+            .all()
+            .iter()
+            .filter(|a| a.name.format.is_known())
+            .filter(|a| names.is_empty() || names.contains(&a.name.image))
+            .collect();
+        inspect::prime_created(&wanted);
+    }
+    let listing = store.listing(&names, rule(sel));
     if sel.json {
-        let items: Vec<ArchiveJson> = listing.into_iter().map(Into::into).collect();
+        let items: Vec<ArchiveJson> = listing
+            .into_iter()
+            .map(|a| ArchiveJson::new(a, created))
+            .collect();
         output::print(&output::json(&items))?;
     } else {
-        output::print(&archive_table(listing))?;
+        output::print(&archive_table(listing, created))?;
     }
     Ok(())
 }
 
 fn latest(store: &Store, sel: &Selection) -> anyhow::Result<()> {
-    let latest = store.latest_of(&sel.images, rule(sel))?;
+    let latest = store.latest_of(&store.resolve_images(&sel.images)?, rule(sel))?;
     if sel.json {
         let items: std::collections::BTreeMap<&str, ArchiveJson> = latest
             .iter()
@@ -629,7 +683,8 @@ fn latest(store: &Store, sel: &Selection) -> anyhow::Result<()> {
 }
 
 fn deploy_config(store: &Store, baseurl: &str, sel: &Selection) -> anyhow::Result<()> {
-    let deployment = deploy::deployment(store, &sel.images, baseurl, rule(sel))?;
+    let names = store.resolve_images(&sel.images)?;
+    let deployment = deploy::deployment(store, &names, baseurl, rule(sel))?;
     let text = if sel.json {
         output::json(&deployment)
     } else {
@@ -641,7 +696,7 @@ fn deploy_config(store: &Store, baseurl: &str, sel: &Selection) -> anyhow::Resul
 
 fn clean(store: &Store, sel: &Selection, keep: u64, dry_run: bool) -> anyhow::Result<()> {
     let keep = usize::try_from(keep).unwrap_or(usize::MAX);
-    let plan = store.clean_plan(&sel.images, keep, rule(sel));
+    let plan = store.clean_plan(&store.resolve_images(&sel.images)?, keep, rule(sel));
     let (done, error) = if dry_run {
         (plan, None)
     } else {

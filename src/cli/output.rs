@@ -2,11 +2,12 @@
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::time::SystemTime;
 
 use serde::Serialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use toolbox::inspect::ImageInfo;
 use toolbox::{Archive, ArchiveName, Format};
 
 /// An archive as `images --json` shows it.
@@ -18,13 +19,27 @@ pub struct ArchiveJson<'a> {
     format: &'a Format,
     dirty: bool,
     size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<Option<String>>,
     modified: String,
     path: String,
+}
+
+impl<'a> ArchiveJson<'a> {
+    /// With `created`: the image's creation time too (`null` when it cannot be read).
+    pub fn new(a: &'a Archive, created: bool) -> Self {
+        let mut json = ArchiveJson::from(a);
+        if created {
+            json.created = Some(a.created().and_then(|t| t.format(&Rfc3339).ok()));
+        }
+        json
+    }
 }
 
 impl<'a> From<&'a Archive> for ArchiveJson<'a> {
     fn from(a: &'a Archive) -> Self {
         ArchiveJson {
+            created: None,
             image: &a.name.image,
             version: &a.name.version,
             id: &a.name.id,
@@ -65,8 +80,8 @@ pub fn path_text(path: &Path) -> String {
 }
 
 /// A time in RFC 3339, UTC, to the second.
-pub fn rfc3339(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
+pub fn rfc3339(t: impl Into<OffsetDateTime>) -> String {
+    let t: OffsetDateTime = t.into();
     let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_else(|_| String::from("-"))
 }
@@ -147,6 +162,84 @@ impl Table {
     }
 }
 
+/// `inspect` for people: one fact per line, layers below.
+pub fn inspect_text(info: &ImageInfo, archive: &Archive) -> String {
+    let none = || "-".to_string();
+    let text = |v: Option<&str>| {
+        v.filter(|s| !s.is_empty())
+            .map_or_else(none, str::to_string)
+    };
+    let runtime = info.runtime();
+    let get = |key: &str| runtime.and_then(|c| c.get(key)).filter(|v| !v.is_null());
+    let list = |key: &str| -> Vec<String> {
+        match get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| match v.as_str() {
+                    Some(s) => format!("{k}={s}"),
+                    None if v.as_object().is_some_and(|o| o.is_empty()) => k.clone(),
+                    None => format!("{k}={v}"),
+                })
+                .collect(),
+            Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let json_list = |key: &str| get(key).map_or_else(none, |v| v.to_string());
+    let mut lines: Vec<(&str, Vec<String>)> = vec![
+        (
+            "Archive",
+            vec![format!(
+                "{} ({}, {})",
+                path_text(&archive.path),
+                archive.name.format,
+                human_size(archive.size)
+            )],
+        ),
+        ("Id", vec![info.id.clone()]),
+        ("RepoTags", info.repo_tags.clone()),
+        ("Created", vec![text(info.created())]),
+        ("Architecture", vec![text(info.field("architecture"))]),
+        ("Os", vec![text(info.field("os"))]),
+        ("Author", vec![text(info.field("author"))]),
+        ("User", vec![text(get("User").and_then(Value::as_str))]),
+        (
+            "WorkingDir",
+            vec![text(get("WorkingDir").and_then(Value::as_str))],
+        ),
+        ("Entrypoint", vec![json_list("Entrypoint")]),
+        ("Cmd", vec![json_list("Cmd")]),
+        ("Env", list("Env")),
+        ("ExposedPorts", list("ExposedPorts")),
+        ("Labels", list("Labels")),
+        ("Size", vec![human_size(info.size())]),
+    ];
+    lines.push((
+        "Layers",
+        info.layers
+            .iter()
+            .map(|l| format!("{}  {}", l.diff_id, human_size(l.size)))
+            .collect(),
+    ));
+    let mut out = String::new();
+    for (key, values) in lines {
+        let label = format!("{key}:");
+        let mut values = values.into_iter();
+        out.push_str(&format!(
+            "{label:<14}{}\n",
+            values.next().unwrap_or_else(none)
+        ));
+        for v in values {
+            out.push_str(&format!("{:<14}{v}\n", ""));
+        }
+    }
+    out
+}
+
 /// JSON, pretty-printed, with a final newline.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"{e}\""));
@@ -166,7 +259,7 @@ pub fn print(text: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     #[test]
     fn sizes() {

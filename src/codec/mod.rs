@@ -86,9 +86,15 @@ pub fn compress(
     let size = input.metadata().at(&src.path)?.len();
     reporter.start(Some(size));
     let mut reader = ProgressReader::new(input, reporter);
+    // The image's ID and creation time go into the ZIP comment, so that `images --created`
+    // reads them without inflating (seeking over the tar's headers costs little).
+    let comment = crate::inspect::inspect(src)
+        .ok()
+        .map(|info| info.summary().zip_comment());
     let body = Body {
         source: &src.path,
         modified: src.modified,
+        comment: comment.as_deref(),
     };
     let dest = write_archive(&mut reader, body, &dest, compression.level)?;
     reporter.finish();
@@ -103,6 +109,8 @@ pub struct Body<'a> {
     pub source: &'a Path,
     /// The modification time recorded in a ZIP entry.
     pub modified: SystemTime,
+    /// The ZIP archive comment (see [`crate::inspect::Summary::zip_comment`]).
+    pub comment: Option<&'a str>,
 }
 
 /// Writes the `docker save` tar read from `reader` into the archive `dest`, in the format its
@@ -138,8 +146,16 @@ pub fn write_archive(
                 force_zip64: false,
             };
             let entry = name.with_format(Format::Docker).file_name();
-            write_zip(reader, out.file_mut(), &entry, body.modified, options)
-                .map_err(pipeline_error)?;
+            let comment = body.comment.unwrap_or_default().as_bytes();
+            write_zip(
+                reader,
+                out.file_mut(),
+                &entry,
+                body.modified,
+                options,
+                comment,
+            )
+            .map_err(pipeline_error)?;
         }
         Format::Zst => {
             let writer = BufWriter::with_capacity(BUFFER, Writeback::new(out.file_mut()));
@@ -177,6 +193,7 @@ pub fn decompress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
     let body = Body {
         source: &src.path,
         modified: src.modified,
+        comment: None,
     };
     with_tar_reader(src, reporter, |tar| write_archive(tar, body, &dest, 0))?;
     reporter.finish();
@@ -416,6 +433,7 @@ mod tests {
                 "other.tar",
                 SystemTime::now(),
                 options,
+                b"",
             )
             .unwrap();
         }

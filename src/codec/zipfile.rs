@@ -36,14 +36,21 @@ pub struct ZipOptions {
 }
 
 /// Writes a ZIP holding one entry, `name`, whose data is all of `input`, at the start of
-/// `file` (which must be empty). Returns what was compressed.
+/// `file` (which must be empty), with `comment` as the archive comment (at most 65,535 bytes;
+/// a longer one is left out). Returns what was compressed.
 pub fn write_zip<R: Read + ?Sized>(
     input: &mut R,
     file: &File,
     name: &str,
     modified: SystemTime,
     options: ZipOptions,
+    comment: &[u8],
 ) -> Result<Deflated, PipelineError> {
+    let comment = if comment.len() <= usize::from(u16::MAX) {
+        comment
+    } else {
+        &[]
+    };
     let write_err = PipelineError::Write;
     let method = if options.level == 0 {
         METHOD_STORED
@@ -176,7 +183,8 @@ pub fn write_zip<R: Read + ?Sized>(
         &mut end,
         if big_offset { MAX32 } else { central_offset } as u32,
     );
-    put16(&mut end, 0); // comment
+    put16(&mut end, comment.len() as u16);
+    end.extend_from_slice(comment);
     out.write_all(&central).map_err(write_err)?;
     out.write_all(&end).map_err(write_err)?;
     out.flush().map_err(write_err)?;
@@ -240,6 +248,8 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    const COMMENT: &str = "toolbox-image {}";
+
     fn sample(len: usize) -> Vec<u8> {
         (0..len)
             .map(|i| ((i / 3) as u8) ^ ((i >> 13) as u8))
@@ -268,7 +278,7 @@ mod tests {
             .args([
                 "-c",
                 "import sys, zipfile, zlib; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; \
-                 [i] = z.infolist(); print(i.filename, i.file_size, zlib.crc32(z.read(i)))",
+                 [i] = z.infolist(); print(i.filename, i.file_size, zlib.crc32(z.read(i)), z.comment.decode())",
             ])
             .arg(path)
             .output()
@@ -278,9 +288,14 @@ mod tests {
             "python: {}",
             String::from_utf8_lossy(&py.stderr)
         );
-        let expected = format!("{name} {} {}\n", data.len(), crc32fast::hash(data));
+        let expected = format!(
+            "{name} {} {} {COMMENT}\n",
+            data.len(),
+            crc32fast::hash(data)
+        );
         assert_eq!(String::from_utf8_lossy(&py.stdout), expected);
         let mut archive = zip::ZipArchive::new(File::open(path).unwrap()).unwrap();
+        assert_eq!(archive.comment(), COMMENT.as_bytes());
         let mut entry = archive.by_index(0).unwrap();
         let mut back = Vec::new();
         entry.read_to_end(&mut back).unwrap();
@@ -312,6 +327,7 @@ mod tests {
                 name,
                 SystemTime::now(),
                 options,
+                COMMENT.as_bytes(),
             )
             .unwrap();
             assert_eq!(done.uncompressed, len as u64);
