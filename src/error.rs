@@ -92,6 +92,18 @@ pub enum Error {
     #[error("`{}` is damaged: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
 
+    #[error("`{}`: {reason}", path.display())]
+    Refused { path: PathBuf, reason: String },
+
+    #[error(
+        "`{}` is not empty: extract writes into an empty or missing directory",
+        path.display()
+    )]
+    NotEmpty { path: PathBuf },
+
+    #[error("`{path}` is not in the image of `{}`", archive.display())]
+    NotInImage { path: String, archive: PathBuf },
+
     #[error("`{}` is not a file", path.display())]
     NotAFile { path: PathBuf },
 

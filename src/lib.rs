@@ -12,6 +12,7 @@ pub mod config;
 pub mod deploy;
 pub mod engine;
 pub mod error;
+pub mod extract;
 pub mod image;
 pub mod inspect;
 pub mod load;

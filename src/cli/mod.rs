@@ -16,8 +16,8 @@ use toolbox::engine::{BuildSpec, Engine, PullPolicy};
 use toolbox::lock::{DirLock, Wait};
 use toolbox::update::{self, UpdateRequest};
 use toolbox::{
-    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, image, inspect, load,
-    store, version,
+    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, extract, image, inspect,
+    load, store, version,
 };
 
 use output::{ArchiveJson, NameJson, Table};
@@ -129,6 +129,18 @@ enum Command {
         /// An archive file, or IMAGE[:VERSION] (its latest compressed archive)
         #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
         target: String,
+    },
+    /// Write an image's root filesystem into a directory, applying its layers in order
+    Extract {
+        /// An archive file, IMAGE[:VERSION] (its latest archive), or an image ID prefix
+        #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
+        target: String,
+        /// The directory to write into (empty or missing)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Extract only this file or folder of the image
+        #[arg(long, value_name = "P")]
+        path: Option<String>,
     },
     /// Build an image through the engine and print its full ID
     Build {
@@ -293,6 +305,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref selection,
             created,
         } => images(&open()?, selection, created)?,
+        Command::Extract {
+            ref target,
+            ref dir,
+            ref path,
+        } => {
+            let archive = select(target, &[], "extract", &open)?;
+            let done = extract::extract(&archive, dir, path.as_deref())?;
+            for line in &done.skipped {
+                eprintln!("toolbox: warning: skipped {line}");
+            }
+            output::print(&format!(
+                "extracted {} entries of {} into {}\n",
+                done.entries,
+                archive.file_name(),
+                dir.display()
+            ))?;
+        }
         Command::Inspect { ref target, json } => {
             let archive = select(target, &[], "inspect", &open)?;
             let info = inspect::inspect(&archive)?;
