@@ -453,7 +453,7 @@ impl<'a> Unpacker<'a> {
                     links += 1;
                     if links > MAX_LINKS {
                         return Err(ApplyError::Refused(format!(
-                            "`/{}` goes through too many symbolic links",
+                            "`/{}` goes through too many symbolic links (a loop, or a link to itself): refused",
                             rel.display()
                         )));
                     }
@@ -490,12 +490,10 @@ fn clean_path(path: &str) -> std::result::Result<PathBuf, String> {
     for c in Path::new(path).components() {
         match c {
             Component::Normal(p) => out.push(p),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return Err(format!(
-                        "the path `{path}` climbs out of the root with `..`: refused"
-                    ));
-                }
+            Component::ParentDir if !out.pop() => {
+                return Err(format!(
+                    "the path `{path}` climbs out of the root with `..`: refused"
+                ));
             }
             _ => {}
         }

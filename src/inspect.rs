@@ -195,14 +195,17 @@ fn zip_summary(path: &Path) -> Option<Summary> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct CacheKey {
     size: u64,
-    modified_ns: i128,
+    modified_s: i64,
+    modified_ns: u32,
 }
 
 impl CacheKey {
     fn of(archive: &Archive) -> CacheKey {
+        let t = OffsetDateTime::from(archive.modified);
         CacheKey {
             size: archive.size,
-            modified_ns: OffsetDateTime::from(archive.modified).unix_timestamp_nanos(),
+            modified_s: t.unix_timestamp(),
+            modified_ns: t.nanosecond(),
         }
     }
 }
