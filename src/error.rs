@@ -92,6 +92,21 @@ pub enum Error {
     #[error("`{}` is damaged: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
 
+    #[error("`{reference}` is not a valid reference: {reason}")]
+    BadReference { reference: String, reason: String },
+
+    #[error("{action}: {reason}")]
+    Registry { action: String, reason: String },
+
+    #[error(
+        "{what} does not match its digest: expected {expected}, got {found}; nothing was written"
+    )]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        found: String,
+    },
+
     #[error("`{}`: {reason}", path.display())]
     Refused { path: PathBuf, reason: String },
 

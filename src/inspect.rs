@@ -35,8 +35,10 @@ pub struct ImageInfo {
     /// `sha256:` and the 64 hex digits of the config's digest.
     pub id: String,
     pub repo_tags: Vec<String>,
-    /// The image config, as stored.
+    /// The image config, parsed.
     pub config: Value,
+    /// The image config's bytes, as stored (their sha256 is the ID).
+    pub config_bytes: Vec<u8>,
     /// The layers, bottom first.
     pub layers: Vec<LayerInfo>,
 }
@@ -591,6 +593,7 @@ impl TarIndex {
                 })
                 .collect(),
             config,
+            config_bytes: bytes.to_vec(),
         })
     }
 }

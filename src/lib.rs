@@ -20,6 +20,7 @@ pub mod lock;
 pub mod name;
 pub mod pipe;
 pub mod progress;
+pub mod registry;
 pub mod store;
 pub mod update;
 pub mod version;

@@ -14,10 +14,11 @@ use toolbox::codec::Compression;
 use toolbox::config::{CompressFormat, ConfigFile, Environment, Settings};
 use toolbox::engine::{BuildSpec, Engine, PullPolicy};
 use toolbox::lock::{DirLock, Wait};
+use toolbox::registry::Registry;
 use toolbox::update::{self, UpdateRequest};
 use toolbox::{
     ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, extract, image, inspect,
-    load, store, version,
+    load, registry, store, version,
 };
 
 use output::{ArchiveJson, NameJson, Table};
@@ -198,11 +199,141 @@ enum Command {
         #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
         targets: Vec<String>,
     },
+    /// Push an archive to a registry (no engine) and print the manifest digest
+    Push {
+        /// An archive file, IMAGE[:VERSION] (its latest archive), or an image ID prefix
+        #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
+        target: String,
+        /// HOST[:PORT]/REPO[:TAG] [default tag: the archive's version]
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[command(flatten)]
+        access: RegistryArgs,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull an image from a registry (no engine) into the artifacts directory
+    Pull {
+        /// HOST[:PORT]/REPO[:TAG|@DIGEST]
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The image name of the archive [default: the repository's last component]
+        #[arg(long, value_name = "NAME")]
+        image: Option<String>,
+        /// The version of the archive [default: the tag]
+        #[arg(long, value_name = "V")]
+        version: Option<String>,
+        /// The platform to choose from a manifest list [default: the host's]
+        #[arg(long, value_name = "OS/ARCH")]
+        platform: Option<String>,
+        /// Write a compressed archive
+        #[arg(long)]
+        compress: bool,
+        #[command(flatten)]
+        compression: CompressionArgs,
+        #[command(flatten)]
+        access: RegistryArgs,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Registry commands: tags, catalog, delete, copy, check
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Load an archive into the engine, checking its image ID
     Load {
         /// An archive file, or IMAGE[:VERSION] (its latest archive)
         #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
         target: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RegistryArgs {
+    /// Talk plain HTTP to the registry (always done for loopback addresses)
+    #[arg(long)]
+    insecure: bool,
+    /// A PEM file of CA certificates to trust besides the system's
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// The user name [default: the Docker config file's credentials for the registry]
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the password for --username from stdin
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+}
+
+impl RegistryArgs {
+    fn access(&self) -> anyhow::Result<registry::Access> {
+        let credentials = match &self.username {
+            Some(user) => {
+                let mut password = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)?;
+                let password = password.trim_end_matches(['\n', '\r']).to_string();
+                if password.is_empty() {
+                    anyhow::bail!("--password-stdin: stdin gave no password");
+                }
+                Some((user.clone(), password))
+            }
+            None => None,
+        };
+        Ok(registry::Access {
+            insecure: self.insecure,
+            ca_cert: self.ca_cert.clone(),
+            credentials,
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// List the tags of a repository (HOST[:PORT]/REPO)
+    Tags {
+        #[arg(value_name = "REPO-REF")]
+        repository: String,
+        #[command(flatten)]
+        access: RegistryArgs,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the repositories of a registry
+    Catalog {
+        #[arg(value_name = "HOST[:PORT]")]
+        host: String,
+        #[command(flatten)]
+        access: RegistryArgs,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the manifest a reference names (a tag is resolved to its digest)
+    Delete {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[command(flatten)]
+        access: RegistryArgs,
+    },
+    /// Copy an image (or manifest list) to another tag, repository or registry
+    Copy {
+        #[arg(value_name = "SRC")]
+        source: String,
+        #[arg(value_name = "DST")]
+        destination: String,
+        #[command(flatten)]
+        access: RegistryArgs,
+    },
+    /// Check that a manifest and every blob it names are in the registry (exit 1 if not)
+    Check {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[command(flatten)]
+        access: RegistryArgs,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -429,6 +560,77 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             render_update(&outcome, json)?;
         }
+        Command::Push {
+            ref target,
+            ref reference,
+            ref access,
+            json,
+        } => {
+            let archive = select(target, &[], "push", &open)?;
+            let reference = push_reference(reference, &archive)?;
+            let registry = Registry::for_reference(&reference, &access.access()?)?;
+            let reporter = progress::reporter(&format!("pushing {}", archive.file_name()));
+            let pushed =
+                runtime()?.block_on(registry::push(&registry, &archive, &reference, reporter))?;
+            let text = if json {
+                output::json(&pushed)
+            } else {
+                format!("{}\n", pushed.digest)
+            };
+            output::print(&text)?;
+        }
+        Command::Pull {
+            ref reference,
+            ref image,
+            ref version,
+            ref platform,
+            compress,
+            ref compression,
+            ref access,
+            json,
+        } => {
+            let settings = settings()?;
+            let compression = compression.resolve(&settings)?;
+            let request = registry::PullRequest {
+                reference: registry::parse_reference(reference)?,
+                image: image.clone(),
+                version: version.clone(),
+                platform: match platform {
+                    Some(p) => registry::Platform::parse(p)?,
+                    None => registry::Platform::host(),
+                },
+                compress: compress.then_some(compression),
+            };
+            let registry = Registry::for_reference(&request.reference, &access.access()?)?;
+            let _lock = lock_dir(&settings.artifacts_dir, wait)?;
+            let reporter = progress::reporter(&format!("pulling {reference}"));
+            let pulled = runtime()?.block_on(registry::pull(
+                &registry,
+                &settings.artifacts_dir,
+                &request,
+                reporter,
+            ))?;
+            let text = if json {
+                output::json(&serde_json::json!({
+                    "path": output::path_text(&pulled.path),
+                    "image": pulled.name.image,
+                    "version": pulled.name.version,
+                    "id": pulled.name.id,
+                    "format": pulled.name.format,
+                    "digest": pulled.digest,
+                    "written": pulled.written,
+                }))
+            } else {
+                let state = if pulled.written {
+                    "written"
+                } else {
+                    "already current"
+                };
+                format!("{}: {state}\n", output::path_text(&pulled.path))
+            };
+            output::print(&text)?;
+        }
+        Command::Registry(ref command) => return registry_command(command),
         Command::Load { ref target } => {
             let archive = select(target, &[], "load", &open)?;
             let settings = settings()?;
@@ -448,6 +650,96 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The reference to push to: REF, with the archive's version as its tag when it names none.
+fn push_reference(text: &str, archive: &toolbox::Archive) -> Result<registry::Reference, Error> {
+    let reference = registry::parse_reference(text)?;
+    if registry::names_tag(text) {
+        return Ok(reference);
+    }
+    Ok(registry::Reference::with_tag(
+        reference.registry().to_string(),
+        reference.repository().to_string(),
+        version::docker_tag(&archive.name.version)?,
+    ))
+}
+
+fn registry_command(command: &RegistryCommand) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    match command {
+        RegistryCommand::Tags {
+            repository,
+            access,
+            json,
+        } => {
+            let reference = registry::parse_reference(repository)?;
+            let registry = Registry::for_reference(&reference, &access.access()?)?;
+            let tags = rt.block_on(registry::tags(&registry, &reference))?;
+            output::print(&lines_or_json(&tags, *json))?;
+        }
+        RegistryCommand::Catalog { host, access, json } => {
+            let reference = registry::parse_reference(&format!("{host}/catalog"))?;
+            let registry = Registry::for_reference(&reference, &access.access()?)?;
+            let repositories = rt.block_on(registry::catalog(&registry, &reference))?;
+            output::print(&lines_or_json(&repositories, *json))?;
+        }
+        RegistryCommand::Delete { reference, access } => {
+            let reference = registry::parse_reference(reference)?;
+            let registry = Registry::for_reference(&reference, &access.access()?)?;
+            let digest = rt.block_on(registry::delete(&registry, &reference))?;
+            output::print(&format!("deleted {digest}\n"))?;
+        }
+        RegistryCommand::Copy {
+            source,
+            destination,
+            access,
+        } => {
+            let access = access.access()?;
+            let src = registry::parse_reference(source)?;
+            let dst = registry::parse_reference(destination)?;
+            let src_registry = Registry::for_reference(&src, &access)?;
+            let dst_registry = Registry::for_reference(&dst, &access)?;
+            let digest = rt.block_on(registry::copy(&src_registry, &src, &dst_registry, &dst))?;
+            output::print(&format!("{digest}\n"))?;
+        }
+        RegistryCommand::Check {
+            reference,
+            access,
+            json,
+        } => {
+            let parsed = registry::parse_reference(reference)?;
+            let registry = Registry::for_reference(&parsed, &access.access()?)?;
+            let checked = rt.block_on(registry::check(&registry, &parsed))?;
+            let text = if *json {
+                output::json(&checked)
+            } else if checked.missing.is_empty() {
+                format!(
+                    "{reference}: ok ({} blobs, manifest {})\n",
+                    checked.blobs, checked.digest
+                )
+            } else {
+                checked
+                    .missing
+                    .iter()
+                    .map(|d| format!("{reference}: missing blob {d}\n"))
+                    .collect()
+            };
+            output::print(&text)?;
+            if !checked.missing.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lines_or_json(items: &[String], json: bool) -> String {
+    if json {
+        output::json(items)
+    } else {
+        items.iter().map(|i| format!("{i}\n")).collect()
+    }
 }
 
 /// Locks an artifacts directory for a command that changes it, then removes what interrupted

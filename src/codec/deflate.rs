@@ -97,6 +97,27 @@ pub fn deflate<R: Read + ?Sized, W: Write + Send>(
     })
 }
 
+/// Writes everything `input` gives as one gzip member (RFC 1952: no name, no time) to `output`,
+/// deflated at `level` on `threads` threads, as `deflate` does.
+pub fn gzip<R: Read + ?Sized, W: Write + Send>(
+    input: &mut R,
+    output: &mut W,
+    level: u32,
+    threads: usize,
+) -> Result<Deflated, PipelineError> {
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    output.write_all(&HEADER).map_err(PipelineError::Write)?;
+    let done = deflate(input, output, level, threads)?;
+    let mut trailer = [0u8; 8];
+    trailer[..4].copy_from_slice(&done.crc.to_le_bytes());
+    trailer[4..].copy_from_slice(&(done.uncompressed as u32).to_le_bytes());
+    output.write_all(&trailer).map_err(PipelineError::Write)?;
+    Ok(Deflated {
+        compressed: done.compressed + 18,
+        ..done
+    })
+}
+
 /// Reads chunks into buffers from the pool and hands them out; returns how many.
 fn read_chunks<R: Read + ?Sized>(
     input: &mut R,
@@ -273,6 +294,23 @@ fn write_in_order<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_members_read_back() {
+        for len in [0usize, 10, 3 * CHUNK + 17] {
+            let data: Vec<u8> = (0..len)
+                .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+                .collect();
+            let mut out = Vec::new();
+            let done = gzip(&mut data.as_slice(), &mut out, 6, 2).unwrap();
+            assert_eq!(done.compressed, out.len() as u64);
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(out.as_slice())
+                .read_to_end(&mut back)
+                .unwrap();
+            assert!(back == data, "{len}");
+        }
+    }
     use std::io::Read;
 
     fn sample(len: usize) -> Vec<u8> {

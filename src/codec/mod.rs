@@ -2,7 +2,7 @@
 //! is that tar (`.zip`, deflated on all cores), or compressed with zstd (`.zst`, multi-threaded).
 //! Everything streams: memory stays bounded whatever the image size.
 
-mod deflate;
+pub mod deflate;
 mod zipfile;
 
 use std::fs::{self, File};
