@@ -206,8 +206,22 @@ impl Registry {
         let host = &self.host;
         let login =
             format!("pass --username and --password-stdin, or log in with `docker login {host}`");
-        let reason = match &e {
-            OciDistributionError::RequestError(re) if re.is_connect() || re.is_timeout() => {
+        let unauthorized = |detail: &str| {
+            if self.credentials.is_some() {
+                format!("{host} refused the credentials ({detail}); check them, or {login}")
+            } else {
+                format!("{host} asks for credentials ({detail}): {login}")
+            }
+        };
+        let not_found =
+            |detail: &str| format!("not found ({detail}): check the repository and tag");
+        let status = match &e {
+            OciDistributionError::RequestError(re) => re.status().map(|c| c.as_u16()),
+            OciDistributionError::ServerError { code, .. } => Some(*code),
+            _ => None,
+        };
+        let reason = match (&e, status) {
+            (OciDistributionError::RequestError(re), _) if re.is_connect() || re.is_timeout() => {
                 let hint = if self.http {
                     "check the address and that the registry runs"
                 } else {
@@ -218,32 +232,21 @@ impl Registry {
                     source_chain(re)
                 )
             }
-            OciDistributionError::RequestError(re) => {
-                format!("the request to {host} failed: {}", source_chain(re))
+            (OciDistributionError::UnauthorizedError { .. }, _)
+            | (OciDistributionError::AuthenticationFailure(_), _)
+            | (_, Some(401)) => unauthorized("unauthorized"),
+            (_, Some(403)) => format!("{host} denied access (HTTP 403 forbidden)"),
+            (OciDistributionError::ImageManifestNotFoundError(_), _) | (_, Some(404)) => {
+                not_found("HTTP 404")
             }
-            OciDistributionError::UnauthorizedError { .. }
-            | OciDistributionError::AuthenticationFailure(_) => {
-                if self.credentials.is_some() {
-                    format!("{host} refused the credentials (unauthorized); check them, or {login}")
-                } else {
-                    format!("{host} asks for credentials (unauthorized): {login}")
-                }
-            }
-            OciDistributionError::ServerError { code: 401, .. } => {
-                format!("{host} refused the request (HTTP 401 unauthorized): {login}")
-            }
-            OciDistributionError::ServerError { code: 403, .. } => {
-                format!("{host} denied access (HTTP 403)")
-            }
-            OciDistributionError::ServerError { code: 404, .. }
-            | OciDistributionError::ImageManifestNotFoundError(_) => {
-                "not found (HTTP 404): check the repository and tag".to_string()
-            }
-            OciDistributionError::ServerError { code, message, .. } => {
+            (OciDistributionError::ServerError { code, message, .. }, _) => {
                 format!("HTTP {code}: {message}")
             }
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let codes: Vec<String> = envelope
+            (OciDistributionError::RequestError(re), _) => {
+                format!("the request to {host} failed: {}", source_chain(re))
+            }
+            (OciDistributionError::RegistryError { envelope, .. }, _) => {
+                let text = envelope
                     .errors
                     .iter()
                     .map(|e| {
@@ -253,21 +256,17 @@ impl Registry {
                             .unwrap_or_default();
                         format!("{code}: {}", e.message)
                     })
-                    .collect();
-                let text = codes.join("; ");
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 if text.contains("UNAUTHORIZED") {
-                    if self.credentials.is_some() {
-                        format!("{host} refused the credentials ({text}); check them, or {login}")
-                    } else {
-                        format!("{host} asks for credentials ({text}): {login}")
-                    }
+                    unauthorized(&text)
                 } else if text.contains("NAME_UNKNOWN") || text.contains("MANIFEST_UNKNOWN") {
-                    format!("not found ({text}): check the repository and tag")
+                    not_found(&text)
                 } else {
                     text
                 }
             }
-            other => other.to_string(),
+            (other, _) => other.to_string(),
         };
         Error::Registry { action, reason }
     }

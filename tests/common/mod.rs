@@ -243,3 +243,102 @@ pub fn tar_holding(data: &[u8]) -> Vec<u8> {
     builder.append(&header, data).unwrap();
     builder.into_inner().unwrap()
 }
+
+/// A real registry (`docker-registry serve`) on a free loopback port, with its storage in a
+/// temporary folder; stopped when dropped. With `user`, it asks for that user and password
+/// (htpasswd, bcrypt).
+pub struct TestRegistry {
+    pub host: String,
+    pub storage: PathBuf,
+    _dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl TestRegistry {
+    /// Starts one, or (outside CI, without `docker-registry`) returns `None`; under CI a
+    /// missing `docker-registry` fails the test with how to install it.
+    pub fn start(user: Option<(&str, &str)>) -> Option<TestRegistry> {
+        let binary = ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        let Some(binary) = binary else {
+            let how = "install it with `scripts/engine start` (Debian's docker-registry)";
+            if std::env::var_os("CI").is_some() {
+                panic!("docker-registry is not installed: {how}");
+            }
+            eprintln!("SKIPPED: docker-registry is not installed: {how}");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let storage = dir.path().join("storage");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        if let Some((name, password)) = user {
+            let hash = bcrypt::hash(password, 4).unwrap();
+            let htpasswd = dir.path().join("htpasswd");
+            fs::write(&htpasswd, format!("{name}:{hash}\n")).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: toolbox-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        fs::write(&config_path, config).unwrap();
+        let child = std::process::Command::new(binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .expect("docker-registry starts");
+        let host = format!("127.0.0.1:{port}");
+        let registry = TestRegistry {
+            host,
+            storage,
+            _dir: dir,
+            child,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&registry.host).is_ok() {
+                return Some(registry);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry did not start on {}", registry.host);
+    }
+
+    /// The file holding a blob in the registry's storage.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.storage
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A registry for a test, or (outside CI, when none can start) a return from the test.
+#[allow(unused_macros)]
+macro_rules! registry {
+    ($user:expr) => {
+        match common::TestRegistry::start($user) {
+            Some(r) => r,
+            None => return,
+        }
+    };
+}

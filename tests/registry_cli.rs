@@ -1,0 +1,416 @@
+//! End-to-end tests of push, pull and the registry commands against real registries (Debian's
+//! `docker-registry`, plain and with htpasswd), with the engine, skopeo and `docker load` as
+//! independent readers.
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+
+use common::{
+    Scratch, build, docker, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox,
+    unique_image,
+};
+
+fn full_id(host: &str, reference: &str) -> String {
+    docker_ok(host, &["image", "inspect", "-f", "{{.Id}}", reference])
+}
+
+/// Runs toolbox with `input` on stdin.
+fn toolbox_stdin(s: &Scratch, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = s
+        .toolbox_std()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// An image of three layers, saved into the artifacts directory; returns (image, full ID,
+/// archive path relative to the scratch folder).
+fn saved_image(s: &Scratch, host: &str, compress: bool) -> (String, String, String) {
+    let image = unique_image("reg");
+    let ctx = scratch_context(
+        s.path(),
+        &image,
+        "RUN [\"/bin/sh\", \"-c\", \"echo layered > /layer.txt\"]\n",
+    );
+    let id = build(s, host, &image, "1.0", &ctx);
+    let mut args = vec!["update-image", &image, "--version", "1.0"];
+    if compress {
+        args.push("--compress");
+    }
+    ok(toolbox(s, host, &args));
+    let ext = if compress { "zip" } else { "docker" };
+    let archive = format!("artifacts/{image}_1.0_{}.{ext}", &id[7..19]);
+    (image, id, archive)
+}
+
+#[test]
+fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
+    let host = engine!();
+    let registry = registry!(None);
+    let r = &registry.host;
+    let s = Scratch::new();
+    let (image, id, archive) = saved_image(&s, &host, true);
+    let repo = format!("{r}/team/{image}");
+
+    // push: the default tag is the version; the digest on stdout.
+    let out = ok(s
+        .toolbox()
+        .args(["push", &archive, &repo])
+        .output()
+        .unwrap());
+    let digest = stdout(&out).trim().to_string();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+
+    // The engine pulls it with the same image ID; skopeo reads the same manifest.
+    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&host, &["pull", &format!("{repo}:1.0")]);
+    assert_eq!(full_id(&host, &format!("{repo}:1.0")), id);
+    let skopeo = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{repo}:1.0"),
+        ])
+        .output()
+        .expect("skopeo is installed");
+    assert!(skopeo.status.success(), "{}", stderr(&skopeo));
+    let seen: serde_json::Value = serde_json::from_slice(&skopeo.stdout).unwrap();
+    assert_eq!(seen["Digest"], digest.as_str());
+    assert_eq!(seen["Layers"].as_array().unwrap().len(), 3);
+
+    // A second push (from the .docker this time) uploads no layer and gives the same digest.
+    ok(s.toolbox().args(["decompress", &archive]).output().unwrap());
+    let docker_archive = archive.replace(".zip", ".docker");
+    let out = ok(s
+        .toolbox()
+        .args(["push", &docker_archive, &format!("{repo}:1.0"), "--json"])
+        .output()
+        .unwrap());
+    let pushed = json(&out);
+    assert_eq!(pushed["uploaded"], 0, "{pushed}");
+    assert_eq!(pushed["skipped"], 3, "{pushed}");
+    assert_eq!(pushed["digest"], digest.as_str());
+
+    // copy (another tag, another repository), tags, catalog, check, delete.
+    ok(s.toolbox()
+        .args([
+            "registry",
+            "copy",
+            &format!("{repo}:1.0"),
+            &format!("{repo}:stable"),
+        ])
+        .output()
+        .unwrap());
+    let out = ok(s
+        .toolbox()
+        .args([
+            "registry",
+            "copy",
+            &format!("{repo}:1.0"),
+            &format!("{r}/mirror/{image}:1.0"),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&out).trim(), digest, "a copy keeps the digest");
+    let out = ok(s
+        .toolbox()
+        .args(["registry", "tags", &repo])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&out), "1.0\nstable\n");
+    let out = ok(s
+        .toolbox()
+        .args(["registry", "tags", &repo, "--json"])
+        .output()
+        .unwrap());
+    assert_eq!(json(&out), serde_json::json!(["1.0", "stable"]));
+    let out = ok(s
+        .toolbox()
+        .args(["registry", "catalog", r])
+        .output()
+        .unwrap());
+    let catalog = stdout(&out);
+    assert!(
+        catalog.contains(&format!("team/{image}\n"))
+            && catalog.contains(&format!("mirror/{image}\n")),
+        "{catalog}"
+    );
+    let mirror = format!("{r}/mirror/{image}:1.0");
+    let out = ok(s
+        .toolbox()
+        .args(["registry", "check", &mirror])
+        .output()
+        .unwrap());
+    assert!(stdout(&out).contains("ok (4 blobs"), "{}", stdout(&out));
+    let out = ok(s
+        .toolbox()
+        .args(["registry", "delete", &mirror])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&out).trim(), format!("deleted {digest}"));
+    let out = s
+        .toolbox()
+        .args(["registry", "check", &mirror])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+
+    // check finds a blob that went missing.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::process::Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{repo}:1.0"),
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let layer = manifest["layers"][2]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fs::remove_file(registry.blob_file(&layer)).unwrap();
+    let out = s
+        .toolbox()
+        .args(["registry", "check", &format!("{repo}:1.0")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains(&format!("missing blob {layer}")),
+        "{}",
+        stdout(&out)
+    );
+
+    docker_ok(&host, &["rmi", &format!("{repo}:1.0")]);
+}
+
+#[test]
+fn an_image_pushed_by_docker_is_pulled_into_a_loadable_archive() {
+    let host = engine!();
+    let registry = registry!(None);
+    let s = Scratch::new();
+    let image = unique_image("dpush");
+    let ctx = scratch_context(
+        s.path(),
+        &image,
+        "RUN [\"/bin/sh\", \"-c\", \"echo x > /x\"]\n",
+    );
+    let reference = format!("{}/lib/{image}:3.0", registry.host);
+    docker_ok(
+        &host,
+        &["build", "-q", "-t", &reference, ctx.to_str().unwrap()],
+    );
+    let id = full_id(&host, &reference);
+    docker_ok(&host, &["push", &reference]);
+
+    for (compress, ext) in [(false, "docker"), (true, "zip")] {
+        let mut args = vec!["pull", reference.as_str(), "--json"];
+        if compress {
+            args.extend(["--image", "lib-copy", "--compress"]);
+        }
+        let out = ok(s.toolbox().args(&args).output().unwrap());
+        let pulled = json(&out);
+        let name = if compress { "lib-copy" } else { image.as_str() };
+        let expected = format!("./artifacts/{name}_3.0_{}.{ext}", &id[7..19]);
+        assert_eq!(pulled["path"], expected.as_str(), "{pulled}");
+        assert_eq!(pulled["written"], true);
+        let out = ok(s.toolbox().args(["verify", &expected]).output().unwrap());
+        assert!(stdout(&out).ends_with(": ok\n"), "{}", stdout(&out));
+    }
+    // Pulled again: already current, nothing written.
+    let out = ok(s
+        .toolbox()
+        .args(["pull", &reference, "--json"])
+        .output()
+        .unwrap());
+    assert_eq!(json(&out)["written"], false);
+
+    // docker load of the archive gives the same image ID; so does toolbox load of the ZIP.
+    docker_ok(&host, &["rmi", &reference]);
+    let tar = s
+        .artifacts()
+        .join(format!("{image}_3.0_{}.docker", &id[7..19]));
+    let loaded = docker_ok(&host, &["load", "-i", tar.to_str().unwrap()]);
+    assert!(loaded.contains(&format!("{image}:3.0")), "{loaded}");
+    assert_eq!(full_id(&host, &format!("{image}:3.0")), id);
+    docker_ok(&host, &["rmi", &format!("{image}:3.0")]);
+    ok(toolbox(&s, &host, &["load", "lib-copy:3.0"]));
+    assert_eq!(full_id(&host, "lib-copy:3.0"), id);
+    docker_ok(&host, &["rmi", "lib-copy:3.0"]);
+}
+
+#[test]
+fn a_blob_that_does_not_match_its_digest_is_refused() {
+    let host = engine!();
+    let registry = registry!(None);
+    let s = Scratch::new();
+    let (_image, _id, archive) = saved_image(&s, &host, false);
+    let target = format!("{}/bad/app:1.0", registry.host);
+    ok(s.toolbox()
+        .args(["push", &archive, &target])
+        .output()
+        .unwrap());
+    let raw = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{target}"),
+        ])
+        .output()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = registry.blob_file(&layer);
+    let mut bytes = fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    fs::write(&file, bytes).unwrap();
+
+    let pulled = Scratch::new();
+    for compress in [false, true] {
+        let mut args = vec!["pull", target.as_str()];
+        if compress {
+            args.push("--compress");
+        }
+        let out = pulled.toolbox().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains(&layer) && err.contains("digest"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(pulled.files().is_empty(), "{:?}", pulled.files());
+    }
+}
+
+#[test]
+fn credentials_and_clear_errors() {
+    let host = engine!();
+    let registry = registry!(Some(("ann", "s3cret-pw")));
+    let r = &registry.host;
+    let s = Scratch::new();
+    let (_image, id, archive) = saved_image(&s, &host, false);
+    let target = format!("{r}/private/app:1.0");
+    let no_config = s.path().join("no-docker-config");
+    fs::create_dir(&no_config).unwrap();
+
+    // No credentials, wrong ones: refused, clearly, exit 1; the password never shows.
+    let out = s
+        .toolbox()
+        .env("DOCKER_CONFIG", &no_config)
+        .args(["push", &archive, &target])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("credentials"), "{}", stderr(&out));
+    let out = toolbox_stdin(
+        &s,
+        &[
+            "push",
+            &archive,
+            &target,
+            "--username",
+            "ann",
+            "--password-stdin",
+        ],
+        "wrong-pw\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains("wrong-pw") && !stdout(&out).contains("wrong-pw"));
+
+    // The right ones, from stdin; then from the Docker config file.
+    let out = toolbox_stdin(
+        &s,
+        &[
+            "push",
+            &archive,
+            &target,
+            "--username",
+            "ann",
+            "--password-stdin",
+        ],
+        "s3cret-pw\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret") && !stdout(&out).contains("s3cret"));
+    let config = s.path().join("docker-config");
+    fs::create_dir(&config).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("ann:s3cret-pw");
+    fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths":{{"{r}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let out = ok(s
+        .toolbox()
+        .env("DOCKER_CONFIG", &config)
+        .args(["pull", &target, "--image", "fromauth", "--json"])
+        .output()
+        .unwrap());
+    assert_eq!(json(&out)["id"], &id[7..19]);
+    let out = ok(s
+        .toolbox()
+        .env("DOCKER_CONFIG", &config)
+        .args(["registry", "tags", &format!("{r}/private/app")])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&out), "1.0\n");
+
+    // An unknown repository, an unreachable registry, a bad reference.
+    let out = s
+        .toolbox()
+        .env("DOCKER_CONFIG", &config)
+        .args(["pull", &format!("{r}/private/nothing:1.0")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = s
+        .toolbox()
+        .args(["pull", &format!("127.0.0.1:{closed}/x/y:1")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot reach"), "{}", stderr(&out));
+    let out = s.toolbox().args(["pull", "Bad Ref"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Bad Ref"), "{}", stderr(&out));
+    assert!(
+        s.files().iter().all(|f| !f.starts_with(".toolbox-tmp")),
+        "{:?}",
+        s.files()
+    );
+}
