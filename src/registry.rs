@@ -51,7 +51,7 @@ const MAX_DOCUMENT: usize = 4 << 20;
 /// How to reach registries: plain HTTP, an extra CA, credentials.
 #[derive(Debug, Clone, Default)]
 pub struct Access {
-    /// Plain HTTP for every registry (it is always used for loopback addresses).
+    /// Plain HTTP for every registry (always used for loopback addresses, unless a CA is given).
     pub insecure: bool,
     /// A PEM file of CA certificates to trust besides the system's.
     pub ca_cert: Option<PathBuf>,
@@ -108,7 +108,8 @@ impl Registry {
     /// A client for the registry of `reference`.
     pub fn for_reference(reference: &Reference, access: &Access) -> Result<Registry> {
         let host = reference.resolve_registry().to_string();
-        let http = access.insecure || is_loopback(&host);
+        // Loopback registries speak plain HTTP unless a CA says they have a certificate.
+        let http = access.insecure || (is_loopback(&host) && access.ca_cert.is_none());
         let mut config = ClientConfig {
             protocol: if http {
                 ClientProtocol::Http

@@ -10,8 +10,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 use common::{
-    Scratch, build, docker, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox,
-    unique_image,
+    Scratch, build, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
 };
 
 fn full_id(host: &str, reference: &str) -> String {
