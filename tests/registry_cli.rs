@@ -413,3 +413,153 @@ fn credentials_and_clear_errors() {
         s.files()
     );
 }
+
+#[test]
+fn tls_with_a_ca_file() {
+    let host = engine!();
+    let Some(registry) = common::TestRegistry::start_with(None, true) else {
+        return;
+    };
+    let s = Scratch::new();
+    let (_image, id, archive) = saved_image(&s, &host, false);
+    let target = format!("{}/secure/app:1.0", registry.host);
+    let ca = registry.dir().join("ca.pem");
+    // Without the CA the certificate is not trusted (and plain HTTP is not what it speaks).
+    let out = s
+        .toolbox()
+        .args(["push", &archive, &target, "--insecure"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = ok(s
+        .toolbox()
+        .args(["push", &archive, &target, "--ca-cert", ca.to_str().unwrap()])
+        .output()
+        .unwrap());
+    assert!(stdout(&out).starts_with("sha256:"));
+    let out = ok(s
+        .toolbox()
+        .args([
+            "pull",
+            &target,
+            "--image",
+            "secure",
+            "--json",
+            "--ca-cert",
+            ca.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(json(&out)["id"], &id[7..19]);
+}
+
+#[test]
+fn manifest_lists_choose_a_platform() {
+    let host = engine!();
+    let registry = registry!(None);
+    let s = Scratch::new();
+    let (_image, id, archive) = saved_image(&s, &host, false);
+    let r = &registry.host;
+    let single = format!("{r}/multi/app:single");
+    let out = ok(s
+        .toolbox()
+        .args(["push", &archive, &single])
+        .output()
+        .unwrap());
+    let digest = stdout(&out).trim().to_string();
+    let raw = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{single}"),
+        ])
+        .output()
+        .unwrap();
+    let size = raw.stdout.len();
+    // An index naming that manifest for two platforms.
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": digest, "size": size,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": digest, "size": size,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+        ],
+    });
+    let path = s.path().join("index.json");
+    fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let put = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.index.v1+json",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", path.display()))
+        .arg(format!("http://{r}/v2/multi/app/manifests/2.0"))
+        .output()
+        .expect("curl is installed");
+    assert!(put.status.success(), "{}", stderr(&put));
+    let list = format!("{r}/multi/app:2.0");
+
+    let out = ok(s
+        .toolbox()
+        .args([
+            "pull",
+            &list,
+            "--platform",
+            "linux/arm64",
+            "--image",
+            "arm",
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    let pulled = json(&out);
+    assert_eq!(pulled["id"], &id[7..19]);
+    assert_eq!(pulled["digest"], digest.as_str());
+    let out = s
+        .toolbox()
+        .args(["pull", &list, "--platform", "windows/amd64"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("windows/amd64") && err.contains("linux/arm64/v8"),
+        "{err}"
+    );
+    let out = ok(s
+        .toolbox()
+        .args(["registry", "check", &list])
+        .output()
+        .unwrap());
+    assert!(stdout(&out).contains(": ok"), "{}", stdout(&out));
+    // A copy of the list keeps its digest and its manifests.
+    let out = ok(s
+        .toolbox()
+        .args(["registry", "copy", &list, &format!("{r}/other/app:2.0")])
+        .output()
+        .unwrap());
+    let list_digest = stdout(&out).trim().to_string();
+    assert_eq!(
+        list_digest,
+        format!("sha256:{}", sha256_hex(&fs::read(&path).unwrap()))
+    );
+    ok(s.toolbox()
+        .args(["registry", "check", &format!("{r}/other/app:2.0")])
+        .output()
+        .unwrap());
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -258,6 +258,12 @@ impl TestRegistry {
     /// Starts one, or (outside CI, without `docker-registry`) returns `None`; under CI a
     /// missing `docker-registry` fails the test with how to install it.
     pub fn start(user: Option<(&str, &str)>) -> Option<TestRegistry> {
+        Self::start_with(user, false)
+    }
+
+    /// With `tls`, the registry serves HTTPS with a certificate for 127.0.0.1 signed by a test
+    /// CA, written to `ca.pem` in [`TestRegistry::dir`].
+    pub fn start_with(user: Option<(&str, &str)>, tls: bool) -> Option<TestRegistry> {
         let binary = ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"]
             .into_iter()
             .find(|p| Path::new(p).exists());
@@ -280,6 +286,71 @@ impl TestRegistry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
+        if tls {
+            let d = dir.path();
+            let run = |args: &[&str]| {
+                let out = std::process::Command::new("openssl")
+                    .args(args)
+                    .current_dir(d)
+                    .output()
+                    .expect("openssl is installed");
+                assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+            };
+            run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=toolbox-test-ca",
+            ]);
+            run(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "req.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]);
+            fs::write(
+                d.join("ext.cnf"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            )
+            .unwrap();
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                "req.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "cert.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ]);
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                d.join("cert.pem").display(),
+                d.join("key.pem").display()
+            ));
+        }
         if let Some((name, password)) = user {
             let hash = bcrypt::hash(password, 4).unwrap();
             let htpasswd = dir.path().join("htpasswd");
@@ -312,6 +383,11 @@ impl TestRegistry {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("docker-registry did not start on {}", registry.host);
+    }
+
+    /// The registry's own folder (config, certificates, log).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
     }
 
     /// The file holding a blob in the registry's storage.
