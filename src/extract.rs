@@ -127,13 +127,8 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
         path: path.clone(),
         reason,
     };
-    let index = TarIndex::read_seekable(BufReader::new(&file)).map_err(|e| match e {
-        crate::inspect::IndexError::Io(e) => Error::io(&path, e),
-        crate::inspect::IndexError::Bad(reason) => Error::Corrupt {
-            path: path.clone(),
-            reason,
-        },
-    })?;
+    let index = TarIndex::read_seekable(BufReader::new(&file))
+        .map_err(|e| crate::inspect::read_error(&path, e))?;
     let info = index.image().map_err(|reason| Error::Corrupt {
         path: path.clone(),
         reason,

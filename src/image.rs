@@ -310,7 +310,7 @@ impl<R: Read> Read for HashingReader<'_, R> {
 }
 
 /// `sha256:<hex>` of a finished hash.
-fn hex(hasher: Sha256) -> String {
+pub(crate) fn hex(hasher: Sha256) -> String {
     let digest = hasher.finalize();
     let mut out = String::with_capacity(71);
     out.push_str("sha256:");

@@ -315,6 +315,12 @@ pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
 
 /// Reads the image an archive holds (the first image, for an archive of several).
 pub fn inspect(archive: &Archive) -> Result<ImageInfo> {
+    read(archive).map(|(info, _)| info)
+}
+
+/// Reads the image an archive holds and the index of the archive's tar (member offsets are
+/// usable for a `.docker` only); the image ID must agree with the file name.
+pub fn read(archive: &Archive) -> Result<(ImageInfo, TarIndex)> {
     let corrupt = |reason: String| Error::Corrupt {
         path: archive.path.clone(),
         reason,
@@ -337,10 +343,11 @@ pub fn inspect(archive: &Archive) -> Result<ImageInfo> {
             info.id, archive.name.id
         )));
     }
-    Ok(info)
+    Ok((info, index))
 }
 
-fn read_error(path: &Path, e: IndexError) -> Error {
+/// The library error for an indexing error of the tar at `path`.
+pub fn read_error(path: &Path, e: IndexError) -> Error {
     match e {
         IndexError::Io(e) => Error::io(path, e),
         IndexError::Bad(reason) => Error::Corrupt {

@@ -30,7 +30,7 @@ use crate::codec::{self, Body, Compression};
 use crate::commit::AtomicFile;
 use crate::error::{Error, IoContext, Result};
 use crate::image::sha256;
-use crate::inspect::{ImageInfo, TarIndex};
+use crate::inspect::TarIndex;
 use crate::name::{ArchiveName, Format};
 use crate::pipe;
 use crate::progress::{Reporter, Silent};
@@ -484,7 +484,7 @@ pub async fn push(
     target: &Reference,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Pushed> {
-    let (info, index) = read_index(archive)?;
+    let (info, index) = crate::inspect::read(archive)?;
     registry.ready(target).await;
     let config_digest = info.id.clone();
     if !registry.blob_exists(target, &config_digest).await? {
@@ -635,38 +635,6 @@ fn stored_blob(path: &str) -> Option<String> {
     (hex.len() == 64).then(|| format!("sha256:{hex}"))
 }
 
-fn read_index(archive: &Archive) -> Result<(ImageInfo, TarIndex)> {
-    let bad = |e: crate::inspect::IndexError| match e {
-        crate::inspect::IndexError::Io(e) => Error::io(&archive.path, e),
-        crate::inspect::IndexError::Bad(reason) => Error::Corrupt {
-            path: archive.path.clone(),
-            reason,
-        },
-    };
-    let index = match archive.name.format {
-        Format::Docker => {
-            let file = fs::File::open(&archive.path).at(&archive.path)?;
-            TarIndex::read_seekable(io::BufReader::new(file)).map_err(bad)?
-        }
-        _ => codec::with_tar_reader(archive, &Silent, |tar| TarIndex::read(tar).map_err(bad))?,
-    };
-    let info = index.image().map_err(|reason| Error::Corrupt {
-        path: archive.path.clone(),
-        reason,
-    })?;
-    let hex = info.id.strip_prefix("sha256:").unwrap_or(&info.id);
-    if !hex.starts_with(&archive.name.id) {
-        return Err(Error::Corrupt {
-            path: archive.path.clone(),
-            reason: format!(
-                "the image ID is {}, but the file name says {}",
-                info.id, archive.name.id
-            ),
-        });
-    }
-    Ok((info, index))
-}
-
 type LayerStream = futures_util::stream::BoxStream<'static, oci_client::errors::Result<Bytes>>;
 
 /// Reads the layers `wanted` (path, diff ID, stored as is) out of the archive — seeking in a
@@ -791,9 +759,7 @@ impl<'a> HashingReader<'a> {
     }
 
     fn digest(&self) -> String {
-        let digest = self.hasher.clone().finalize();
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("sha256:{hex}")
+        crate::image::hex(self.hasher.clone())
     }
 }
 
@@ -1101,12 +1067,7 @@ async fn send_layout(
                 return Err(stopped());
             }
         }
-        let hex: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let found = format!("sha256:{hex}");
+        let found = crate::image::hex(hasher);
         if got != layer.size || found != layer.digest {
             return Err(Error::DigestMismatch {
                 what: format!("blob {} of {reference} ({got} bytes)", layer.digest),
