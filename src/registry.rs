@@ -495,6 +495,26 @@ pub async fn push(
             .map_err(|e| registry.error(format!("uploading the config to {target}"), e))?;
     }
     let mut known = LayerMap::load();
+    // A manifest of this very image already at the target names its layers' blobs too.
+    if let Ok((bytes, _)) = registry.manifest(target).await
+        && let Ok(doc) = Document::parse(&bytes, "the manifest")
+        && doc
+            .config
+            .as_ref()
+            .is_some_and(|c| c.digest == config_digest)
+        && doc.layers.len() == info.layers.len()
+    {
+        for (layer, blob) in info.layers.iter().zip(&doc.layers) {
+            if known.get(&layer.diff_id).is_none() {
+                let found = Pushable {
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                    media_type: blob.media_type.clone(),
+                };
+                known.insert(&layer.diff_id, &found);
+            }
+        }
+    }
     let mut ready: HashMap<String, Pushable> = HashMap::new();
     let mut to_upload: Vec<usize> = Vec::new();
     for (n, layer) in info.layers.iter().enumerate() {

@@ -94,19 +94,31 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
     assert_eq!(seen["Digest"], digest.as_str());
     assert_eq!(seen["Layers"].as_array().unwrap().len(), 3);
 
-    // A second push (from the .docker this time) uploads no layer and gives the same digest.
+    // A second push (from the .docker this time) uploads no layer and gives the same digest:
+    // with no local record of the first push (the manifest at the target names the blobs)...
     ok(s.toolbox().args(["decompress", &archive]).output().unwrap());
     let docker_archive = archive.replace(".zip", ".docker");
-    let out = ok(s
-        .toolbox()
-        .args(["push", &docker_archive, &format!("{repo}:1.0"), "--json"])
-        .output()
-        .unwrap());
-    let pushed = json(&out);
+    let push_json = |reference: &str, cache: &std::path::Path| {
+        let out = ok(s
+            .toolbox()
+            .env("XDG_CACHE_HOME", cache)
+            .args(["push", &docker_archive, reference, "--json"])
+            .output()
+            .unwrap());
+        json(&out)
+    };
+    let fresh = s.path().join("fresh-cache");
+    let pushed = push_json(&format!("{repo}:1.0"), &fresh);
     assert_eq!(pushed["uploaded"], 0, "{pushed}");
     assert_eq!(pushed["skipped"], 3, "{pushed}");
     assert_eq!(pushed["digest"], digest.as_str());
-
+    // ...and to a new tag, from the record that push kept.
+    let pushed = push_json(&format!("{repo}:again"), &fresh);
+    assert_eq!(
+        (pushed["uploaded"].clone(), pushed["skipped"].clone()),
+        (0.into(), 3.into())
+    );
+    assert_eq!(pushed["digest"], digest.as_str());
     // copy (another tag, another repository), tags, catalog, check, delete.
     ok(s.toolbox()
         .args([
@@ -133,13 +145,13 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
         .args(["registry", "tags", &repo])
         .output()
         .unwrap());
-    assert_eq!(stdout(&out), "1.0\nstable\n");
+    assert_eq!(stdout(&out), "1.0\nagain\nstable\n");
     let out = ok(s
         .toolbox()
         .args(["registry", "tags", &repo, "--json"])
         .output()
         .unwrap());
-    assert_eq!(json(&out), serde_json::json!(["1.0", "stable"]));
+    assert_eq!(json(&out), serde_json::json!(["1.0", "again", "stable"]));
     let out = ok(s
         .toolbox()
         .args(["registry", "catalog", r])
