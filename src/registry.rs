@@ -45,6 +45,8 @@ const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gz
 const ACCEPTED: [&str; 4] = [DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_LIST, OCI_INDEX];
 /// The gzip level layers are pushed at (gzip's default, as `docker push` uses).
 const PUSH_LEVEL: u32 = 6;
+/// The size of each upload request of a layer (oci-client's largest chunk).
+const UPLOAD_CHUNK: usize = 4 << 20;
 /// Configs and manifests larger than this are refused.
 const MAX_DOCUMENT: usize = 4 << 20;
 
@@ -671,7 +673,7 @@ fn stream_layers(
     let mut found = Vec::new();
     let mut send = |path: &str, diff_id: &str, as_is: bool, data: &mut dyn Read| -> Result<()> {
         let (mut writer, stream) = pipe::from_writer();
-        let stream: LayerStream = stream
+        let stream: LayerStream = batched(stream, UPLOAD_CHUNK)
             .map(|r| r.map_err(OciDistributionError::IoError))
             .boxed();
         if streams
@@ -760,6 +762,33 @@ fn stream_layers(
         }
     }
     Ok(found)
+}
+
+/// Gathers a stream's pieces into chunks of at least `size` bytes (the last may be smaller):
+/// each chunk is one upload request.
+fn batched(
+    stream: impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static,
+    size: usize,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::unfold((Box::pin(stream), false), move |(mut s, done)| async move {
+        if done {
+            return None;
+        }
+        let mut buf = bytes::BytesMut::new();
+        loop {
+            match s.next().await {
+                Some(Ok(piece)) => {
+                    buf.extend_from_slice(&piece);
+                    if buf.len() >= size {
+                        return Some((Ok(buf.freeze()), (s, false)));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), (s, true))),
+                None if buf.is_empty() => return None,
+                None => return Some((Ok(buf.freeze()), (s, true))),
+            }
+        }
+    })
 }
 
 /// Counts and hashes what goes through.
@@ -1434,6 +1463,29 @@ mod tests {
         );
         assert_eq!(docker_config_credentials("127.0.0.1:5001"), None);
         unsafe { std::env::remove_var("DOCKER_CONFIG") };
+    }
+
+    #[test]
+    fn batches_keep_every_byte_in_order() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let pieces: Vec<io::Result<Bytes>> =
+            (0..10u8).map(|i| Ok(Bytes::from(vec![i; 3]))).collect();
+        let out: Vec<io::Result<Bytes>> =
+            rt.block_on(batched(futures_util::stream::iter(pieces), 7).collect());
+        let sizes: Vec<usize> = out.iter().map(|b| b.as_ref().unwrap().len()).collect();
+        assert_eq!(sizes, vec![9, 9, 9, 3]);
+        let all: Vec<u8> = out.into_iter().flat_map(|b| b.unwrap().to_vec()).collect();
+        assert_eq!(all, (0..10u8).flat_map(|i| [i; 3]).collect::<Vec<_>>());
+        let failing = vec![Ok(Bytes::from_static(b"ab")), Err(io::Error::other("cut"))];
+        let out: Vec<io::Result<Bytes>> =
+            rt.block_on(batched(futures_util::stream::iter(failing), 7).collect());
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].is_err(),
+            "an error is passed on, never a short chunk"
+        );
     }
 
     #[test]
