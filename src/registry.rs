@@ -1367,15 +1367,18 @@ pub async fn copy(
                 }
             }
             src_registry.ready(at).await;
-            let stream = src_registry
+            let source = src_registry
                 .client
                 .pull_blob_stream(at, blob.digest.as_str())
                 .await
                 .map_err(|e| {
                     src_registry.error(format!("fetching blob {} of {at}", blob.digest), e)
                 })?
-                .stream
-                .map(|r| r.map_err(OciDistributionError::IoError));
+                .stream;
+            // The source's stream is checked against the digest as it ends (oci-client), and
+            // the destination checks it again before it accepts the blob.
+            let stream =
+                batched(source, UPLOAD_CHUNK).map(|r| r.map_err(OciDistributionError::IoError));
             dst_registry.ready(dst).await;
             dst_registry
                 .client

@@ -395,6 +395,27 @@ fn credentials_and_clear_errors() {
         .unwrap());
     assert_eq!(stdout(&out), "1.0\n");
 
+    // A copy from this registry to another (credentials from the config file for the source
+    // only) streams the blobs through and keeps the digest.
+    let plain = registry!(None);
+    let copied = format!("{}/copied/app:1.0", plain.host);
+    let out = ok(s
+        .toolbox()
+        .env("DOCKER_CONFIG", &config)
+        .args(["registry", "copy", &target, &copied])
+        .output()
+        .unwrap());
+    let digest = stdout(&out).trim().to_string();
+    let out = ok(s
+        .toolbox()
+        .args(["registry", "check", &copied, "--json"])
+        .output()
+        .unwrap());
+    let checked = json(&out);
+    assert_eq!(checked["digest"], digest.as_str());
+    assert_eq!(checked["missing"], serde_json::json!([]));
+    assert_eq!(checked["blobs"], 4);
+
     // An unknown repository, an unreachable registry, a bad reference.
     let out = s
         .toolbox()
