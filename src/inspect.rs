@@ -21,6 +21,7 @@ use crate::commit::AtomicFile;
 use crate::error::{Error, IoContext, Result};
 use crate::image::{ManifestEntry, sha256};
 use crate::name::Format;
+use crate::oci::Document;
 use crate::progress::Silent;
 use crate::store::Archive;
 
@@ -504,31 +505,11 @@ impl TarIndex {
 
     /// Reads an OCI image layout: `index.json` → manifest (through nested indexes) → config.
     fn oci_image(&self) -> std::result::Result<ImageInfo, String> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Descriptor {
-            #[serde(default)]
-            media_type: String,
-            digest: String,
-            #[serde(default)]
-            size: u64,
-            #[serde(default)]
-            annotations: HashMap<String, String>,
-        }
-        #[derive(Deserialize)]
-        struct Document {
-            #[serde(default)]
-            manifests: Option<Vec<Descriptor>>,
-            #[serde(default)]
-            config: Option<Descriptor>,
-            #[serde(default)]
-            layers: Vec<Descriptor>,
-        }
         let parse = |path: &str| -> std::result::Result<Document, String> {
             let bytes = self
                 .document(path)
                 .ok_or_else(|| format!("`{path}` is missing"))?;
-            serde_json::from_slice(bytes).map_err(|e| format!("`{path}` is not valid: {e}"))
+            Document::parse(bytes).map_err(|e| format!("`{path}`: {e}"))
         };
         let mut doc = parse("index.json")?;
         let mut tags = Vec::new();
@@ -554,7 +535,6 @@ impl TarIndex {
             {
                 tags.push(name.clone());
             }
-            let _ = &first.media_type;
             doc = parse(&blob_path(&first.digest))?;
         }
         Err("the OCI index nests too deeply".into())
@@ -606,7 +586,7 @@ impl TarIndex {
 }
 
 /// The path of a blob in an OCI layout.
-fn blob_path(digest: &str) -> String {
+pub(crate) fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
 }
 

@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod load;
 pub mod lock;
 pub mod name;
+pub mod oci;
 pub mod pipe;
 pub mod progress;
 pub mod registry;

@@ -32,16 +32,14 @@ use crate::error::{Error, IoContext, Result};
 use crate::image::sha256;
 use crate::inspect::TarIndex;
 use crate::name::{ArchiveName, Format};
+use crate::oci::{
+    DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Document,
+    OCI_INDEX, OCI_MANIFEST, Platform,
+};
 use crate::pipe;
 use crate::progress::{Reporter, Silent};
 use crate::store::{Archive, Store};
 
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const ACCEPTED: [&str; 4] = [DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_LIST, OCI_INDEX];
 /// The gzip level layers are pushed at (gzip's default, as `docker push` uses).
 const PUSH_LEVEL: u32 = 6;
@@ -347,113 +345,6 @@ pub fn docker_config_credentials(registry: &str) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
-/// A content descriptor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    #[serde(default)]
-    pub media_type: String,
-    pub digest: String,
-    #[serde(default)]
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<Platform>,
-}
-
-/// A platform of a manifest list entry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Platform {
-    #[serde(default)]
-    pub os: String,
-    #[serde(default)]
-    pub architecture: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// Parses `OS/ARCH[/VARIANT]`.
-    pub fn parse(text: &str) -> Result<Platform> {
-        let mut parts = text.split('/');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(os), Some(arch), variant, None) if !os.is_empty() && !arch.is_empty() => {
-                Ok(Platform {
-                    os: os.to_string(),
-                    architecture: arch.to_string(),
-                    variant: variant.filter(|v| !v.is_empty()).map(str::to_string),
-                })
-            }
-            _ => Err(Error::BadReference {
-                reference: text.to_string(),
-                reason: "a platform is OS/ARCH or OS/ARCH/VARIANT, such as linux/amd64".into(),
-            }),
-        }
-    }
-
-    /// The host's platform, in Go's names.
-    pub fn host() -> Platform {
-        let architecture = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            other => other,
-        };
-        Platform {
-            os: std::env::consts::OS.to_string(),
-            architecture: architecture.to_string(),
-            variant: None,
-        }
-    }
-
-    fn matches(&self, other: &Platform) -> bool {
-        self.os == other.os
-            && self.architecture == other.architecture
-            && (self.variant.is_none() || self.variant == other.variant)
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-
-/// A manifest, or a manifest list / index.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Document {
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
-}
-
-impl Document {
-    fn parse(bytes: &[u8], what: &str) -> Result<Document> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Registry {
-            action: format!("reading {what}"),
-            reason: format!("not a manifest: {e}"),
-        })
-    }
-
-    fn media_type(&self) -> &str {
-        match &self.media_type {
-            Some(t) => t,
-            None if self.manifests.is_some() => OCI_INDEX,
-            None => OCI_MANIFEST,
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // push
 
@@ -499,7 +390,7 @@ pub async fn push(
     let mut known = LayerMap::load();
     // A manifest of this very image already at the target names its layers' blobs too.
     if let Ok((bytes, _)) = registry.manifest(target).await
-        && let Ok(doc) = Document::parse(&bytes, "the manifest")
+        && let Ok(doc) = Document::parse(&bytes)
         && doc
             .config
             .as_ref()
@@ -910,7 +801,7 @@ async fn resolve_manifest(
     platform: &Platform,
 ) -> Result<(Document, Bytes, String)> {
     let (mut bytes, mut digest) = registry.manifest(reference).await?;
-    let mut doc = Document::parse(&bytes, &format!("the manifest of {reference}"))?;
+    let mut doc = parse_document(&bytes, &format!("the manifest of {reference}"))?;
     for _ in 0..4 {
         if !matches!(doc.media_type(), DOCKER_LIST | OCI_INDEX) {
             return Ok((doc, bytes, digest));
@@ -934,7 +825,7 @@ async fn resolve_manifest(
             })?;
         let child = reference.clone_with_digest(chosen.digest.clone());
         (bytes, digest) = registry.manifest(&child).await?;
-        doc = Document::parse(&bytes, &format!("the manifest of {child}"))?;
+        doc = parse_document(&bytes, &format!("the manifest of {child}"))?;
     }
     Err(Error::Registry {
         action: format!("reading the manifest of {reference}"),
@@ -1072,7 +963,7 @@ async fn send_layout(
         .as_ref()
         .map(|c| c.digest.clone())
         .unwrap_or_default();
-    let blob_name = |digest: &str| format!("blobs/{}", digest.replacen(':', "/", 1));
+    let blob_name = crate::inspect::blob_path;
     // Small documents first: the config and the manifest.
     for (digest, bytes) in [
         (config.as_str(), config_bytes),
@@ -1290,18 +1181,25 @@ async fn manifests_of(
     reference: &Reference,
 ) -> Result<Vec<(Reference, Document, Bytes, String)>> {
     let (bytes, digest) = registry.manifest(reference).await?;
-    let doc = Document::parse(&bytes, &format!("the manifest of {reference}"))?;
+    let doc = parse_document(&bytes, &format!("the manifest of {reference}"))?;
     let mut out = Vec::new();
     if let Some(children) = doc.manifests.clone() {
         for child in children {
             let at = reference.clone_with_digest(child.digest.clone());
             let (child_bytes, child_digest) = registry.manifest(&at).await?;
-            let child_doc = Document::parse(&child_bytes, &format!("the manifest of {at}"))?;
+            let child_doc = parse_document(&child_bytes, &format!("the manifest of {at}"))?;
             out.push((at, child_doc, child_bytes, child_digest));
         }
     }
     out.push((reference.clone(), doc, bytes, digest));
     Ok(out)
+}
+
+fn parse_document(bytes: &[u8], what: &str) -> Result<Document> {
+    Document::parse(bytes).map_err(|reason| Error::Registry {
+        action: format!("reading {what}"),
+        reason,
+    })
 }
 
 fn blobs_of(doc: &Document) -> Vec<Descriptor> {

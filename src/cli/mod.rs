@@ -596,8 +596,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 image: image.clone(),
                 version: version.clone(),
                 platform: match platform {
-                    Some(p) => registry::Platform::parse(p)?,
-                    None => registry::Platform::host(),
+                    Some(p) => toolbox::oci::Platform::parse(p)?,
+                    None => toolbox::oci::Platform::host(),
                 },
                 compress: compress.then_some(compression),
             };
