@@ -268,19 +268,24 @@ fn inspect_agrees_with_docker_inspect_and_extract_with_docker_export() {
     docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
 }
 
+/// A tar of regular files.
+fn tar_of(files: Vec<(String, Vec<u8>)>) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(&name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
 /// A classic `docker save` archive of one image with a `created` time, written into the
 /// artifacts directory under its proper name; returns the file name.
 fn synthetic(s: &Scratch, image: &str, version: &str, created: &str, age_s: u64) -> String {
-    let layer = {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_path(format!("{image}-{created}.txt")).unwrap();
-        h.set_size(2);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, &b"hi"[..]).unwrap();
-        b.into_inner().unwrap()
-    };
+    let layer = tar_of(vec![(format!("{image}-{created}.txt"), b"hi".to_vec())]);
     let diff_id = format!("sha256:{}", sha256_hex(&layer));
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux", "created": created,
@@ -295,21 +300,13 @@ fn synthetic(s: &Scratch, image: &str, version: &str, created: &str, age_s: u64)
         "Layers": ["l/layer.tar"],
     }]))
     .unwrap();
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in [
+    let tar = tar_of(vec![
         ("l/layer.tar".to_string(), layer),
         (format!("{id}.json"), config),
         ("manifest.json".to_string(), manifest),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(&name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, data.as_slice()).unwrap();
-    }
+    ]);
     let name = format!("{image}_{version}_{}.docker", &id[..12]);
-    s.write(&name, &b.into_inner().unwrap(), age_s);
+    s.write(&name, &tar, age_s);
     name
 }
 
@@ -498,17 +495,8 @@ fn hostile_archive(s: &Scratch, layers: &[RawLayer]) -> String {
         )
         .unwrap(),
     ));
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(&name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, data.as_slice()).unwrap();
-    }
     let name = format!("evil_1.0_{}.docker", &id[..12]);
-    s.write(&name, &b.into_inner().unwrap(), 0);
+    s.write(&name, &tar_of(files), 0);
     name
 }
 

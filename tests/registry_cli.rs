@@ -17,6 +17,17 @@ fn full_id(host: &str, reference: &str) -> String {
     docker_ok(host, &["image", "inspect", "-f", "{{.Id}}", reference])
 }
 
+/// The manifest at a reference, as the registry serves it, read by skopeo.
+fn raw_manifest(reference: &str) -> Vec<u8> {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo is installed");
+    assert!(out.status.success(), "skopeo: {}", stderr(&out));
+    out.stdout
+}
+
 /// Runs toolbox with `input` on stdin.
 fn toolbox_stdin(s: &Scratch, args: &[&str], input: &str) -> std::process::Output {
     let mut child = s
@@ -185,19 +196,8 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
     assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
 
     // check finds a blob that went missing.
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::process::Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{repo}:1.0"),
-            ])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&raw_manifest(&format!("{repo}:1.0"))).unwrap();
     let layer = manifest["layers"][2]["digest"]
         .as_str()
         .unwrap()
@@ -284,16 +284,7 @@ fn a_blob_that_does_not_match_its_digest_is_refused() {
         .args(["push", &archive, &target])
         .output()
         .unwrap());
-    let raw = std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{target}"),
-        ])
-        .output()
-        .unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw_manifest(&target)).unwrap();
     let layer = manifest["layers"][0]["digest"]
         .as_str()
         .unwrap()
@@ -500,16 +491,7 @@ fn manifest_lists_choose_a_platform() {
         .output()
         .unwrap());
     let digest = stdout(&out).trim().to_string();
-    let raw = std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{single}"),
-        ])
-        .output()
-        .unwrap();
-    let size = raw.stdout.len();
+    let size = raw_manifest(&single).len();
     // An index naming that manifest for two platforms.
     let index = serde_json::json!({
         "schemaVersion": 2,
