@@ -128,8 +128,9 @@ impl ImageInfo {
     }
 }
 
-/// The summary of each archive, in order: from its ZIP comment, else from the cache beside it,
-/// else by reading the archive (and then kept in the cache).
+/// The summary of each archive, in order: from the cache beside it (one read per folder), else
+/// from its ZIP comment, else by reading the archive; what is read (or found unreadable) is
+/// then kept in the cache.
 pub fn summaries(archives: &[&Archive]) -> Vec<Result<Summary>> {
     let mut caches: HashMap<PathBuf, Cache> = HashMap::new();
     let out: Vec<Result<Summary>> = archives
@@ -154,12 +155,6 @@ pub fn prime_created(archives: &[&Archive]) {
 }
 
 fn summary_of(archive: &Archive, caches: &mut HashMap<PathBuf, Cache>) -> Result<Summary> {
-    if archive.name.format == Format::Zip
-        && let Some(summary) = zip_summary(&archive.path)
-        && summary.fits(archive)
-    {
-        return Ok(summary);
-    }
     let dir = archive
         .path
         .parent()
@@ -171,20 +166,37 @@ fn summary_of(archive: &Archive, caches: &mut HashMap<PathBuf, Cache>) -> Result
     let key = CacheKey::of(archive);
     if let Some(entry) = cache.entries.get(&file_name)
         && entry.key == key
-        && entry.summary.fits(archive)
     {
-        return Ok(entry.summary.clone());
+        match &entry.summary {
+            Some(summary) if summary.fits(archive) => return Ok(summary.clone()),
+            None => {
+                return Err(Error::Corrupt {
+                    path: archive.path.clone(),
+                    reason: format!(
+                        "it could not be read when it had this size and time (see {CACHE_FILE})"
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
     }
-    let summary = inspect(archive)?.summary();
-    cache.entries.insert(
-        file_name,
-        CacheEntry {
-            key,
-            summary: summary.clone(),
-        },
-    );
+    let comment = (archive.name.format == Format::Zip)
+        .then(|| zip_summary(&archive.path))
+        .flatten()
+        .filter(|s| s.fits(archive));
+    let found = match comment {
+        Some(summary) => Ok(summary),
+        None => inspect(archive).map(|info| info.summary()),
+    };
+    // What cannot be read is remembered too (until the file changes), but not a failed read.
+    let summary = match &found {
+        Ok(summary) => Some(summary.clone()),
+        Err(Error::Io { .. }) => return found,
+        Err(_) => None,
+    };
+    cache.entries.insert(file_name, CacheEntry { key, summary });
     cache.changed = true;
-    Ok(summary)
+    found
 }
 
 /// The summary in a ZIP's archive comment, when it carries one.
@@ -195,7 +207,7 @@ fn zip_summary(path: &Path) -> Option<Summary> {
     serde_json::from_str(text.strip_prefix(COMMENT_PREFIX)?).ok()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct CacheKey {
     size: u64,
     modified_s: i64,
@@ -213,12 +225,51 @@ impl CacheKey {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 struct CacheEntry {
-    #[serde(flatten)]
     key: CacheKey,
-    #[serde(flatten)]
-    summary: Summary,
+    /// `None`: the archive could not be read.
+    summary: Option<Summary>,
+}
+
+/// A cache entry as stored: flat, so that a large cache parses fast.
+#[derive(Serialize, Deserialize)]
+struct StoredEntry {
+    size: u64,
+    modified_s: i64,
+    modified_ns: u32,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+}
+
+impl From<StoredEntry> for CacheEntry {
+    fn from(e: StoredEntry) -> Self {
+        CacheEntry {
+            key: CacheKey {
+                size: e.size,
+                modified_s: e.modified_s,
+                modified_ns: e.modified_ns,
+            },
+            summary: e.id.map(|id| Summary {
+                id,
+                created: e.created,
+            }),
+        }
+    }
+}
+
+impl From<&CacheEntry> for StoredEntry {
+    fn from(e: &CacheEntry) -> Self {
+        StoredEntry {
+            size: e.key.size,
+            modified_s: e.key.modified_s,
+            modified_ns: e.key.modified_ns,
+            id: e.summary.as_ref().map(|s| s.id.clone()),
+            created: e.summary.as_ref().and_then(|s| s.created.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -229,10 +280,11 @@ struct Cache {
 
 impl Cache {
     fn load(dir: &Path) -> Cache {
-        let entries = std::fs::read(dir.join(CACHE_FILE))
+        let stored: HashMap<String, StoredEntry> = std::fs::read(dir.join(CACHE_FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
+        let entries = stored.into_iter().map(|(k, v)| (k, v.into())).collect();
         Cache {
             entries,
             changed: false,
@@ -243,7 +295,9 @@ impl Cache {
     fn save(mut self, dir: &Path) -> Result<()> {
         self.entries
             .retain(|name, _| dir.join(name).symlink_metadata().is_ok());
-        let bytes = serde_json::to_vec(&self.entries).unwrap_or_default();
+        let stored: HashMap<&String, StoredEntry> =
+            self.entries.iter().map(|(k, v)| (k, v.into())).collect();
+        let bytes = serde_json::to_vec(&stored).unwrap_or_default();
         let mut file = AtomicFile::create(&dir.join(CACHE_FILE))?;
         let dest = file.dest().to_path_buf();
         file.file_mut().write_all(&bytes).at(&dest)?;
@@ -718,6 +772,25 @@ mod tests {
             info.created_time().map(|t| t.unix_timestamp()),
             Some(1_704_164_645)
         );
+    }
+
+    #[test]
+    fn unreadable_archives_are_remembered_until_they_change() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("web_1.0_aaaaaaaaaaaa.docker");
+        std::fs::write(&path, b"not a tar").unwrap();
+        let archive = Archive::from_path(&path).unwrap();
+        assert!(summaries(&[&archive])[0].is_err());
+        let cache = std::fs::read_to_string(d.path().join(CACHE_FILE)).unwrap();
+        assert!(cache.contains("\"id\":null"), "{cache}");
+        let again = summaries(&[&archive]).pop().unwrap().unwrap_err();
+        assert!(again.to_string().contains(CACHE_FILE), "{again}");
+        // A readable one is read and remembered with its ID.
+        let (tar, id) = classic_tar(&[b"layer"], false);
+        let good = d.path().join(format!("web_1.0_{}.docker", &id[7..19]));
+        std::fs::write(&good, tar).unwrap();
+        let archive = Archive::from_path(&good).unwrap();
+        assert_eq!(summaries(&[&archive])[0].as_ref().unwrap().id, id);
     }
 
     #[test]

@@ -125,6 +125,7 @@ impl LatestRule {
 
     /// Sorts archives latest first.
     pub fn sort(&self, archives: &mut [&Archive]) {
+        self.prime(archives);
         archives.sort_by(|a, b| self.cmp(b, a));
     }
 
@@ -133,7 +134,58 @@ impl LatestRule {
         &self,
         archives: impl IntoIterator<Item = &'a Archive>,
     ) -> Option<&'a Archive> {
-        archives.into_iter().max_by(|a, b| self.cmp(a, b))
+        let archives: Vec<&Archive> = archives.into_iter().collect();
+        let top = self.top(&archives);
+        if top.iter().any(|a| a.name.id != top[0].name.id) {
+            self.prime(&top);
+        }
+        // Only the top (cleanliness, version) group can hold the latest: the creation times of
+        // the others are never needed.
+        top.into_iter().max_by(|a, b| self.cmp(a, b))
+    }
+
+    /// The archives that share the greatest (cleanliness, version) of `archives`.
+    fn top<'a>(&self, archives: &[&'a Archive]) -> Vec<&'a Archive> {
+        let clean = |x: &Archive| self.allow_dirty || !x.dirty;
+        let level = |a: &Archive, b: &Archive| {
+            clean(a)
+                .cmp(&clean(b))
+                .then_with(|| a.parsed.cmp(&b.parsed))
+        };
+        let Some(best) = archives.iter().copied().max_by(|a, b| level(a, b)) else {
+            return Vec::new();
+        };
+        archives
+            .iter()
+            .copied()
+            .filter(|a| level(a, best).is_eq())
+            .collect()
+    }
+
+    /// Reads in one batch the creation times comparisons among `archives` will need: those of
+    /// archives of one image that tie on cleanliness and version with an archive of another
+    /// image ID. Nothing is read when there is no such tie (the usual case).
+    pub fn prime(&self, archives: &[&Archive]) {
+        let clean = |x: &Archive| self.allow_dirty || !x.dirty;
+        let level = |a: &&Archive, b: &&Archive| {
+            a.name
+                .image
+                .cmp(&b.name.image)
+                .then_with(|| clean(a).cmp(&clean(b)))
+                .then_with(|| a.parsed.cmp(&b.parsed))
+        };
+        let mut sorted = archives.to_vec();
+        sorted.sort_by(level);
+        let need: Vec<&Archive> = sorted
+            .chunk_by(|a, b| level(a, b).is_eq())
+            .filter(|run| run.iter().any(|a| a.name.id != run[0].name.id))
+            .flatten()
+            .filter(|a| a.created.get().is_none())
+            .copied()
+            .collect();
+        if !need.is_empty() {
+            crate::inspect::prime_created(&need);
+        }
     }
 }
 
@@ -276,6 +328,9 @@ impl Store {
             }
             .push(a);
         }
+        // One batch for the whole listing (the per-image sorts then read nothing).
+        let all_known: Vec<&Archive> = by_image.values().flat_map(|(k, _)| k.clone()).collect();
+        rule.prime(&all_known);
         let mut out = Vec::with_capacity(self.archives.len());
         for (_, (mut known, mut foreign)) in by_image {
             rule.sort(&mut known);
@@ -307,20 +362,27 @@ impl Store {
         rule: LatestRule,
     ) -> Result<BTreeMap<String, &Archive>> {
         if images.is_empty() {
-            let mut latest: BTreeMap<&str, &Archive> = BTreeMap::new();
+            let mut by_image: BTreeMap<&str, Vec<&Archive>> = BTreeMap::new();
             for a in self.archives.iter().filter(|a| a.name.format.is_known()) {
-                latest
-                    .entry(&a.name.image)
-                    .and_modify(|best| {
-                        if rule.cmp(a, best).is_gt() {
-                            *best = a;
-                        }
-                    })
-                    .or_insert(a);
+                by_image.entry(&a.name.image).or_default().push(a);
             }
-            return Ok(latest
+            // Each image's top group; the creation times they need, read in one batch.
+            let tops: Vec<(&str, Vec<&Archive>)> = by_image
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
+                .map(|(image, group)| (image, rule.top(&group)))
+                .collect();
+            let ties: Vec<&Archive> = tops
+                .iter()
+                .filter(|(_, top)| top.iter().any(|a| a.name.id != top[0].name.id))
+                .flat_map(|(_, top)| top.iter().copied())
+                .collect();
+            rule.prime(&ties);
+            return Ok(tops
+                .into_iter()
+                .filter_map(|(image, top)| {
+                    let best = top.into_iter().max_by(|a, b| rule.cmp(a, b))?;
+                    Some((image.to_string(), best))
+                })
                 .collect());
         }
         images
@@ -457,6 +519,7 @@ impl Store {
                 by_image.entry(&a.name.image).or_default().push(a);
             }
         }
+        rule.prime(&by_image.values().flatten().copied().collect::<Vec<_>>());
         let mut doomed = Vec::new();
         for mut archives in by_image.into_values() {
             rule.sort(&mut archives);
