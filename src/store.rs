@@ -105,10 +105,7 @@ pub struct LatestRule {
 impl LatestRule {
     /// Orders two archives; `Greater` means `a` is the more recent.
     pub fn cmp(&self, a: &Archive, b: &Archive) -> Ordering {
-        let clean = |x: &Archive| self.allow_dirty || !x.dirty;
-        clean(a)
-            .cmp(&clean(b))
-            .then_with(|| a.parsed.cmp(&b.parsed))
+        self.level(a, b)
             .then_with(|| {
                 if a.name.id == b.name.id {
                     return Ordering::Equal;
@@ -136,9 +133,7 @@ impl LatestRule {
     ) -> Option<&'a Archive> {
         let archives: Vec<&Archive> = archives.into_iter().collect();
         let top = self.top(&archives);
-        if top.iter().any(|a| a.name.id != top[0].name.id) {
-            self.prime(&top);
-        }
+        self.prime(&top);
         // Only the top (cleanliness, version) group can hold the latest: the creation times of
         // the others are never needed.
         top.into_iter().max_by(|a, b| self.cmp(a, b))
@@ -146,33 +141,33 @@ impl LatestRule {
 
     /// The archives that share the greatest (cleanliness, version) of `archives`.
     fn top<'a>(&self, archives: &[&'a Archive]) -> Vec<&'a Archive> {
-        let clean = |x: &Archive| self.allow_dirty || !x.dirty;
-        let level = |a: &Archive, b: &Archive| {
-            clean(a)
-                .cmp(&clean(b))
-                .then_with(|| a.parsed.cmp(&b.parsed))
-        };
-        let Some(best) = archives.iter().copied().max_by(|a, b| level(a, b)) else {
+        let Some(best) = archives.iter().copied().max_by(|a, b| self.level(a, b)) else {
             return Vec::new();
         };
         archives
             .iter()
             .copied()
-            .filter(|a| level(a, best).is_eq())
+            .filter(|a| self.level(a, best).is_eq())
             .collect()
+    }
+
+    /// The rule's first two steps: cleanliness, then version.
+    fn level(&self, a: &Archive, b: &Archive) -> Ordering {
+        let clean = |x: &Archive| self.allow_dirty || !x.dirty;
+        clean(a)
+            .cmp(&clean(b))
+            .then_with(|| a.parsed.cmp(&b.parsed))
     }
 
     /// Reads in one batch the creation times comparisons among `archives` will need: those of
     /// archives of one image that tie on cleanliness and version with an archive of another
     /// image ID. Nothing is read when there is no such tie (the usual case).
     pub fn prime(&self, archives: &[&Archive]) {
-        let clean = |x: &Archive| self.allow_dirty || !x.dirty;
         let level = |a: &&Archive, b: &&Archive| {
             a.name
                 .image
                 .cmp(&b.name.image)
-                .then_with(|| clean(a).cmp(&clean(b)))
-                .then_with(|| a.parsed.cmp(&b.parsed))
+                .then_with(|| self.level(a, b))
         };
         let mut sorted = archives.to_vec();
         sorted.sort_by(level);
@@ -371,12 +366,12 @@ impl Store {
                 .into_iter()
                 .map(|(image, group)| (image, rule.top(&group)))
                 .collect();
-            let ties: Vec<&Archive> = tops
-                .iter()
-                .filter(|(_, top)| top.iter().any(|a| a.name.id != top[0].name.id))
-                .flat_map(|(_, top)| top.iter().copied())
-                .collect();
-            rule.prime(&ties);
+            rule.prime(
+                &tops
+                    .iter()
+                    .flat_map(|(_, top)| top.clone())
+                    .collect::<Vec<_>>(),
+            );
             return Ok(tops
                 .into_iter()
                 .filter_map(|(image, top)| {
