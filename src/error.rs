@@ -92,6 +92,20 @@ pub enum Error {
     #[error("`{}` is damaged: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
 
+    #[error("`{}` is damaged: {source}", path.display())]
+    Damaged {
+        path: PathBuf,
+        #[source]
+        source: crate::image::ImageError,
+    },
+
+    #[error(
+        "`{}` could not be read when it had this size and modification time (see {})",
+        path.display(),
+        crate::meta::CACHE_FILE
+    )]
+    Unreadable { path: PathBuf },
+
     #[error("`{reference}` is not a valid reference: {reason}")]
     BadReference { reference: String, reason: String },
 

@@ -6,26 +6,32 @@
 //! ([`store::LatestRule`]); [`codec`] turns a `docker save` tar into a ZIP and back, streaming;
 //! [`commit::AtomicFile`] makes sure nothing half written ever carries an archive's name.
 
-pub mod codec;
-pub mod commit;
-pub mod config;
-pub mod deploy;
-pub mod engine;
-pub mod error;
-pub mod extract;
-pub mod image;
-pub mod inspect;
-pub mod load;
-pub mod lock;
+// Pure values.
+pub mod digest;
 pub mod name;
 pub mod oci;
+pub mod version;
+// Files.
+pub mod archive;
+pub mod commit;
+pub mod lock;
 pub mod pipe;
 pub mod progress;
-pub mod registry;
+// Archive bodies, what is inside them, and what is remembered of that.
+pub mod codec;
+pub mod image;
+pub mod meta;
+// The artifacts directory and the latest rule.
 pub mod store;
-pub mod update;
-pub mod version;
+// Engines and registries.
+pub mod engine;
+pub mod registry;
+// Settings, and the use cases the command line calls.
+pub mod config;
+pub mod error;
+pub mod ops;
 
+pub use archive::Archive;
 pub use error::{Error, Result};
 pub use name::{ArchiveName, Format};
-pub use store::{Archive, LatestRule, Store, Target};
+pub use store::{LatestRule, Store, Target};

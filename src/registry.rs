@@ -26,11 +26,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::archive::Archive;
 use crate::codec::{self, Body, Compression};
 use crate::commit::AtomicFile;
+use crate::digest::sha256;
 use crate::error::{Error, IoContext, Result};
-use crate::image::sha256;
-use crate::inspect::TarIndex;
+use crate::image::TarIndex;
 use crate::name::{ArchiveName, Format};
 use crate::oci::{
     DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Document,
@@ -38,7 +39,6 @@ use crate::oci::{
 };
 use crate::pipe;
 use crate::progress::{Reporter, Silent};
-use crate::store::{Archive, Store};
 
 const ACCEPTED: [&str; 4] = [DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_LIST, OCI_INDEX];
 /// The gzip level layers are pushed at (gzip's default, as `docker push` uses).
@@ -377,7 +377,7 @@ pub async fn push(
     target: &Reference,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Pushed> {
-    let (info, index) = crate::inspect::read(archive)?;
+    let (info, index) = crate::image::read(archive)?;
     registry.ready(target).await;
     let config_digest = info.id.clone();
     if !registry.blob_exists(target, &config_digest).await? {
@@ -616,10 +616,14 @@ fn stream_layers(
         Format::Docker => {
             let mut file = fs::File::open(&archive.path).at(&archive.path)?;
             for (path, diff_id, as_is) in wanted {
-                let (_, offset, size) = index.file(path).ok_or_else(|| Error::Corrupt {
-                    path: archive.path.clone(),
-                    reason: format!("the layer `{path}` is missing"),
-                })?;
+                let (offset, size) =
+                    index
+                        .file(path)
+                        .map(|f| (f.offset, f.size))
+                        .ok_or_else(|| Error::Corrupt {
+                            path: archive.path.clone(),
+                            reason: format!("the layer `{path}` is missing"),
+                        })?;
                 file.seek(SeekFrom::Start(offset)).at(&archive.path)?;
                 let mut data = io::BufReader::with_capacity(1 << 20, (&file).take(size));
                 send(path, diff_id, *as_is, &mut data)?;
@@ -630,7 +634,7 @@ fn stream_layers(
             let by_path: HashMap<String, (&String, bool)> = wanted
                 .iter()
                 .filter_map(|(path, diff_id, as_is)| {
-                    let (real, _, _) = index.file(path)?;
+                    let real = index.file(path)?.path.to_string();
                     Some((real, (diff_id, *as_is)))
                 })
                 .collect();
@@ -642,7 +646,7 @@ fn stream_layers(
                 };
                 for entry in entries.entries().map_err(damaged)? {
                     let mut entry = entry.map_err(damaged)?;
-                    let key = crate::inspect::normalize(&entry.path().map_err(damaged)?)
+                    let key = crate::image::index::normalize(&entry.path().map_err(damaged)?)
                         .unwrap_or_default();
                     if let Some((diff_id, as_is)) = by_path.get(&key) {
                         send(&key, diff_id, *as_is, &mut entry)?;
@@ -699,7 +703,7 @@ impl<'a> HashingReader<'a> {
     }
 
     fn digest(&self) -> String {
-        crate::image::hex(self.hasher.clone())
+        crate::digest::hex(self.hasher.clone())
     }
 }
 
@@ -874,14 +878,14 @@ pub async fn pull(
         .digest
         .strip_prefix("sha256:")
         .unwrap_or(&config.digest);
-    let id = crate::update::short_id(hex)?;
+    let id = crate::ops::update::short_id(hex)?;
     let format = req
         .compress
         .as_ref()
         .map_or(Format::Docker, |c| c.format.clone());
     let name = ArchiveName::new(&image, &version, &id, format.clone())?;
     // The same image already there (any known format): nothing to do.
-    let store = Store::open(dir)?;
+    let store = crate::ops::open_store(dir)?;
     if let Some(existing) = store
         .known_of(&image)
         .find(|a| a.name.version == version && a.name.id == id)
@@ -963,7 +967,7 @@ async fn send_layout(
         .as_ref()
         .map(|c| c.digest.clone())
         .unwrap_or_default();
-    let blob_name = crate::inspect::blob_path;
+    let blob_name = crate::image::blob_path;
     // Small documents first: the config and the manifest.
     for (digest, bytes) in [
         (config.as_str(), config_bytes),
@@ -1007,7 +1011,7 @@ async fn send_layout(
                 return Err(stopped());
             }
         }
-        let found = crate::image::hex(hasher);
+        let found = crate::digest::hex(hasher);
         if got != layer.size || found != layer.digest {
             return Err(Error::DigestMismatch {
                 what: format!("blob {} of {reference} ({got} bytes)", layer.digest),

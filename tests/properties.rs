@@ -90,12 +90,12 @@ fn sample_tar() -> (Vec<u8>, String) {
         b.append(&h, data.as_slice()).unwrap();
         b.into_inner().unwrap()
     };
-    let diff_id = image::sha256(&layer);
+    let diff_id = toolbox::digest::sha256(&layer);
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}
     }))
     .unwrap();
-    let id = image::sha256(&config);
+    let id = toolbox::digest::sha256(&config);
     let config_name = format!("{}.json", &id[7..]);
     let manifest = serde_json::to_vec(&serde_json::json!([
         {"Config": config_name, "RepoTags": ["web:1.0"], "Layers": ["l1/layer.tar"]}
@@ -126,7 +126,13 @@ fn sample_archive(dir: &Path, format: &str) -> Vec<u8> {
         "docker" => path,
         other => {
             let compression = Compression::new(Format::from_extension(other), None).unwrap();
-            codec::compress(&Archive::from_path(&path).unwrap(), &compression, &Silent).unwrap()
+            codec::compress(
+                &Archive::from_path(&path).unwrap(),
+                &compression,
+                None,
+                &Silent,
+            )
+            .unwrap()
         }
     };
     let bytes = fs::read(&path).unwrap();

@@ -13,12 +13,13 @@ use serde::Serialize;
 use toolbox::codec::Compression;
 use toolbox::config::{CompressFormat, ConfigFile, Environment, Settings};
 use toolbox::engine::{BuildSpec, Engine, PullPolicy};
+use toolbox::image::extract;
 use toolbox::lock::{DirLock, Wait};
+use toolbox::ops::update::{self, UpdateRequest};
+use toolbox::ops::{deploy, load};
 use toolbox::registry::Registry;
-use toolbox::update::{self, UpdateRequest};
 use toolbox::{
-    ArchiveName, Error, Format, LatestRule, Store, Target, codec, deploy, extract, image, inspect,
-    load, registry, store, version,
+    ArchiveName, Error, Format, LatestRule, Store, Target, image, ops, registry, store, version,
 };
 
 use output::{ArchiveJson, NameJson, Table};
@@ -420,7 +421,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         )
     };
     let wait = if cli.no_wait { Wait::No } else { Wait::Yes };
-    let open = || -> Result<Store, Error> { Store::open(&settings()?.artifacts_dir) };
+    let open = || -> Result<Store, Error> { ops::open_store(&settings()?.artifacts_dir) };
     match cli.command {
         Command::Parse { ref names, json } => return parse(names, json),
         Command::IsDirty { ref version } => {
@@ -455,7 +456,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inspect { ref target, json } => {
             let archive = select(target, &[], "inspect", &open)?;
-            let info = inspect::inspect(&archive)?;
+            let info = image::inspect(&archive)?;
             let text = if json {
                 output::json(&info.docker_json(&archive))
             } else {
@@ -490,7 +491,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let _lock = lock_dir(&lock_dir_of(target, &settings.artifacts_dir), wait)?;
             let src = select(target, &[Format::Docker], "compress", &open)?;
             let reporter = progress::reporter(&format!("compressing {}", src.file_name()));
-            let dest = codec::compress(&src, &compression, reporter.as_ref())?;
+            let dest = ops::compress::compress(&src, &compression, reporter.as_ref())?;
             output::print(&format!("{}\n", output::path_text(&dest)))?;
         }
         Command::Build {
@@ -645,7 +646,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let _lock = lock_dir(&lock_dir_of(target, &settings()?.artifacts_dir), wait)?;
             let src = select(target, &[Format::Zip, Format::Zst], "decompress", &open)?;
             let reporter = progress::reporter(&format!("decompressing {}", src.file_name()));
-            let dest = codec::decompress(&src, reporter.as_ref())?;
+            let dest = ops::compress::decompress(&src, reporter.as_ref())?;
             output::print(&format!("{}\n", output::path_text(&dest)))?;
         }
     }
@@ -800,6 +801,7 @@ fn verify(targets: &[String], open: &dyn Fn() -> Result<Store, Error>) -> anyhow
         let line = match image::verify(archive) {
             Ok(()) => "ok".to_string(),
             Err(Error::Corrupt { reason, .. }) => reason,
+            Err(Error::Damaged { source, .. }) => source.to_string(),
             Err(e) => e.to_string(),
         };
         bad += usize::from(line != "ok");
@@ -931,17 +933,17 @@ fn rule(sel: &Selection) -> LatestRule {
     }
 }
 
-fn archive_table<'a>(
-    archives: impl IntoIterator<Item = &'a toolbox::Archive>,
-    created: bool,
+fn archive_table(
+    archives: &[&toolbox::Archive],
+    created: Option<&[Option<time::OffsetDateTime>]>,
 ) -> String {
     let mut header = vec!["IMAGE", "VERSION", "IMAGE ID", "FORMAT", "SIZE"];
-    if created {
+    if created.is_some() {
         header.push("CREATED");
     }
     header.extend(["MODIFIED", "DIRTY"]);
     let mut table = Table::new(header);
-    for a in archives {
+    for (i, a) in archives.iter().enumerate() {
         let mut row = vec![
             a.name.image.clone(),
             output::version_cell(&a.name.version),
@@ -949,8 +951,8 @@ fn archive_table<'a>(
             a.name.format.to_string(),
             output::human_size(a.size),
         ];
-        if created {
-            row.push(a.created().map_or_else(|| "-".into(), output::rfc3339));
+        if let Some(created) = created {
+            row.push(created[i].map_or_else(|| "-".into(), output::rfc3339));
         }
         row.extend([
             output::rfc3339(a.modified),
@@ -963,24 +965,35 @@ fn archive_table<'a>(
 
 fn images(store: &Store, sel: &Selection, created: bool) -> anyhow::Result<()> {
     let names = store.resolve_images(&sel.images)?;
-    if created {
-        let wanted: Vec<&toolbox::Archive> = store
-            .all()
-            .iter()
-            .filter(|a| a.name.format.is_known())
-            .filter(|a| names.is_empty() || names.contains(&a.name.image))
-            .collect();
-        inspect::prime_created(&wanted);
-    }
     let listing = store.listing(&names, rule(sel));
+    // Every creation time asked for, in one batch.
+    let created: Option<Vec<Option<time::OffsetDateTime>>> = created.then(|| {
+        let known: Vec<&toolbox::Archive> = listing
+            .iter()
+            .copied()
+            .filter(|a| a.name.format.is_known())
+            .collect();
+        let mut times = store.facts().created(&known).into_iter();
+        listing
+            .iter()
+            .map(|a| {
+                if a.name.format.is_known() {
+                    times.next().flatten()
+                } else {
+                    None
+                }
+            })
+            .collect()
+    });
     if sel.json {
         let items: Vec<ArchiveJson> = listing
-            .into_iter()
-            .map(|a| ArchiveJson::new(a, created))
+            .iter()
+            .enumerate()
+            .map(|(i, a)| ArchiveJson::new(a, created.as_ref().map(|c| c[i])))
             .collect();
         output::print(&output::json(&items))?;
     } else {
-        output::print(&archive_table(listing, created))?;
+        output::print(&archive_table(&listing, created.as_deref()))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use toolbox::inspect::ImageInfo;
+use toolbox::image::ImageInfo;
 use toolbox::{Archive, ArchiveName, Format};
 
 /// An archive as `images --json` shows it.
@@ -27,10 +27,10 @@ pub struct ArchiveJson<'a> {
 
 impl<'a> ArchiveJson<'a> {
     /// With `created`: the image's creation time too (`null` when it cannot be read).
-    pub fn new(a: &'a Archive, created: bool) -> Self {
+    pub fn new(a: &'a Archive, created: Option<Option<time::OffsetDateTime>>) -> Self {
         let mut json = ArchiveJson::from(a);
-        if created {
-            json.created = Some(a.created().and_then(|t| t.format(&Rfc3339).ok()));
+        if let Some(created) = created {
+            json.created = Some(created.and_then(|t| t.format(&Rfc3339).ok()));
         }
         json
     }

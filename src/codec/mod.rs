@@ -15,11 +15,11 @@ use zip::ZipArchive;
 pub use deflate::{Deflated, PipelineError, default_threads};
 pub use zipfile::{ZipOptions, write_zip};
 
+use crate::archive::Archive;
 use crate::commit::{self, AtomicFile, Writeback};
 use crate::error::{Error, IoContext, Result};
 use crate::name::{ArchiveName, Format};
 use crate::progress::{ProgressReader, Reporter};
-use crate::store::Archive;
 
 const BUFFER: usize = 1 << 20;
 /// The size of the jobs zstd's worker threads compress.
@@ -71,11 +71,12 @@ impl Default for Compression {
     }
 }
 
-/// Turns a `.docker` archive into the compressed archive beside it, and removes the `.docker`
-/// once that is complete. Returns the path written.
+/// Turns a `.docker` archive into the compressed archive beside it, with `comment` as a ZIP's
+/// archive comment, and removes the `.docker` once that is complete. Returns the path written.
 pub fn compress(
     src: &Archive,
     compression: &Compression,
+    comment: Option<&str>,
     reporter: &dyn Reporter,
 ) -> Result<PathBuf> {
     let dest = src
@@ -86,15 +87,10 @@ pub fn compress(
     let size = input.metadata().at(&src.path)?.len();
     reporter.start(Some(size));
     let mut reader = ProgressReader::new(input, reporter);
-    // The image's ID and creation time go into the ZIP comment, so that `images --created`
-    // reads them without inflating (seeking over the tar's headers costs little).
-    let comment = crate::inspect::inspect(src)
-        .ok()
-        .map(|info| info.summary().zip_comment());
     let body = Body {
         source: &src.path,
         modified: src.modified,
-        comment: comment.as_deref(),
+        comment,
     };
     let dest = write_archive(&mut reader, body, &dest, compression.level)?;
     reporter.finish();
@@ -109,7 +105,7 @@ pub struct Body<'a> {
     pub source: &'a Path,
     /// The modification time recorded in a ZIP entry.
     pub modified: SystemTime,
-    /// The ZIP archive comment (see [`crate::inspect::Summary::zip_comment`]).
+    /// The ZIP archive comment.
     pub comment: Option<&'a str>,
 }
 
@@ -372,6 +368,7 @@ mod tests {
         let zip_path = compress(
             &Archive::from_path(&path).unwrap(),
             &Compression::default(),
+            None,
             &Silent,
         )
         .unwrap();
@@ -390,7 +387,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (path, data) = sample(d.path(), 2 * BUFFER + 7);
         let zst = Compression::new(Format::Zst, Some(5)).unwrap();
-        let zst_path = compress(&Archive::from_path(&path).unwrap(), &zst, &Silent).unwrap();
+        let zst_path = compress(&Archive::from_path(&path).unwrap(), &zst, None, &Silent).unwrap();
         assert_eq!(zst_path, d.path().join(format!("web_1.0_{ID}.zst")));
         let tar = decompress(&Archive::from_path(&zst_path).unwrap(), &Silent).unwrap();
         assert_eq!(fs::read(&tar).unwrap(), data);
@@ -407,7 +404,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (path, _) = sample(d.path(), 3 * BUFFER);
         let zst = Compression::new(Format::Zst, None).unwrap();
-        let zst_path = compress(&Archive::from_path(&path).unwrap(), &zst, &Silent).unwrap();
+        let zst_path = compress(&Archive::from_path(&path).unwrap(), &zst, None, &Silent).unwrap();
         let bytes = fs::read(&zst_path).unwrap();
         fs::write(&zst_path, &bytes[..bytes.len() / 2]).unwrap();
         let err = decompress(&Archive::from_path(&zst_path).unwrap(), &Silent).unwrap_err();
@@ -480,6 +477,7 @@ mod tests {
             let err = compress(
                 &Archive::from_path(&path).unwrap(),
                 &Compression::default(),
+                None,
                 &Silent,
             )
             .unwrap_err();

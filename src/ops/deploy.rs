@@ -69,7 +69,7 @@ mod tests {
     fn urls_join_with_one_slash_and_tags_replace_plus() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("web_1.2.3+b7_0123456789ab.zip"), b"").unwrap();
-        let store = Store::open(d.path()).unwrap();
+        let store = Store::open(d.path(), std::sync::Arc::new(crate::store::NamesOnly)).unwrap();
         for base in [
             "https://host/path",
             "https://host/path/",
@@ -87,7 +87,7 @@ mod tests {
     fn an_untaggable_version_is_an_error() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("web_.1_0123456789ab.zip"), b"").unwrap();
-        let store = Store::open(d.path()).unwrap();
+        let store = Store::open(d.path(), std::sync::Arc::new(crate::store::NamesOnly)).unwrap();
         let err = deployment(&store, &[], "https://h", LatestRule::default()).unwrap_err();
         assert!(err.to_string().contains("`.1`"), "{err}");
     }

@@ -9,14 +9,16 @@ use std::time::SystemTime;
 
 use futures_util::StreamExt;
 
+use crate::archive::Archive;
 use crate::codec::{self, Body, Compression};
+use crate::digest;
 use crate::engine::{Engine, ImageFacts, PullPolicy};
 use crate::error::{Error, Result};
-use crate::inspect::Summary;
+use crate::meta::Summary;
 use crate::name::{self, ArchiveName, Format};
 use crate::pipe;
 use crate::progress::Reporter;
-use crate::store::{self, Archive, Store};
+use crate::store;
 use crate::version;
 
 /// What `update-image` is asked to do.
@@ -56,16 +58,10 @@ pub fn reference(image: &str, repository: Option<&str>, version: &str) -> Result
 
 /// The 12 hex digits of a full image ID (`sha256:<64 hex>`) that archive names carry.
 pub fn short_id(full: &str) -> Result<String> {
-    let hex = full.strip_prefix("sha256:").unwrap_or(full);
-    match hex.get(..name::ID_LEN) {
-        Some(short) if short.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Ok(short.to_ascii_lowercase())
-        }
-        _ => Err(Error::Engine {
-            action: "reading the image ID".into(),
-            reason: format!("`{full}` is not an image ID"),
-        }),
-    }
+    digest::short_id(full).ok_or_else(|| Error::Engine {
+        action: "reading the image ID".into(),
+        reason: format!("`{full}` is not an image ID"),
+    })
 }
 
 /// Brings the artifacts directory `dir` up to date with the engine's image.
@@ -78,7 +74,7 @@ pub async fn update_image(
     let reference = reference(&req.image, req.repository.as_deref(), &req.version)?;
     // Read the directory before asking anything of the engine; the caller's lock keeps it as
     // it is until the archive is written.
-    let store = Store::open(dir)?;
+    let store = super::open_store(dir)?;
     let present = match req.pull {
         PullPolicy::Never => None,
         PullPolicy::IfNotPresent => engine.image_id(&reference).await?,
@@ -123,7 +119,8 @@ pub async fn update_image(
         (Some(done), _, _) => (done.path.clone(), done.name.format.clone(), false),
         (None, Some(tar), None) => (tar.path.clone(), Format::Docker, false),
         (None, Some(tar), Some(c)) => {
-            let path = codec::compress(tar, c, reporter.as_ref())?;
+            let comment = summary(&facts).zip_comment();
+            let path = codec::compress(tar, c, Some(&comment), reporter.as_ref())?;
             (path, c.format.clone(), true)
         }
         (None, None, compress) => {
@@ -142,7 +139,7 @@ pub async fn update_image(
 
     let mut removed = Vec::new();
     if req.clean {
-        let store = Store::open(dir)?;
+        let store = super::open_store(dir)?;
         let others: Vec<&Archive> = store
             .known_of(&req.image)
             .filter(|a| a.path != path)
@@ -173,13 +170,7 @@ pub async fn save(
     facts: &ImageFacts,
 ) -> Result<PathBuf> {
     // The ID and creation time go into a ZIP's comment, for `images --created`.
-    let comment = Some(
-        Summary {
-            id: facts.id.clone(),
-            created: facts.created.clone(),
-        }
-        .zip_comment(),
-    );
+    let comment = Some(summary(facts).zip_comment());
     let (tx, mut reader) = pipe::to_reader();
     let (writer_dest, source) = (dest.to_path_buf(), PathBuf::from(reference));
     let writer = tokio::task::spawn_blocking(move || {
@@ -230,6 +221,14 @@ pub async fn save(
     match failure {
         Some(e) => Err(e),
         None => written,
+    }
+}
+
+/// What a ZIP's comment says of the engine's image.
+fn summary(facts: &ImageFacts) -> Summary {
+    Summary {
+        id: facts.id.clone(),
+        created: facts.created.clone(),
     }
 }
 

@@ -19,12 +19,12 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::{ImageError, TarIndex};
+use crate::archive::Archive;
 use crate::codec;
 use crate::error::{Error, IoContext, Result};
-use crate::inspect::TarIndex;
 use crate::name::Format;
 use crate::progress::Silent;
-use crate::store::Archive;
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -127,21 +127,20 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
         path: path.clone(),
         reason,
     };
-    let index = TarIndex::read_seekable(BufReader::new(&file))
-        .map_err(|e| crate::inspect::read_error(&path, e))?;
-    let info = index.image().map_err(|reason| Error::Corrupt {
+    let damaged = |source| Error::Damaged {
         path: path.clone(),
-        reason,
-    })?;
+        source,
+    };
+    let index = TarIndex::read_seekable(BufReader::new(&file)).map_err(damaged)?;
+    let info = index.image().map_err(damaged)?;
     let mut unpacker = Unpacker::new(dest, only);
     for (n, layer) in info.layers.iter().enumerate() {
-        let (_, offset, size) = index.file(&layer.path).ok_or_else(|| Error::Corrupt {
-            path: path.clone(),
-            reason: format!("the layer `{}` is missing", layer.path),
-        })?;
+        let found = index
+            .file(&layer.path)
+            .ok_or_else(|| damaged(ImageError::MissingLayer(layer.path.clone())))?;
         let mut data = &file;
-        data.seek(SeekFrom::Start(offset)).at(&path)?;
-        let reader = layer_reader(BufReader::new(data.take(size))).at(&path)?;
+        data.seek(SeekFrom::Start(found.offset)).at(&path)?;
+        let reader = layer_reader(BufReader::new(data.take(found.size))).at(&path)?;
         unpacker.apply(reader).map_err(|e| match e {
             ApplyError::Io(at, e) => Error::io(&at, e),
             ApplyError::Refused(reason) => {
@@ -589,7 +588,7 @@ mod tests {
             return docker;
         }
         let compression = codec::Compression::new(format, None).unwrap();
-        let path = codec::compress(&docker, &compression, &Silent).unwrap();
+        let path = codec::compress(&docker, &compression, None, &Silent).unwrap();
         Archive::from_path(&path).unwrap()
     }
 

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
+use crate::archive::Archive;
 use crate::codec;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::ops::update::short_id;
 use crate::pipe;
 use crate::progress::{Reporter, Silent};
-use crate::store::Archive;
-use crate::update::short_id;
 
 /// Loads `archive` (either format; a ZIP streams out of the ZIP, with no temporary tar) into the
 /// engine, checks that the loaded image ID starts with the ID in the archive's name, and returns

@@ -1,0 +1,59 @@
+//! An archive file: a regular file whose whole name is an archive name, with the facts its
+//! directory entry gives (size, modification time). Nothing here reads what is inside it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::error::{Error, IoContext, Result};
+use crate::name::ArchiveName;
+
+/// A file whose whole name is an archive name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    pub name: ArchiveName,
+    /// The path as found (under the artifacts directory: the directory joined with the file's
+    /// place below it).
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+impl Archive {
+    /// Describes the file at `path`, named `name`, with its metadata.
+    pub fn new(name: ArchiveName, path: PathBuf, metadata: &fs::Metadata) -> Result<Archive> {
+        let modified = metadata.modified().at(&path)?;
+        Ok(Archive {
+            size: metadata.len(),
+            modified,
+            name,
+            path,
+        })
+    }
+
+    /// Reads the archive at `path` (which must be a regular file with an archive name).
+    pub fn from_path(path: &Path) -> Result<Archive> {
+        let metadata = fs::symlink_metadata(path).at(path)?;
+        if !metadata.is_file() {
+            return Err(Error::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let name = ArchiveName::parse_strict(file_name)?;
+        Archive::new(name, path.to_path_buf(), &metadata)
+    }
+
+    /// Whether the version is a dirty build.
+    pub fn is_dirty(&self) -> bool {
+        self.name.is_dirty()
+    }
+
+    /// The file name.
+    pub fn file_name(&self) -> String {
+        self.name.file_name()
+    }
+}

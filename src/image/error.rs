@@ -1,0 +1,73 @@
+//! What can be wrong with an image archive's contents.
+
+use std::io;
+
+/// Why an archive's `docker save` tar is not a readable image; the caller names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("not a tar: {0}")]
+    NotATar(#[source] io::Error),
+
+    #[error("the tar is damaged: {0}")]
+    Damaged(#[source] io::Error),
+
+    #[error("reading `{path}`: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("the tar holds a path that escapes with `..`: `{0}`")]
+    EscapingPath(String),
+
+    #[error("the tar holds an absolute path `{0}`")]
+    AbsolutePath(String),
+
+    #[error("the link `{0}` has no target")]
+    LinkWithoutTarget(String),
+
+    #[error("no manifest.json and no index.json: this is not a `docker save` archive")]
+    NotAnImage,
+
+    #[error("`{path}` is not valid: {source}")]
+    BadDocument {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("`{0}` is missing")]
+    MissingDocument(String),
+
+    #[error("manifest.json lists no image")]
+    NoImage,
+
+    #[error("the OCI index lists no manifest")]
+    EmptyIndex,
+
+    #[error("the OCI index nests too deeply")]
+    TooDeep,
+
+    #[error("the config `{0}` is missing or too large for an image config")]
+    MissingConfig(String),
+
+    #[error("the layer `{0}` named by the manifest is missing")]
+    MissingLayer(String),
+
+    #[error("the manifest lists {layers} layers, the config {diff_ids} diff_ids")]
+    LayerCount { layers: usize, diff_ids: usize },
+
+    #[error("the layer `{layer}` has digest {found}, the config says {expected}")]
+    LayerDigest {
+        layer: String,
+        found: String,
+        expected: String,
+    },
+
+    #[error("the blob `{path}` has digest {found}")]
+    BlobDigest { path: String, found: String },
+
+    #[error("the image ID is {id}, but the file name says {name_id}")]
+    IdMismatch { id: String, name_id: String },
+}

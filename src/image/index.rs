@@ -1,0 +1,278 @@
+//! ONE index of a `docker save` tar: its members (where each file's data starts, its size, and,
+//! when read for verification, its digests), its links, and the bytes of its small JSON
+//! documents. A `.docker` is indexed by seeking from tar header to tar header (file data is never
+//! read); a stream is indexed in one pass, hashing every file when asked.
+//!
+//! Every reader of an archive's image (verify, inspect, extract, push) goes through it, so that
+//! path normalisation, link following and the manifest reader exist once.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Seek};
+use std::path::{Component, Path};
+
+use sha2::{Digest as _, Sha256};
+
+use super::ImageError;
+use crate::digest::{self, HashingReader};
+
+/// JSON documents up to this size are kept while indexing.
+pub const SMALL: u64 = 4 << 20;
+/// How many links a path inside an archive may go through.
+const MAX_LINKS: usize = 16;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The digests of one file of the tar, when it was read for verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    /// `sha256:<hex>` of the bytes as stored.
+    pub stored: String,
+    /// `sha256:<hex>` of the bytes after gzip decompression, for gzip-compressed files.
+    pub uncompressed: Option<String>,
+}
+
+impl FileDigest {
+    /// The digest a layer's `diff_id` is compared with.
+    pub fn diff_id(&self) -> &str {
+        self.uncompressed.as_deref().unwrap_or(&self.stored)
+    }
+}
+
+/// One member of the tar.
+#[derive(Debug, Clone)]
+pub enum Member {
+    /// A regular file: where its data starts in the tar (meaningful for a seekable tar), its
+    /// size, and its digests (when the tar was hashed).
+    File {
+        offset: u64,
+        size: u64,
+        digest: Option<FileDigest>,
+    },
+    /// A symbolic or hard link, to this path (normalized, relative to the tar's root).
+    Link(String),
+}
+
+/// A regular file of the tar, found by [`TarIndex::file`].
+#[derive(Debug, Clone, Copy)]
+pub struct FileRef<'a> {
+    /// Its path in the tar, after following links.
+    pub path: &'a str,
+    pub offset: u64,
+    pub size: u64,
+    pub digest: Option<&'a FileDigest>,
+}
+
+/// How a tar is read while it is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Only the headers and the small JSON documents.
+    Documents,
+    /// Every file, hashed (and gzip files hashed uncompressed too).
+    Hashed,
+}
+
+/// The members of a `docker save` tar, and the bytes of its small JSON documents.
+#[derive(Debug, Default)]
+pub struct TarIndex {
+    pub members: HashMap<String, Member>,
+    pub small: HashMap<String, Vec<u8>>,
+}
+
+impl TarIndex {
+    /// Indexes a tar read as a stream.
+    pub fn read(reader: &mut dyn Read, reading: Reading) -> Result<TarIndex, ImageError> {
+        let mut archive = tar::Archive::new(reader);
+        let entries = archive.entries().map_err(ImageError::NotATar)?;
+        Self::from_entries(entries, reading)
+    }
+
+    /// Indexes a tar that can be seeked, skipping over file data.
+    pub fn read_seekable<R: Read + Seek>(reader: R) -> Result<TarIndex, ImageError> {
+        let mut archive = tar::Archive::new(reader);
+        let entries = archive.entries_with_seek().map_err(ImageError::NotATar)?;
+        Self::from_entries(entries, Reading::Documents)
+    }
+
+    fn from_entries<R: Read>(
+        entries: tar::Entries<'_, R>,
+        reading: Reading,
+    ) -> Result<TarIndex, ImageError> {
+        let mut index = TarIndex::default();
+        for entry in entries {
+            let mut entry = entry.map_err(ImageError::Damaged)?;
+            let path = entry.path().map_err(ImageError::Damaged)?.into_owned();
+            let key = normalize(&path)?;
+            let kind = entry.header().entry_type();
+            if kind.is_symlink() || kind.is_hard_link() {
+                let target = entry
+                    .link_name()
+                    .map_err(ImageError::Damaged)?
+                    .ok_or_else(|| ImageError::LinkWithoutTarget(key.clone()))?;
+                // A symbolic link is relative to its folder; a hard link to the tar's root.
+                let resolved = match Path::new(&key).parent() {
+                    Some(parent) if kind.is_symlink() => normalize(&parent.join(target))?,
+                    _ => normalize(&target)?,
+                };
+                index.members.insert(key, Member::Link(resolved));
+                continue;
+            }
+            if !kind.is_file() {
+                continue;
+            }
+            let size = entry.size();
+            let offset = entry.raw_file_position();
+            let wanted = size <= SMALL && (is_document(&key) || key.starts_with("blobs/"));
+            let read = |e: io::Error| ImageError::Read {
+                path: key.clone(),
+                source: e,
+            };
+            let (kept, digest) = match reading {
+                Reading::Hashed => {
+                    let mut kept = Vec::new();
+                    let digest =
+                        hash_file(&mut entry, wanted.then_some(&mut kept)).map_err(read)?;
+                    (wanted.then_some(kept), Some(digest))
+                }
+                Reading::Documents if wanted => {
+                    // A blob is a JSON document (manifest, index, config) or a layer: only the
+                    // first byte of a layer is read.
+                    let mut kept = Vec::new();
+                    let mut first = [0u8; 1];
+                    let n = entry.read(&mut first).map_err(read)?;
+                    if is_document(&key) || first[..n] == *b"{" {
+                        kept.extend_from_slice(&first[..n]);
+                        entry.read_to_end(&mut kept).map_err(read)?;
+                        (Some(kept), None)
+                    } else {
+                        (None, None)
+                    }
+                }
+                Reading::Documents => (None, None),
+            };
+            if let Some(bytes) = kept.filter(|b| is_document(&key) || b.first() == Some(&b'{')) {
+                index.small.insert(key.clone(), bytes);
+            }
+            index.members.insert(
+                key,
+                Member::File {
+                    offset,
+                    size,
+                    digest,
+                },
+            );
+        }
+        Ok(index)
+    }
+
+    /// The regular file a path names, following links.
+    pub fn file(&self, path: &str) -> Option<FileRef<'_>> {
+        let mut key = normalize(Path::new(path)).ok()?;
+        for _ in 0..MAX_LINKS {
+            let (found, member) = self.members.get_key_value(&key)?;
+            match member {
+                Member::File {
+                    offset,
+                    size,
+                    digest,
+                } => {
+                    return Some(FileRef {
+                        path: found,
+                        offset: *offset,
+                        size: *size,
+                        digest: digest.as_ref(),
+                    });
+                }
+                Member::Link(target) => key = target.clone(),
+            }
+        }
+        None
+    }
+
+    /// The bytes of a small document, following links.
+    pub fn document(&self, path: &str) -> Option<&[u8]> {
+        let file = self.file(path)?;
+        self.small.get(file.path).map(Vec::as_slice)
+    }
+
+    /// Whether the tar has a member at `path` (a file or a link).
+    pub fn contains(&self, path: &str) -> bool {
+        normalize(Path::new(path)).is_ok_and(|key| self.members.contains_key(&key))
+    }
+
+    /// The regular files with their digests (for a tar read with [`Reading::Hashed`]).
+    pub fn digests(&self) -> impl Iterator<Item = (&str, &FileDigest)> {
+        self.members.iter().filter_map(|(path, m)| match m {
+            Member::File {
+                digest: Some(d), ..
+            } => Some((path.as_str(), d)),
+            _ => None,
+        })
+    }
+}
+
+/// The path of a blob in an OCI layout.
+pub fn blob_path(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+/// Whether a member is one of the layout's JSON documents.
+fn is_document(key: &str) -> bool {
+    key.ends_with(".json") || key == "oci-layout" || key == "repositories"
+}
+
+/// A member path as manifests name it (no leading `./`, `..` resolved); refuses paths that are
+/// absolute or leave the tar's root.
+pub fn normalize(path: &Path) -> Result<String, ImageError> {
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(ImageError::EscapingPath(path.display().to_string()));
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(ImageError::AbsolutePath(path.display().to_string()));
+            }
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Hashes a file as it streams (and its gzip-decompressed content when it is gzip), keeping
+/// its bytes in `keep` when asked.
+fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<FileDigest> {
+    let mut first = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match reader.read(&mut first[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    let head = io::Cursor::new(first[..got].to_vec()).chain(reader);
+    let mut tee = match keep {
+        Some(keep) => HashingReader::keeping(head, keep),
+        None => HashingReader::new(head),
+    };
+    let uncompressed = if first[..got] == GZIP_MAGIC {
+        let mut plain = Sha256::new();
+        let mut decoder = flate2::read::MultiGzDecoder::new(&mut tee);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match decoder.read(&mut buf)? {
+                0 => break,
+                n => plain.update(&buf[..n]),
+            }
+        }
+        Some(digest::hex(plain))
+    } else {
+        None
+    };
+    io::copy(&mut tee, &mut io::sink())?;
+    Ok(FileDigest {
+        stored: tee.finish().0,
+        uncompressed,
+    })
+}

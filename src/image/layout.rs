@@ -1,0 +1,155 @@
+//! The two layouts a `docker save` tar comes in, read from its [`TarIndex`]: the classic one
+//! (`manifest.json` naming `<config>.json` and `<layer>/layer.tar`) and the OCI image layout of
+//! Docker 25 and later (`index.json` → manifest, through nested indexes → config, `blobs/…`).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ImageError;
+use super::index::{TarIndex, blob_path};
+use super::info::{ImageInfo, LayerInfo};
+use crate::digest::sha256;
+use crate::oci::Document;
+
+/// How deep OCI indexes may nest.
+const MAX_DEPTH: usize = 16;
+
+/// One image in `manifest.json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ManifestEntry {
+    pub config: String,
+    #[serde(default)]
+    pub repo_tags: Option<Vec<String>>,
+    pub layers: Vec<String>,
+}
+
+impl TarIndex {
+    /// The first image the tar holds (the one an archive is named after).
+    pub fn image(&self) -> Result<ImageInfo, ImageError> {
+        self.images()?.into_iter().next().ok_or(ImageError::NoImage)
+    }
+
+    /// Every image the tar holds: each entry of `manifest.json` or, when there is none, the
+    /// image `index.json` leads to.
+    pub fn images(&self) -> Result<Vec<ImageInfo>, ImageError> {
+        if let Some(bytes) = self.document("manifest.json") {
+            let manifest: Vec<ManifestEntry> =
+                serde_json::from_slice(bytes).map_err(|source| ImageError::BadDocument {
+                    path: "manifest.json".into(),
+                    source,
+                })?;
+            if manifest.is_empty() {
+                return Err(ImageError::NoImage);
+            }
+            return manifest
+                .into_iter()
+                .map(|entry| {
+                    let layers = entry
+                        .layers
+                        .iter()
+                        .map(|l| {
+                            self.file(l)
+                                .map(|f| (l.clone(), f.size))
+                                .ok_or_else(|| ImageError::MissingLayer(l.clone()))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    self.build(&entry.config, entry.repo_tags.unwrap_or_default(), layers)
+                })
+                .collect();
+        }
+        if self.contains("index.json") {
+            return self.oci_image().map(|image| vec![image]);
+        }
+        Err(ImageError::NotAnImage)
+    }
+
+    /// Reads an OCI image layout: `index.json` → manifest (through nested indexes) → config.
+    fn oci_image(&self) -> Result<ImageInfo, ImageError> {
+        let parse = |path: &str| -> Result<Document, ImageError> {
+            let bytes = self
+                .document(path)
+                .ok_or_else(|| ImageError::MissingDocument(path.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|source| ImageError::BadDocument {
+                path: path.to_string(),
+                source,
+            })
+        };
+        let mut doc = parse("index.json")?;
+        let mut tags = Vec::new();
+        for _ in 0..MAX_DEPTH {
+            if let Some(config) = &doc.config {
+                let layers = doc
+                    .layers
+                    .iter()
+                    .map(|l| (blob_path(&l.digest), l.size))
+                    .collect();
+                return self.build(&blob_path(&config.digest), tags, layers);
+            }
+            let first = doc
+                .manifests
+                .as_ref()
+                .and_then(|m| m.first())
+                .ok_or(ImageError::EmptyIndex)?;
+            let ann = &first.annotations;
+            if tags.is_empty()
+                && let Some(name) = ann
+                    .get("io.containerd.image.name")
+                    .or_else(|| ann.get("org.opencontainers.image.ref.name"))
+            {
+                tags.push(name.clone());
+            }
+            doc = parse(&blob_path(&first.digest))?;
+        }
+        Err(ImageError::TooDeep)
+    }
+
+    /// The image whose config is at `config_path`, with these tags and layers (path and size
+    /// as stored).
+    fn build(
+        &self,
+        config_path: &str,
+        repo_tags: Vec<String>,
+        layers: Vec<(String, u64)>,
+    ) -> Result<ImageInfo, ImageError> {
+        let bytes = self
+            .document(config_path)
+            .ok_or_else(|| ImageError::MissingConfig(config_path.to_string()))?;
+        let config: Value =
+            serde_json::from_slice(bytes).map_err(|source| ImageError::BadDocument {
+                path: config_path.to_string(),
+                source,
+            })?;
+        let diff_ids: Vec<String> = config
+            .pointer("/rootfs/diff_ids")
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if diff_ids.len() != layers.len() {
+            return Err(ImageError::LayerCount {
+                layers: layers.len(),
+                diff_ids: diff_ids.len(),
+            });
+        }
+        Ok(ImageInfo {
+            id: sha256(bytes),
+            repo_tags,
+            layers: layers
+                .into_iter()
+                .zip(diff_ids)
+                .map(|((path, size), diff_id)| LayerInfo {
+                    diff_id,
+                    size,
+                    path,
+                })
+                .collect(),
+            config,
+            config_path: config_path.to_string(),
+            config_bytes: bytes.to_vec(),
+        })
+    }
+}

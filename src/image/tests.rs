@@ -1,0 +1,257 @@
+//! Tests of the index, the layouts and verification, and the tar builders other tests use.
+
+use std::io::{self, Write};
+
+use super::index::{FileDigest, Member, Reading, SMALL, TarIndex, blob_path};
+use super::verify::check;
+use crate::digest::sha256;
+
+/// A classic `docker save` tar of one image with the given layers; returns the tar and the
+/// image ID.
+pub fn classic_tar(layers: &[&[u8]], gzip_layers: bool) -> (Vec<u8>, String) {
+    let mut diff_ids = Vec::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut names = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        diff_ids.push(sha256(layer));
+        let stored = if gzip_layers {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(layer).unwrap();
+            gz.finish().unwrap()
+        } else {
+            layer.to_vec()
+        };
+        let name = format!("layer{i}/layer.tar");
+        files.push((name.clone(), stored));
+        names.push(name);
+    }
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+    let config = serde_json::to_vec(&config).unwrap();
+    let id = sha256(&config);
+    let config_name = format!("{}.json", &id[7..]);
+    files.push((config_name.clone(), config));
+    let manifest =
+        serde_json::json!([{"Config": config_name, "RepoTags": ["web:1.0"], "Layers": names}]);
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
+    (tar_of(&files), id)
+}
+
+pub fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        // Write the name raw, so that hostile names reach the reader as they are.
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_cksum();
+        builder.append(&header, data.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// Indexes a tar with every file hashed.
+fn hashed(tar: &[u8]) -> Result<TarIndex, String> {
+    TarIndex::read(&mut &tar[..], Reading::Hashed).map_err(|e| e.to_string())
+}
+
+/// What `verify` says of a tar, as text.
+fn check_tar(tar: &[u8], name_id: &str) -> Result<(), String> {
+    check(&hashed(tar)?, name_id).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_good_image_passes_in_both_layer_encodings() {
+    for gzip in [false, true] {
+        let (tar, id) = classic_tar(&[b"first layer", &vec![7u8; 300_000]], gzip);
+        assert_eq!(check_tar(&tar, &id[7..19]), Ok(()), "gzip {gzip}");
+    }
+}
+
+#[test]
+fn problems_are_named() {
+    let (tar, id) = classic_tar(&[b"first layer", b"second layer"], false);
+    let err = check_tar(&tar, "ffffffffffff").unwrap_err();
+    assert!(
+        err.contains("ffffffffffff") && err.contains(&id[7..]),
+        "{err}"
+    );
+
+    let mut flipped = tar.clone();
+    let at = flipped
+        .windows(12)
+        .position(|w| w == b"second layer")
+        .unwrap();
+    flipped[at] ^= 1;
+    let err = check_tar(&flipped, &id[7..19]).unwrap_err();
+    assert!(err.contains("layer1/layer.tar"), "{err}");
+
+    let err = check_tar(&tar_of(&[("x".into(), b"y".to_vec())]), "0123456789ab").unwrap_err();
+    assert!(err.contains("manifest.json"), "{err}");
+    for hostile in ["/etc/passwd", "../escape", "a/../../b"] {
+        let err = hashed(&tar_of(&[(hostile.into(), b"x".to_vec())])).unwrap_err();
+        assert!(err.contains(hostile), "{err}");
+    }
+    let err = check_tar(&tar[..tar.len() / 2], &id[7..19]).unwrap_err();
+    assert!(!err.is_empty());
+}
+
+#[test]
+fn an_oversized_config_is_an_error_not_a_panic() {
+    let config_name = format!("{}.json", "a".repeat(64));
+    let manifest = serde_json::json!([{"Config": config_name, "Layers": []}]);
+    let tar = tar_of(&[
+        (config_name.clone(), vec![b' '; SMALL as usize + 1]),
+        (
+            "manifest.json".into(),
+            serde_json::to_vec(&manifest).unwrap(),
+        ),
+    ]);
+    let err = check_tar(&tar, "aaaaaaaaaaaa").unwrap_err();
+    assert!(err.contains("too large"), "{err}");
+}
+
+#[test]
+fn oci_blobs_must_match_their_names() {
+    let blob = b"a blob".to_vec();
+    let name = format!("blobs/sha256/{}", &sha256(&blob)[7..]);
+    let index = hashed(&tar_of(&[(name.clone(), blob)])).unwrap();
+    assert_eq!(
+        index.file(&name).unwrap().digest.unwrap().stored[7..],
+        name[13..]
+    );
+    let wrong = format!("blobs/sha256/{}", "0".repeat(64));
+    let (tar, id) = classic_tar(&[b"l"], false);
+    let mut index = hashed(&tar).unwrap();
+    index.members.insert(
+        wrong,
+        Member::File {
+            offset: 0,
+            size: 1,
+            digest: Some(FileDigest {
+                stored: sha256(b"x"),
+                uncompressed: None,
+            }),
+        },
+    );
+    assert!(
+        check(&index, &id[7..19])
+            .unwrap_err()
+            .to_string()
+            .contains("blobs/sha256/000")
+    );
+}
+
+#[test]
+fn classic_layout_streamed_and_seeked_agree() {
+    let (tar, id) = classic_tar(&[b"layer one", b"layer two!"], false);
+    let streamed = TarIndex::read(&mut tar.as_slice(), Reading::Documents)
+        .unwrap()
+        .image()
+        .unwrap();
+    let seeked = TarIndex::read_seekable(io::Cursor::new(&tar))
+        .unwrap()
+        .image()
+        .unwrap();
+    assert_eq!(streamed.id, id);
+    assert_eq!(seeked.id, id);
+    assert_eq!(streamed.layers, seeked.layers);
+    assert_eq!(streamed.layers.len(), 2);
+    assert!(streamed.layers[0].diff_id.starts_with("sha256:"));
+}
+
+#[test]
+fn symlinked_layers_are_followed() {
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:a","sha256:a"]}}"#;
+    let config_name = format!("{}.json", &sha256(config)[7..]);
+    let manifest = format!(
+        r#"[{{"Config":"{config_name}","RepoTags":["x:1"],"Layers":["aa/layer.tar","bb/layer.tar"]}}]"#
+    );
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        builder.append_data(&mut h, path, data).unwrap();
+    };
+    add("aa/layer.tar", b"0123456789");
+    add(&config_name, config);
+    add("manifest.json", manifest.as_bytes());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    builder
+        .append_link(&mut h, "bb/layer.tar", "../aa/layer.tar")
+        .unwrap();
+    let tar = builder.into_inner().unwrap();
+    let info = TarIndex::read_seekable(io::Cursor::new(&tar))
+        .unwrap()
+        .image()
+        .unwrap();
+    assert_eq!(info.layers[1].size, 10);
+    assert_eq!(info.repo_tags, vec!["x:1".to_string()]);
+    assert_eq!(info.field("architecture"), Some("amd64"));
+}
+
+#[test]
+fn oci_layout_without_manifest_json() {
+    let config = br#"{"created":"2024-01-02T03:04:05.123456789Z","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:d1"]}}"#;
+    let layer = vec![7u8; 300];
+    let cfg_digest = sha256(config);
+    let layer_digest = sha256(&layer);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"config":{{"digest":"{cfg_digest}","size":{}}},"layers":[{{"digest":"{layer_digest}","size":300}}]}}"#,
+        config.len()
+    );
+    let man_digest = sha256(manifest.as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"digest":"{man_digest}","size":{},"annotations":{{"io.containerd.image.name":"docker.io/library/web:2.0"}}}}]}}"#,
+        manifest.len()
+    );
+    let tar = tar_of(&[
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        ("index.json".into(), index.into_bytes()),
+        (blob_path(&man_digest), manifest.into_bytes()),
+        (blob_path(&cfg_digest), config.to_vec()),
+        (blob_path(&layer_digest), layer),
+    ]);
+    let info = TarIndex::read(&mut tar.as_slice(), Reading::Documents)
+        .unwrap()
+        .image()
+        .unwrap();
+    assert_eq!(info.id, cfg_digest);
+    assert_eq!(
+        info.repo_tags,
+        vec!["docker.io/library/web:2.0".to_string()]
+    );
+    assert_eq!(info.layers[0].size, 300);
+    assert_eq!(info.layers[0].diff_id, "sha256:d1");
+    assert_eq!(
+        info.created_time().map(|t| t.unix_timestamp()),
+        Some(1_704_164_645)
+    );
+}
+
+#[test]
+fn escaping_members_are_refused() {
+    let tar = tar_of(&[("a/../../x".into(), b"x".to_vec())]);
+    assert!(TarIndex::read(&mut tar.as_slice(), Reading::Documents).is_err());
+}
+
+#[test]
+fn not_an_image() {
+    let tar = tar_of(&[("hello.txt".into(), b"hi".to_vec())]);
+    let err = TarIndex::read(&mut tar.as_slice(), Reading::Documents)
+        .unwrap()
+        .image()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("manifest.json"), "{err}");
+}

@@ -1,0 +1,294 @@
+//! What is known about an archive without reading it twice: the image's full ID and creation
+//! time ([`Summary`]), carried in the comment of the ZIPs toolbox writes and kept in a cache
+//! file in each folder that holds archives ([`CACHE_FILE`]), keyed by file name, size and
+//! modification time so that an entry cannot go stale.
+//!
+//! It knows nothing of the latest rule: the store's callers read here, in one batch, what the
+//! rule needs, and hand it over.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::archive::Archive;
+use crate::commit::AtomicFile;
+use crate::digest;
+use crate::error::{Error, IoContext, Result};
+use crate::image::{self, ImageInfo, parse_time};
+use crate::name::Format;
+
+/// What the latest rule and `images --created` need of an image: its full ID and creation
+/// time. Kept in the comment of the ZIPs toolbox writes, and in a cache file beside other
+/// archives ([`CACHE_FILE`]), keyed by file name, size and modification time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+/// How a toolbox ZIP comment starts.
+const COMMENT_PREFIX: &str = "toolbox-image ";
+/// The cache of summaries in each folder that holds archives.
+pub const CACHE_FILE: &str = ".toolbox-cache.json";
+
+impl Summary {
+    /// The ZIP archive comment that carries this summary.
+    pub fn zip_comment(&self) -> String {
+        format!(
+            "{COMMENT_PREFIX}{}",
+            serde_json::to_string(self).unwrap_or_default()
+        )
+    }
+
+    /// The creation time, when there is a valid one.
+    pub fn created_time(&self) -> Option<OffsetDateTime> {
+        parse_time(self.created.as_deref()?)
+    }
+
+    /// Whether this summary can describe `archive` (its ID agrees with the file name).
+    fn fits(&self, archive: &Archive) -> bool {
+        let hex = digest::hex_part(&self.id);
+        hex.len() == 64 && hex.starts_with(&archive.name.id)
+    }
+}
+
+impl From<&ImageInfo> for Summary {
+    fn from(info: &ImageInfo) -> Summary {
+        Summary {
+            id: info.id.clone(),
+            created: info.created().map(str::to_string),
+        }
+    }
+}
+
+/// The creation time of each archive, in order (`None` where it cannot be read), read as
+/// [`summaries`] reads them.
+pub fn created_times(archives: &[&Archive]) -> Vec<Option<OffsetDateTime>> {
+    summaries(archives)
+        .into_iter()
+        .map(|s| s.ok().and_then(|s| s.created_time()))
+        .collect()
+}
+
+/// The full image ID of each archive, in order (`None` where it cannot be read).
+pub fn full_ids(archives: &[&Archive]) -> Vec<Option<String>> {
+    summaries(archives)
+        .into_iter()
+        .map(|s| s.ok().map(|s| s.id))
+        .collect()
+}
+
+/// The summary of each archive, in order: from the cache beside it (one read per folder), else
+/// from its ZIP comment, else by reading the archive; what is read (or found unreadable) is
+/// then kept in the cache.
+pub fn summaries(archives: &[&Archive]) -> Vec<Result<Summary>> {
+    let mut caches: HashMap<PathBuf, Cache> = HashMap::new();
+    let out: Vec<Result<Summary>> = archives
+        .iter()
+        .map(|archive| summary_of(archive, &mut caches))
+        .collect();
+    for (dir, cache) in caches {
+        if cache.changed {
+            // A cache that cannot be written (a read-only folder) only costs time later.
+            let _ = cache.save(&dir);
+        }
+    }
+    out
+}
+
+fn summary_of(archive: &Archive, caches: &mut HashMap<PathBuf, Cache>) -> Result<Summary> {
+    let dir = archive
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let cache = caches
+        .entry(dir.clone())
+        .or_insert_with(|| Cache::load(&dir));
+    let file_name = archive.file_name();
+    let key = CacheKey::of(archive);
+    if let Some(entry) = cache.entries.get(&file_name)
+        && entry.key == key
+    {
+        match &entry.summary {
+            Some(summary) if summary.fits(archive) => return Ok(summary.clone()),
+            None => {
+                return Err(Error::Unreadable {
+                    path: archive.path.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let comment = (archive.name.format == Format::Zip)
+        .then(|| zip_summary(&archive.path))
+        .flatten()
+        .filter(|s| s.fits(archive));
+    let found = match comment {
+        Some(summary) => Ok(summary),
+        None => image::inspect(archive).map(|info| Summary::from(&info)),
+    };
+    // What cannot be read is remembered too (until the file changes), but not a failed read.
+    let summary = match &found {
+        Ok(summary) => Some(summary.clone()),
+        Err(Error::Io { .. }) => return found,
+        Err(_) => None,
+    };
+    cache.entries.insert(file_name, CacheEntry { key, summary });
+    cache.changed = true;
+    found
+}
+
+/// The summary in a ZIP's archive comment, when it carries one.
+fn zip_summary(path: &Path) -> Option<Summary> {
+    let file = File::open(path).ok()?;
+    let zip = zip::ZipArchive::new(BufReader::new(file)).ok()?;
+    let text = std::str::from_utf8(zip.comment()).ok()?;
+    serde_json::from_str(text.strip_prefix(COMMENT_PREFIX)?).ok()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    size: u64,
+    modified_s: i64,
+    modified_ns: u32,
+}
+
+impl CacheKey {
+    fn of(archive: &Archive) -> CacheKey {
+        // Seconds and nanoseconds since the epoch, whatever the time (no calendar involved:
+        // a file dated in the year 300,000 or before 1970 has a key too).
+        let (modified_s, modified_ns) = match archive.modified.duration_since(UNIX_EPOCH) {
+            Ok(d) => (
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            ),
+            Err(e) => {
+                let d = e.duration();
+                let (s, ns) = (d.as_secs(), d.subsec_nanos());
+                let s = i64::try_from(s).map_or(i64::MIN, |s| -s);
+                // Floor division, so that keys keep the order of the times.
+                if ns == 0 {
+                    (s, 0)
+                } else {
+                    (s.saturating_sub(1), 1_000_000_000 - ns)
+                }
+            }
+        };
+        CacheKey {
+            size: archive.size,
+            modified_s,
+            modified_ns,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CacheEntry {
+    key: CacheKey,
+    /// `None`: the archive could not be read.
+    summary: Option<Summary>,
+}
+
+/// A cache entry as stored: flat, so that a large cache parses fast.
+#[derive(Serialize, Deserialize)]
+struct StoredEntry {
+    size: u64,
+    modified_s: i64,
+    modified_ns: u32,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+}
+
+impl From<StoredEntry> for CacheEntry {
+    fn from(e: StoredEntry) -> Self {
+        CacheEntry {
+            key: CacheKey {
+                size: e.size,
+                modified_s: e.modified_s,
+                modified_ns: e.modified_ns,
+            },
+            summary: e.id.map(|id| Summary {
+                id,
+                created: e.created,
+            }),
+        }
+    }
+}
+
+impl From<&CacheEntry> for StoredEntry {
+    fn from(e: &CacheEntry) -> Self {
+        StoredEntry {
+            size: e.key.size,
+            modified_s: e.key.modified_s,
+            modified_ns: e.key.modified_ns,
+            id: e.summary.as_ref().map(|s| s.id.clone()),
+            created: e.summary.as_ref().and_then(|s| s.created.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    entries: HashMap<String, CacheEntry>,
+    changed: bool,
+}
+
+impl Cache {
+    fn load(dir: &Path) -> Cache {
+        let stored: HashMap<String, StoredEntry> = std::fs::read(dir.join(CACHE_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        let entries = stored.into_iter().map(|(k, v)| (k, v.into())).collect();
+        Cache {
+            entries,
+            changed: false,
+        }
+    }
+
+    /// Writes the cache atomically, keeping only entries whose files still exist.
+    fn save(mut self, dir: &Path) -> Result<()> {
+        self.entries
+            .retain(|name, _| dir.join(name).symlink_metadata().is_ok());
+        let stored: HashMap<&String, StoredEntry> =
+            self.entries.iter().map(|(k, v)| (k, v.into())).collect();
+        let bytes = serde_json::to_vec(&stored).unwrap_or_default();
+        let mut file = AtomicFile::create(&dir.join(CACHE_FILE))?;
+        let dest = file.dest().to_path_buf();
+        file.file_mut().write_all(&bytes).at(&dest)?;
+        file.commit().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::tests::classic_tar;
+
+    #[test]
+    fn unreadable_archives_are_remembered_until_they_change() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("web_1.0_aaaaaaaaaaaa.docker");
+        std::fs::write(&path, b"not a tar").unwrap();
+        let archive = Archive::from_path(&path).unwrap();
+        assert!(summaries(&[&archive])[0].is_err());
+        let cache = std::fs::read_to_string(d.path().join(CACHE_FILE)).unwrap();
+        assert!(cache.contains("\"id\":null"), "{cache}");
+        let again = summaries(&[&archive]).pop().unwrap().unwrap_err();
+        assert!(again.to_string().contains(CACHE_FILE), "{again}");
+        // A readable one is read and remembered with its ID.
+        let (tar, id) = classic_tar(&[b"layer"], false);
+        let good = d.path().join(format!("web_1.0_{}.docker", &id[7..19]));
+        std::fs::write(&good, tar).unwrap();
+        let archive = Archive::from_path(&good).unwrap();
+        assert_eq!(summaries(&[&archive])[0].as_ref().unwrap().id, id);
+    }
+}

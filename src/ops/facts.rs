@@ -1,0 +1,32 @@
+//! The store's questions about archives' contents, answered by reading them (through the ZIP
+//! comment and the per-folder cache of [`crate::meta`] first).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::archive::Archive;
+use crate::error::Result;
+use crate::meta;
+use crate::store::{ArchiveFacts, Store};
+
+/// Answers from the archives themselves, cached.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ArchiveContents;
+
+impl ArchiveFacts for ArchiveContents {
+    fn created(&self, archives: &[&Archive]) -> Vec<Option<OffsetDateTime>> {
+        meta::created_times(archives)
+    }
+
+    fn full_ids(&self, archives: &[&Archive]) -> Vec<Option<String>> {
+        meta::full_ids(archives)
+    }
+}
+
+/// Opens the artifacts directory `dir`, with what is inside its archives read as the latest rule
+/// and ID lookups need it.
+pub fn open_store(dir: &Path) -> Result<Store> {
+    Store::open(dir, Arc::new(ArchiveContents))
+}

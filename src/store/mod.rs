@@ -1,0 +1,472 @@
+//! The artifacts directory: the archives found in it, and what the latest rule makes of them.
+//! The store reads names and directory entries only, never what is inside an archive: what the
+//! rule needs of that (creation times, full image IDs) comes, in batches, from the
+//! [`ArchiveFacts`] it is opened with.
+
+mod clean;
+mod rule;
+mod select;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use walkdir::WalkDir;
+
+pub use crate::archive::Archive;
+use crate::error::{Error, Result};
+use crate::name::ArchiveName;
+pub use clean::remove;
+pub use rule::{LatestKey, LatestRule};
+pub use select::{Target, check_format};
+
+/// What the store needs to know of what is inside archives, read by a layer above it, one batch
+/// per question.
+pub trait ArchiveFacts: Send + Sync {
+    /// The image creation time of each archive, in order (`None` where it cannot be read).
+    fn created(&self, archives: &[&Archive]) -> Vec<Option<OffsetDateTime>>;
+    /// The full image ID (`sha256:<64 hex>`) of each archive, in order (`None` where it cannot
+    /// be read).
+    fn full_ids(&self, archives: &[&Archive]) -> Vec<Option<String>>;
+}
+
+/// Facts from the file names alone: nothing inside an archive is known.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NamesOnly;
+
+impl ArchiveFacts for NamesOnly {
+    fn created(&self, archives: &[&Archive]) -> Vec<Option<OffsetDateTime>> {
+        vec![None; archives.len()]
+    }
+    fn full_ids(&self, archives: &[&Archive]) -> Vec<Option<String>> {
+        vec![None; archives.len()]
+    }
+}
+
+/// The archives found in an artifacts directory.
+#[derive(Clone)]
+pub struct Store {
+    dir: PathBuf,
+    archives: Vec<Archive>,
+    facts: Arc<dyn ArchiveFacts>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("archives", &self.archives.len())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Scans `dir` recursively for files whose whole name is an archive name. Hidden files and
+    /// folders are skipped, links are never followed (the directory itself may be one), and
+    /// directories are never archives. `facts` answers what the latest rule and ID lookups need
+    /// to know of archives' contents.
+    pub fn open(dir: &Path, facts: Arc<dyn ArchiveFacts>) -> Result<Store> {
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::BasedirNotADirectory {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::MissingBasedir {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+        let mut found = Vec::new();
+        let walk = WalkDir::new(dir)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        for entry in walk {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                Error::io(path, e.into())
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            if let Some(name) = entry.file_name().to_str().and_then(ArchiveName::parse) {
+                found.push((name, entry.into_path()));
+            }
+        }
+        let archives = describe_all(found)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            archives,
+            facts,
+        })
+    }
+
+    /// The artifacts directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the store knows of archives' contents.
+    pub fn facts(&self) -> &dyn ArchiveFacts {
+        self.facts.as_ref()
+    }
+
+    /// Every file with an archive name, foreign ones included, in no particular order.
+    pub fn all(&self) -> &[Archive] {
+        &self.archives
+    }
+
+    /// The archives of `image` in a format toolbox manages (foreign files excluded).
+    pub fn known_of<'a, 'b>(
+        &'a self,
+        image: &'b str,
+    ) -> impl Iterator<Item = &'a Archive> + use<'a, 'b> {
+        self.archives
+            .iter()
+            .filter(move |a| a.name.image == image && a.name.format.is_known())
+    }
+
+    /// The names of the images with at least one archive in a known format, sorted.
+    pub fn images(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .archives
+            .iter()
+            .filter(|a| a.name.format.is_known())
+            .map(|a| a.name.image.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The archives in a known format of each of `images` (of every image when empty), by
+    /// image.
+    fn by_image(&self, images: &[String]) -> BTreeMap<&str, Vec<&Archive>> {
+        let wanted: HashSet<&str> = images.iter().map(String::as_str).collect();
+        let mut by_image: BTreeMap<&str, Vec<&Archive>> = BTreeMap::new();
+        for a in self.archives.iter().filter(|a| a.name.format.is_known()) {
+            if wanted.is_empty() || wanted.contains(a.name.image.as_str()) {
+                by_image.entry(&a.name.image).or_default().push(a);
+            }
+        }
+        by_image
+    }
+
+    /// Every file with an archive name (of `images`, or all when empty), sorted by image name,
+    /// each image's archives latest first, its foreign files after them by name.
+    pub fn listing(&self, images: &[String], rule: LatestRule) -> Vec<&Archive> {
+        let wanted: HashSet<&str> = images.iter().map(String::as_str).collect();
+        let known = self.by_image(images);
+        let mut foreign: BTreeMap<&str, Vec<&Archive>> = BTreeMap::new();
+        for a in self.archives.iter().filter(|a| !a.name.format.is_known()) {
+            if wanted.is_empty() || wanted.contains(a.name.image.as_str()) {
+                foreign.entry(&a.name.image).or_default().push(a);
+            }
+        }
+        // Every key in one batch: the creation times the rule needs are read once.
+        let all: Vec<&Archive> = known.values().flatten().copied().collect();
+        let keys = rule.keys(&all, self.facts());
+        let mut keyed: Vec<(&str, LatestKey, &Archive)> = all
+            .into_iter()
+            .zip(keys)
+            .map(|(a, k)| (a.name.image.as_str(), k, a))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(b.0).then_with(|| b.1.cmp(&a.1)));
+        let mut names: Vec<&str> = known.keys().chain(foreign.keys()).copied().collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut out = Vec::with_capacity(self.archives.len());
+        let mut rest = keyed.as_slice();
+        for image in names {
+            let n = rest.iter().take_while(|(i, _, _)| *i == image).count();
+            out.extend(rest[..n].iter().map(|(_, _, a)| *a));
+            rest = &rest[n..];
+            if let Some(files) = foreign.get_mut(image) {
+                files.sort_by(|a, b| {
+                    a.path
+                        .file_name()
+                        .cmp(&b.path.file_name())
+                        .then_with(|| a.path.cmp(&b.path))
+                });
+                out.extend(files.iter().copied());
+            }
+        }
+        out
+    }
+
+    /// The latest archive of `image`.
+    pub fn latest(&self, image: &str, rule: LatestRule) -> Result<&Archive> {
+        let archives: Vec<&Archive> = self.known_of(image).collect();
+        rule.latest(&archives, self.facts())
+            .ok_or_else(|| Error::NoArchive {
+                image: image.to_string(),
+                dir: self.dir.clone(),
+            })
+    }
+
+    /// The latest archive of each of `images` (of every image when empty), keyed by image.
+    pub fn latest_of(
+        &self,
+        images: &[String],
+        rule: LatestRule,
+    ) -> Result<BTreeMap<String, &Archive>> {
+        let by_image = self.by_image(images);
+        if let Some(missing) = images.iter().find(|i| !by_image.contains_key(i.as_str())) {
+            return Err(Error::NoArchive {
+                image: missing.clone(),
+                dir: self.dir.clone(),
+            });
+        }
+        // Each image's top (cleanliness, version) group; the creation times they need, read in
+        // one batch.
+        let tops: Vec<(&str, Vec<&Archive>)> = by_image
+            .into_iter()
+            .map(|(image, group)| (image, rule.top(&group)))
+            .collect();
+        let all: Vec<&Archive> = tops.iter().flat_map(|(_, t)| t.iter().copied()).collect();
+        let keys = rule.keys(&all, self.facts());
+        let mut keyed = keys.into_iter().zip(all.iter().copied());
+        let mut out = BTreeMap::new();
+        for (image, top) in tops {
+            if let Some((_, best)) = keyed.by_ref().take(top.len()).max_by(|a, b| a.0.cmp(&b.0)) {
+                out.insert(image.to_string(), best);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Reads the metadata of the files found, on all cores when there are many (the `lstat` calls
+/// are most of the time a scan takes). A file removed since it was listed is left out.
+fn describe_all(found: Vec<(ArchiveName, PathBuf)>) -> Result<Vec<Archive>> {
+    const PER_THREAD: usize = 4096;
+    let describe = |chunk: Vec<(ArchiveName, PathBuf)>| -> Result<Vec<Archive>> {
+        let mut out = Vec::with_capacity(chunk.len());
+        for (name, path) in chunk {
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_file() => out.push(Archive::new(name, path, &m)?),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(found.len() / PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return describe(found);
+    }
+    let per_chunk = found.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rest = found;
+    while rest.len() > per_chunk {
+        let tail = rest.split_off(per_chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| scope.spawn(move || describe(c)))
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+        }
+        Ok(all)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::time::{Duration, SystemTime};
+
+    const ID: &str = "0123456789ab";
+
+    fn touch(dir: &Path, name: &str, age_s: u64) -> PathBuf {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        let f = File::create(&path).unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000 - age_s);
+        f.set_modified(t).unwrap();
+        path
+    }
+
+    fn latest_name(dir: &Path, image: &str, allow_dirty: bool) -> String {
+        let store = Store::open(dir, Arc::new(NamesOnly)).unwrap();
+        store
+            .latest(image, LatestRule { allow_dirty })
+            .unwrap()
+            .file_name()
+    }
+
+    #[test]
+    fn clean_beats_dirty_unless_allowed() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("web_1.0_{ID}.zip"), 100);
+        touch(d.path(), &format!("web_2.0.0.0_{ID}.zip"), 0);
+        touch(d.path(), &format!("web_latest_{ID}.zip"), 0);
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.0_{ID}.zip")
+        );
+        assert_eq!(
+            latest_name(d.path(), "web", true),
+            format!("web_2.0.0.0_{ID}.zip")
+        );
+    }
+
+    #[test]
+    fn parsed_beats_unparsed_then_numeric_order() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("web_nightly_{ID}.zip"), 0);
+        touch(d.path(), &format!("web_1.9_{ID}.zip"), 0);
+        touch(d.path(), &format!("web_1.10_{ID}.docker"), 50);
+        touch(d.path(), &format!("web_1.10.0-rc.1_{ID}.zip"), 0);
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.10_{ID}.docker")
+        );
+    }
+
+    #[test]
+    fn equal_versions_fall_back_to_mtime_then_name() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("web_1.2_{ID}.zip"), 10);
+        touch(d.path(), &format!("web_1.2.0_{ID}.zip"), 5);
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.2.0_{ID}.zip")
+        );
+        touch(d.path(), &format!("web_1.2_{ID}.zip"), 5);
+        // Same version, same time: the greater file name wins.
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.2_{ID}.zip")
+        );
+    }
+
+    #[test]
+    fn scan_skips_hidden_foreign_dirs_and_links_and_recurses() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("sub/deeper/web_1.0_{ID}.zip"), 0);
+        touch(d.path(), &format!(".hidden/web_9.0_{ID}.zip"), 0);
+        touch(d.path(), &format!(".web_8.0_{ID}.zip"), 0);
+        touch(d.path(), &format!("web_7.0_{ID}.bak"), 0);
+        touch(d.path(), "README", 0);
+        fs::create_dir(d.path().join(format!("web_6.0_{ID}.zip"))).unwrap();
+        std::os::unix::fs::symlink(
+            d.path().join("README"),
+            d.path().join(format!("web_5.0_{ID}.zip")),
+        )
+        .unwrap();
+        let store = Store::open(d.path(), Arc::new(NamesOnly)).unwrap();
+        let mut names: Vec<String> = store.all().iter().map(Archive::file_name).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![format!("web_1.0_{ID}.zip"), format!("web_7.0_{ID}.bak")]
+        );
+        assert_eq!(
+            latest_name(d.path(), "web", false),
+            format!("web_1.0_{ID}.zip")
+        );
+    }
+
+    #[test]
+    fn missing_or_file_basedir_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let err = Store::open(&d.path().join("nope"), Arc::new(NamesOnly)).unwrap_err();
+        assert!(matches!(err, Error::MissingBasedir { .. }));
+        let f = touch(d.path(), "file", 0);
+        assert!(matches!(
+            Store::open(&f, Arc::new(NamesOnly)).unwrap_err(),
+            Error::BasedirNotADirectory { .. }
+        ));
+    }
+
+    #[test]
+    fn only_foreign_files_is_no_archive() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &format!("web_1.0_{ID}.bak"), 0);
+        let store = Store::open(d.path(), Arc::new(NamesOnly)).unwrap();
+        assert!(matches!(
+            store.latest("web", LatestRule::default()),
+            Err(Error::NoArchive { .. })
+        ));
+        assert!(store.images().is_empty());
+    }
+
+    #[test]
+    fn clean_keeps_the_greatest_pairs_and_drops_superseded_docker() {
+        let d = tempfile::tempdir().unwrap();
+        let other = "fedcba987654";
+        touch(d.path(), &format!("web_1.0_{ID}.zip"), 30);
+        touch(d.path(), &format!("web_2.0_{ID}.docker"), 20);
+        touch(d.path(), &format!("web_2.0_{ID}.zip"), 20);
+        touch(d.path(), &format!("web_2.0_{other}.docker"), 10);
+        touch(d.path(), &format!("web_3.0_{ID}.bak"), 0);
+        touch(d.path(), &format!("api_1.0_{ID}.zip"), 0);
+        let store = Store::open(d.path(), Arc::new(NamesOnly)).unwrap();
+        let names = |v: Vec<&Archive>| {
+            let mut n: Vec<String> = v.iter().map(|a| a.file_name()).collect();
+            n.sort();
+            n
+        };
+        let rule = LatestRule::default();
+        assert_eq!(
+            names(store.clean_plan(&["web".into()], 1, rule)),
+            vec![
+                format!("web_1.0_{ID}.zip"),
+                format!("web_2.0_{ID}.docker"),
+                format!("web_2.0_{ID}.zip"),
+            ]
+        );
+        assert_eq!(
+            names(store.clean_plan(&["web".into()], 2, rule)),
+            vec![format!("web_1.0_{ID}.zip"), format!("web_2.0_{ID}.docker")]
+        );
+        assert!(
+            store
+                .clean_plan(&[], 5, rule)
+                .iter()
+                .all(|a| a.name.format.is_known())
+        );
+        assert!(store.clean_plan(&["api".into()], 1, rule).is_empty());
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            Target::parse("web:1.0"),
+            Target::Image {
+                image: "web".into(),
+                version: Some("1.0".into())
+            }
+        );
+        assert_eq!(
+            Target::parse("web"),
+            Target::Image {
+                image: "web".into(),
+                version: None
+            }
+        );
+        assert_eq!(Target::parse("a/b.zip"), Target::Path("a/b.zip".into()));
+        let n = format!("web_1.0_{ID}.zip");
+        assert_eq!(Target::parse(&n), Target::Path(n.clone().into()));
+    }
+}

@@ -1,0 +1,307 @@
+//! The latest rule is one order: on generated stores (tied versions, dirty builds, unreadable
+//! and truncated archives, `.docker`/`.zip`/`.zst` twins, foreign files), `latest` is always the
+//! first row of `images`, `config` deploys it, `clean` never removes it whatever `--keep`, and
+//! `images` lists each image's archives in the order the README's rule gives.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use proptest::prelude::*;
+use time::OffsetDateTime;
+use toolbox::codec::{self, Body};
+use toolbox::digest::sha256;
+use toolbox::meta::{self, Summary};
+use toolbox::ops::{deploy, open_store};
+use toolbox::version::{Version, is_dirty};
+use toolbox::{Archive, ArchiveName, Format, LatestRule};
+
+/// A classic `docker save` tar of a one-layer image created at `created` (seconds since the
+/// epoch); returns the tar and the image ID.
+fn image_tar(created: i64) -> (Vec<u8>, String) {
+    let layer = format!("layer of an image created at {created}").into_bytes();
+    let diff_id = sha256(&layer);
+    let created = OffsetDateTime::from_unix_timestamp(created)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": created,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let id = sha256(&config);
+    let config_name = format!("{}.json", &id[7..]);
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": config_name, "RepoTags": ["web:1"], "Layers": ["l/layer.tar"]}
+    ]))
+    .unwrap();
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("l/layer.tar", layer),
+        (config_name.as_str(), config),
+        ("manifest.json", manifest),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        builder.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    (builder.into_inner().unwrap(), id)
+}
+
+/// What one generated file is.
+#[derive(Debug, Clone)]
+struct Spec {
+    image: usize,
+    /// Which image build (its creation time, hence its ID).
+    build: usize,
+    version: usize,
+    format: usize,
+    /// 0: a good archive; 1: garbage; 2: cut in half; 3: a good ZIP carrying its summary.
+    content: usize,
+    age_s: u64,
+}
+
+const IMAGES: [&str; 2] = ["web", "api_x"];
+const VERSIONS: [&str; 7] = [
+    "1.0", "1.0.0", "2.0", "latest", "1.2.3.0", "nightly", "2.0-rc.1",
+];
+const FORMATS: [&str; 4] = ["docker", "zip", "zst", "bak"];
+/// Creation times of three builds (three image IDs).
+const CREATED: [i64; 3] = [1_700_000_000, 1_700_000_100, 1_600_000_000];
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        0..2usize,
+        0..3usize,
+        0..7usize,
+        0..4usize,
+        0..4usize,
+        0..5u64,
+    )
+        .prop_map(|(image, build, version, format, content, age)| Spec {
+            image,
+            build,
+            version,
+            format,
+            content,
+            age_s: age * 10,
+        })
+}
+
+/// Writes the files of `specs` into `dir` (a later spec with the same file name is skipped).
+fn write_store(dir: &Path, specs: &[Spec]) {
+    let builds: Vec<(Vec<u8>, String)> = CREATED.iter().map(|&c| image_tar(c)).collect();
+    for s in specs {
+        let (tar, id) = &builds[s.build];
+        let format = Format::from_extension(FORMATS[s.format]);
+        let name =
+            ArchiveName::new(IMAGES[s.image], VERSIONS[s.version], &id[7..19], format).unwrap();
+        let path = dir.join(name.file_name());
+        if path.exists() {
+            continue;
+        }
+        match (s.content, name.format.is_known()) {
+            (1, _) | (_, false) => fs::write(&path, b"not an archive at all").unwrap(),
+            (content, true) => {
+                let summary = Summary {
+                    id: id.clone(),
+                    created: Some(
+                        OffsetDateTime::from_unix_timestamp(CREATED[s.build])
+                            .unwrap()
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap(),
+                    ),
+                };
+                let comment = summary.zip_comment();
+                let body = Body {
+                    source: Path::new("generated"),
+                    modified: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                    comment: (content == 3).then_some(comment.as_str()),
+                };
+                codec::write_archive(&mut tar.as_slice(), body, &path, 1).unwrap();
+                if content == 2 {
+                    let bytes = fs::read(&path).unwrap();
+                    fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+                }
+            }
+        }
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000 - s.age_s);
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+}
+
+/// The README's rule, written out independently: compares two archives of one image, given the
+/// creation time of every archive (`None`: unreadable) and whether their (cleanliness, version)
+/// group holds more than one image ID.
+fn readme_cmp(
+    rule: LatestRule,
+    a: &Archive,
+    b: &Archive,
+    created: &HashMap<&Path, Option<OffsetDateTime>>,
+    group_has_other_ids: bool,
+) -> Ordering {
+    let clean = |x: &Archive| rule.allow_dirty || !is_dirty(&x.name.version);
+    let version = |x: &Archive| Version::parse(&x.name.version);
+    clean(a)
+        .cmp(&clean(b))
+        .then_with(|| version(a).cmp(&version(b)))
+        .then_with(|| {
+            if group_has_other_ids {
+                created[a.path.as_path()].cmp(&created[b.path.as_path()])
+            } else {
+                Ordering::Equal
+            }
+        })
+        .then_with(|| a.modified.cmp(&b.modified))
+        .then_with(|| a.path.file_name().cmp(&b.path.file_name()))
+        .then_with(|| a.path.cmp(&b.path))
+}
+
+fn check_store(dir: &Path) -> Result<(), TestCaseError> {
+    let store = open_store(dir).unwrap();
+    let known: Vec<&Archive> = store
+        .all()
+        .iter()
+        .filter(|a| a.name.format.is_known())
+        .collect();
+    let created: HashMap<&Path, Option<OffsetDateTime>> = known
+        .iter()
+        .map(|a| a.path.as_path())
+        .zip(meta::created_times(&known))
+        .collect();
+    for allow_dirty in [false, true] {
+        let rule = LatestRule { allow_dirty };
+        let listing = store.listing(&[], rule);
+        let latest = store.latest_of(&[], rule).unwrap();
+        let deployed = deploy::deployment(&store, &[], "https://h", rule);
+        for image in store.images() {
+            let rows: Vec<&Archive> = listing
+                .iter()
+                .copied()
+                .filter(|a| a.name.image == image && a.name.format.is_known())
+                .collect();
+            // `latest` (every image, or this one) is the first row of `images`.
+            prop_assert_eq!(&rows[0].path, &latest[image].path);
+            prop_assert_eq!(&rows[0].path, &store.latest(image, rule).unwrap().path);
+            if let Ok(deployed) = &deployed {
+                let url = &deployed.images[image].url;
+                prop_assert!(
+                    url.ends_with(&rows[0].file_name()),
+                    "{} {}",
+                    url,
+                    rows[0].file_name()
+                );
+            }
+            // The rows are in the README's order.
+            let level = |x: &Archive| {
+                (
+                    rule.allow_dirty || !is_dirty(&x.name.version),
+                    Version::parse(&x.name.version),
+                )
+            };
+            for pair in rows.windows(2) {
+                let group_has_other_ids = rows
+                    .iter()
+                    .filter(|x| level(x) == level(pair[0]))
+                    .any(|x| x.name.id != pair[0].name.id);
+                let order = readme_cmp(rule, pair[0], pair[1], &created, group_has_other_ids);
+                prop_assert_eq!(
+                    order,
+                    Ordering::Greater,
+                    "{:?} before {:?}",
+                    pair[0].path,
+                    pair[1].path
+                );
+            }
+            // `clean` never removes it, whatever --keep.
+            for keep in 1..=3 {
+                let plan = store.clean_plan(&[image.to_string()], keep, rule);
+                prop_assert!(
+                    !plan.iter().any(|a| a.path == rows[0].path),
+                    "keep {} removes the latest",
+                    keep
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    ))]
+
+    #[test]
+    fn latest_images_config_and_clean_agree(specs in prop::collection::vec(spec(), 1..12)) {
+        let dir = tempfile::tempdir().unwrap();
+        write_store(dir.path(), &specs);
+        check_store(dir.path())?;
+        // A second look (creation times now from the cache) gives the same answers.
+        check_store(dir.path())?;
+    }
+}
+
+/// The case: three archives of one image and version, one created later but modified
+/// earliest, one unreadable, one created earlier but modified last.
+#[test]
+fn three_archives_of_one_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = [
+        Spec {
+            image: 0,
+            build: 1,
+            version: 0,
+            format: 1,
+            content: 0,
+            age_s: 40,
+        },
+        Spec {
+            image: 0,
+            build: 0,
+            version: 0,
+            format: 0,
+            content: 1,
+            age_s: 20,
+        },
+        Spec {
+            image: 0,
+            build: 2,
+            version: 0,
+            format: 1,
+            content: 0,
+            age_s: 0,
+        },
+    ];
+    write_store(dir.path(), &specs);
+    check_store(dir.path()).unwrap();
+    let store = open_store(dir.path()).unwrap();
+    let rule = LatestRule::default();
+    let (_, later) = image_tar(CREATED[1]);
+    let (_, earlier) = image_tar(CREATED[2]);
+    let rows: Vec<String> = store
+        .listing(&[], rule)
+        .iter()
+        .map(|a| a.name.id.clone())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    // Created later first, then created earlier, then the unreadable one.
+    assert_eq!(rows[0], later[7..19]);
+    assert_eq!(rows[1], earlier[7..19]);
+    let plan: Vec<String> = store
+        .clean_plan(&[], 1, rule)
+        .iter()
+        .map(|a| a.name.id.clone())
+        .collect();
+    assert_eq!(plan.len(), 2);
+    assert!(!plan.contains(&later[7..19].to_string()));
+}
