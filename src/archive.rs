@@ -5,8 +5,23 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::error::{Error, IoContext, Result};
-use crate::name::ArchiveName;
+use crate::io_error::{IoContext, IoError};
+use crate::name::{ArchiveName, NameError};
+
+/// Why a path is not an archive file.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveFileError {
+    #[error("`{}` is not a file", path.display())]
+    NotAFile { path: PathBuf },
+
+    #[error(transparent)]
+    Name(#[from] NameError),
+
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T> = std::result::Result<T, ArchiveFileError>;
 
 /// A file whose whole name is an archive name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +50,7 @@ impl Archive {
     pub fn from_path(path: &Path) -> Result<Archive> {
         let metadata = fs::symlink_metadata(path).at(path)?;
         if !metadata.is_file() {
-            return Err(Error::NotAFile {
+            return Err(ArchiveFileError::NotAFile {
                 path: path.to_path_buf(),
             });
         }

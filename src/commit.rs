@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, IoContext, Result};
+use crate::io_error::{IoContext, IoError};
+
+type Result<T> = std::result::Result<T, IoError>;
 
 /// The prefix of every temporary file toolbox writes; hidden, so never listed as an archive.
 pub const TEMP_PREFIX: &str = ".toolbox-tmp.";
@@ -154,9 +156,7 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
 
 /// Makes a rename or removal in `dir` durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
 #[cfg(test)]

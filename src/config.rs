@@ -229,7 +229,10 @@ impl Settings {
         level: Option<u32>,
     ) -> Result<Compression> {
         let format = format.or(self.compress_format).unwrap_or_default();
-        Compression::new(format.into(), level.or(self.compress_level))
+        Ok(Compression::new(
+            format.into(),
+            level.or(self.compress_level),
+        )?)
     }
 
     /// The settings of one image (empty when the file has none).

@@ -1,110 +1,57 @@
-//! The library's error type: every message names the thing that is wrong and, where there is
-//! one, what to do about it.
+//! The library's error type, at the top of the library: each layer has its own error enum
+//! (values, files, codec, image, store, engine, registry, config), and this one wraps them for
+//! the use cases and the command line. Every message names the thing that is wrong and, where
+//! there is one, what to do about it.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::archive::ArchiveFileError;
+use crate::codec::CodecError;
+use crate::image::ArchiveError;
+use crate::io_error::IoError;
+use crate::lock::LockError;
+use crate::meta::MetaError;
+use crate::name::NameError;
+use crate::oci::PlatformError;
+use crate::store::StoreError;
+use crate::version::VersionError;
+
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "`{name}` is not an archive name: expected <image>_<version>_<id>.<format>, \
-         where <id> is 12 lower-case hex digits"
-    )]
-    NotAnArchiveName { name: String },
+    #[error(transparent)]
+    Name(#[from] NameError),
 
-    #[error("cannot name an archive with {field} `{value}`: {reason}")]
-    InvalidNamePart {
-        field: &'static str,
-        value: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    Version(#[from] VersionError),
 
-    #[error("invalid version `{version}`: {reason}")]
-    InvalidVersion { version: String, reason: String },
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
 
-    #[error(
-        "version `{version}` gives the docker tag `{tag}`, which is not valid: a tag is 1 to 128 \
-         letters, digits, `_`, `.` or `-`, and does not start with `.` or `-`"
-    )]
-    InvalidTag { version: String, tag: String },
+    #[error(transparent)]
+    Io(#[from] IoError),
 
-    #[error(
-        "artifacts directory `{}` does not exist: create it, or choose another with --basedir, \
-         TOOLBOX_ARTIFACTS_DIR or `artifacts_dir` in the config file",
-        path.display()
-    )]
-    MissingBasedir { path: PathBuf },
+    #[error(transparent)]
+    Lock(#[from] LockError),
 
-    #[error("artifacts directory `{}` is not a directory", path.display())]
-    BasedirNotADirectory { path: PathBuf },
+    #[error(transparent)]
+    ArchiveFile(#[from] ArchiveFileError),
 
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Codec(#[from] CodecError),
 
-    #[error("no archive of image `{image}` in `{}`", dir.display())]
-    NoArchive { image: String, dir: PathBuf },
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 
-    #[error("{count} archives match {prefix}: {list}; give more digits of the image ID")]
-    AmbiguousId {
-        count: usize,
-        prefix: String,
-        list: String,
-    },
+    #[error(transparent)]
+    Meta(#[from] MetaError),
 
-    #[error(
-        "no archive of image `{prefix}`, and none whose image ID starts with {prefix}, in `{}`",
-        dir.display()
-    )]
-    NoIdMatch { prefix: String, dir: PathBuf },
-
-    #[error("no {format} archive of `{what}` in `{}`", dir.display())]
-    NoArchiveInFormat {
-        what: String,
-        format: String,
-        dir: PathBuf,
-    },
-
-    #[error("`{}` is a {found} archive; {command} takes a {expected} archive", path.display())]
-    WrongFormat {
-        path: PathBuf,
-        found: String,
-        expected: String,
-        command: &'static str,
-    },
-
-    #[error("compression level {level} is not valid for {format}: use {range}")]
-    InvalidLevel {
-        format: String,
-        level: u32,
-        range: &'static str,
-    },
-
-    #[error("`{format}` is not a compressed format: use zip or zst")]
-    NotACompressedFormat { format: String },
-
-    #[error(
-        "another toolbox run holds the lock on `{}`; wait for it, or run again without --no-wait",
-        dir.display()
-    )]
-    Locked { dir: PathBuf },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 
     #[error("`{}` is damaged: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
-
-    #[error("`{}` is damaged: {source}", path.display())]
-    Damaged {
-        path: PathBuf,
-        #[source]
-        source: crate::image::ImageError,
-    },
-
-    #[error(
-        "`{}` could not be read when it had this size and modification time (see {})",
-        path.display(),
-        crate::meta::CACHE_FILE
-    )]
-    Unreadable { path: PathBuf },
 
     #[error("`{reference}` is not a valid reference: {reason}")]
     BadReference { reference: String, reason: String },
@@ -120,24 +67,6 @@ pub enum Error {
         expected: String,
         found: String,
     },
-
-    #[error("`{}`: {reason}", path.display())]
-    Refused { path: PathBuf, reason: String },
-
-    #[error(
-        "`{}` is not empty: extract writes into an empty or missing directory",
-        path.display()
-    )]
-    NotEmpty { path: PathBuf },
-
-    #[error("`{path}` is not in the image of `{}`", archive.display())]
-    NotInImage { path: String, archive: PathBuf },
-
-    #[error("`{}` is not a file", path.display())]
-    NotAFile { path: PathBuf },
-
-    #[error("`{}` is not a valid ZIP archive: {reason}", path.display())]
-    BadZip { path: PathBuf, reason: String },
 
     #[error("config file `{}`: {message}", path.display())]
     Config { path: PathBuf, message: String },
@@ -199,10 +128,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An I/O error about `path`.
     pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
-        Error::Io {
-            path: path.as_ref().to_path_buf(),
-            source,
-        }
+        Error::Io(IoError::new(path, source))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod version;
 // Files.
 pub mod archive;
 pub mod commit;
+pub mod io_error;
 pub mod lock;
 pub mod pipe;
 pub mod progress;

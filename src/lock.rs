@@ -9,7 +9,29 @@ use std::time::{Duration, Instant};
 use walkdir::WalkDir;
 
 use crate::commit::TEMP_PREFIX;
-use crate::error::{Error, IoContext, Result};
+use crate::io_error::{IoContext, IoError};
+
+/// Why an artifacts directory could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "artifacts directory `{}` does not exist: create it, or choose another with --basedir, \
+         TOOLBOX_ARTIFACTS_DIR or `artifacts_dir` in the config file",
+        path.display()
+    )]
+    MissingDir { path: PathBuf },
+
+    #[error(
+        "another toolbox run holds the lock on `{}`; wait for it, or run again without --no-wait",
+        dir.display()
+    )]
+    Locked { dir: PathBuf },
+
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T> = std::result::Result<T, LockError>;
 
 /// The lock file's name inside the artifacts directory.
 pub const LOCK_FILE: &str = ".toolbox.lock";
@@ -38,7 +60,7 @@ impl DirLock {
     /// at once; with [`Wait::Yes`] waits, calling `waiting` once if that takes over a second.
     pub fn acquire(dir: &Path, wait: Wait, waiting: &mut dyn FnMut()) -> Result<DirLock> {
         if !dir.is_dir() {
-            return Err(Error::MissingBasedir {
+            return Err(LockError::MissingDir {
                 path: dir.to_path_buf(),
             });
         }
@@ -63,11 +85,11 @@ impl DirLock {
                     std::thread::sleep(Duration::from_millis(25));
                 }
                 Err(TryLockError::WouldBlock) => {
-                    return Err(Error::Locked {
+                    return Err(LockError::Locked {
                         dir: dir.to_path_buf(),
                     });
                 }
-                Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+                Err(TryLockError::Error(e)) => return Err(IoError::new(&path, e).into()),
             }
         }
     }
@@ -120,7 +142,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let first = DirLock::acquire(d.path(), Wait::No, &mut || {}).unwrap();
         let err = DirLock::acquire(d.path(), Wait::No, &mut || {}).unwrap_err();
-        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        assert!(matches!(err, LockError::Locked { .. }), "{err}");
 
         let dir = d.path().to_path_buf();
         let waiter = std::thread::spawn(move || {

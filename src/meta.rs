@@ -18,8 +18,23 @@ use time::OffsetDateTime;
 use crate::archive::Archive;
 use crate::commit::AtomicFile;
 use crate::digest;
-use crate::error::{Error, IoContext, Result};
-use crate::image::{self, ImageInfo, parse_time};
+use crate::image::{self, ArchiveError, ImageInfo, parse_time};
+use crate::io_error::{IoContext, IoError};
+
+/// Why an archive's summary is not known.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error(
+        "`{}` could not be read when it had this size and modification time (see {CACHE_FILE})",
+        path.display()
+    )]
+    Unreadable { path: PathBuf },
+
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+type Result<T, E = MetaError> = std::result::Result<T, E>;
 use crate::name::Format;
 
 /// What the latest rule and `images --created` need of an image: its full ID and creation
@@ -118,7 +133,7 @@ fn summary_of(archive: &Archive, caches: &mut HashMap<PathBuf, Cache>) -> Result
         match &entry.summary {
             Some(summary) if summary.fits(archive) => return Ok(summary.clone()),
             None => {
-                return Err(Error::Unreadable {
+                return Err(MetaError::Unreadable {
                     path: archive.path.clone(),
                 });
             }
@@ -131,12 +146,14 @@ fn summary_of(archive: &Archive, caches: &mut HashMap<PathBuf, Cache>) -> Result
         .filter(|s| s.fits(archive));
     let found = match comment {
         Some(summary) => Ok(summary),
-        None => image::inspect(archive).map(|info| Summary::from(&info)),
+        None => image::inspect(archive)
+            .map(|info| Summary::from(&info))
+            .map_err(MetaError::from),
     };
     // What cannot be read is remembered too (until the file changes), but not a failed read.
     let summary = match &found {
         Ok(summary) => Some(summary.clone()),
-        Err(Error::Io { .. }) => return found,
+        Err(MetaError::Archive(ArchiveError::Io(_))) => return found,
         Err(_) => None,
     };
     cache.entries.insert(file_name, CacheEntry { key, summary });
@@ -255,7 +272,7 @@ impl Cache {
     }
 
     /// Writes the cache atomically, keeping only entries whose files still exist.
-    fn save(mut self, dir: &Path) -> Result<()> {
+    fn save(mut self, dir: &Path) -> Result<(), IoError> {
         self.entries
             .retain(|name, _| dir.join(name).symlink_metadata().is_ok());
         let stored: HashMap<&String, StoredEntry> =

@@ -4,7 +4,29 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::error::{Error, Result};
+use crate::version::VersionError;
+
+/// A name that is not an archive name, or parts that cannot make one.
+#[derive(Debug, thiserror::Error)]
+pub enum NameError {
+    #[error(
+        "`{name}` is not an archive name: expected <image>_<version>_<id>.<format>, \
+         where <id> is 12 lower-case hex digits"
+    )]
+    NotAnArchiveName { name: String },
+
+    #[error("cannot name an archive with {field} `{value}`: {reason}")]
+    InvalidPart {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+
+    #[error(transparent)]
+    Version(#[from] VersionError),
+}
+
+type Result<T> = std::result::Result<T, NameError>;
 use crate::version;
 
 /// The whole-name pattern of an archive, anchored at both ends. `image` is greedy, so it may
@@ -115,7 +137,7 @@ impl ArchiveName {
 
     /// Like [`ArchiveName::parse`], with an error naming the input.
     pub fn parse_strict(file_name: &str) -> Result<ArchiveName> {
-        Self::parse(file_name).ok_or_else(|| Error::NotAnArchiveName {
+        Self::parse(file_name).ok_or_else(|| NameError::NotAnArchiveName {
             name: file_name.to_string(),
         })
     }
@@ -134,7 +156,7 @@ impl ArchiveName {
 
     /// Explains which part keeps this name from parsing back identically.
     fn check(&self) -> Result<()> {
-        let bad = |field: &'static str, value: &str, reason: &str| Error::InvalidNamePart {
+        let bad = |field: &'static str, value: &str, reason: &str| NameError::InvalidPart {
             field,
             value: value.to_string(),
             reason: reason.to_string(),
@@ -205,7 +227,7 @@ pub fn check_image(image: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidNamePart {
+    Err(NameError::InvalidPart {
         field: "image",
         value: image.to_string(),
         reason: reason.to_string(),

@@ -5,7 +5,13 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+/// A platform that is not `OS/ARCH[/VARIANT]`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{text}` is not a valid platform: {reason}")]
+pub struct PlatformError {
+    pub text: String,
+    pub reason: String,
+}
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -41,7 +47,7 @@ pub struct Platform {
 
 impl Platform {
     /// Parses `OS/ARCH[/VARIANT]`.
-    pub fn parse(text: &str) -> Result<Platform> {
+    pub fn parse(text: &str) -> Result<Platform, PlatformError> {
         let mut parts = text.split('/');
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(os), Some(arch), variant, None) if !os.is_empty() && !arch.is_empty() => {
@@ -51,8 +57,8 @@ impl Platform {
                     variant: variant.filter(|v| !v.is_empty()).map(str::to_string),
                 })
             }
-            _ => Err(Error::BadReference {
-                reference: text.to_string(),
+            _ => Err(PlatformError {
+                text: text.to_string(),
                 reason: "a platform is OS/ARCH or OS/ARCH/VARIANT, such as linux/amd64".into(),
             }),
         }
@@ -108,8 +114,8 @@ pub struct Document {
 
 impl Document {
     /// Parses a manifest, manifest list or index.
-    pub fn parse(bytes: &[u8]) -> std::result::Result<Document, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("not a manifest: {e}"))
+    pub fn parse(bytes: &[u8]) -> Result<Document, serde_json::Error> {
+        serde_json::from_slice(bytes)
     }
 
     /// The media type, from the document itself or, when it has none, from its shape.

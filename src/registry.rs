@@ -652,7 +652,7 @@ fn stream_layers(
                         send(&key, diff_id, *as_is, &mut entry)?;
                     }
                 }
-                Ok(())
+                Ok::<_, Error>(())
             })?;
         }
     }
@@ -766,7 +766,7 @@ impl LayerMap {
             let mut file = AtomicFile::create(&path)?;
             let bytes = serde_json::to_vec(&self.entries).unwrap_or_default();
             io::Write::write_all(file.file_mut(), &bytes).at(&path)?;
-            file.commit().map(|_| ())
+            file.commit().map(|_| ()).map_err(Error::from)
         };
         let _ = write();
     }
@@ -1200,9 +1200,9 @@ async fn manifests_of(
 }
 
 fn parse_document(bytes: &[u8], what: &str) -> Result<Document> {
-    Document::parse(bytes).map_err(|reason| Error::Registry {
+    Document::parse(bytes).map_err(|e| Error::Registry {
         action: format!("reading {what}"),
-        reason,
+        reason: format!("not a manifest: {e}"),
     })
 }
 

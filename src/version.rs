@@ -6,7 +6,20 @@ use std::sync::LazyLock;
 use regex::Regex;
 use semver::{BuildMetadata, Prerelease};
 
-use crate::error::{Error, Result};
+/// A version that cannot name an archive or give a docker tag.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("invalid version `{version}`: {reason}")]
+    Invalid { version: String, reason: String },
+
+    #[error(
+        "version `{version}` gives the docker tag `{tag}`, which is not valid: a tag is 1 to 128 \
+         letters, digits, `_`, `.` or `-`, and does not start with `.` or `-`"
+    )]
+    InvalidTag { version: String, tag: String },
+}
+
+type Result<T> = std::result::Result<T, VersionError>;
 
 static DIRTY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(latest|dev|.*[.+]dirty|\d+\.\d+\.\d+\.0)$").expect("the dirty pattern is valid")
@@ -25,7 +38,7 @@ pub fn is_dirty(version: &str) -> bool {
 /// pattern's `[^_]*` reads back identically and a file name can hold.
 pub fn validate(version: &str) -> Result<()> {
     if version.contains(['_', '/', '\0']) {
-        return Err(Error::InvalidVersion {
+        return Err(VersionError::Invalid {
             version: version.to_string(),
             reason: "a version has no `_`, `/` or NUL".to_string(),
         });
@@ -39,7 +52,7 @@ pub fn docker_tag(version: &str) -> Result<String> {
     if TAG.is_match(&tag) {
         Ok(tag)
     } else {
-        Err(Error::InvalidTag {
+        Err(VersionError::InvalidTag {
             version: version.to_string(),
             tag,
         })

@@ -800,8 +800,7 @@ fn verify(targets: &[String], open: &dyn Fn() -> Result<Store, Error>) -> anyhow
     for archive in &archives {
         let line = match image::verify(archive) {
             Ok(()) => "ok".to_string(),
-            Err(Error::Corrupt { reason, .. }) => reason,
-            Err(Error::Damaged { source, .. }) => source.to_string(),
+            Err(image::ArchiveError::Damaged { source, .. }) => source.to_string(),
             Err(e) => e.to_string(),
         };
         bad += usize::from(line != "ok");
@@ -824,10 +823,12 @@ fn select(
 ) -> Result<toolbox::Archive, Error> {
     let target = Target::parse(arg);
     match &target {
-        Target::Path(path) if path.exists() => {
-            store::check_format(toolbox::Archive::from_path(path)?, formats, command)
-        }
-        _ => open()?.select(&target, formats, command),
+        Target::Path(path) if path.exists() => Ok(store::check_format(
+            toolbox::Archive::from_path(path)?,
+            formats,
+            command,
+        )?),
+        _ => Ok(open()?.select(&target, formats, command)?),
     }
 }
 

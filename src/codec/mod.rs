@@ -17,7 +17,44 @@ pub use zipfile::{ZipOptions, write_zip};
 
 use crate::archive::Archive;
 use crate::commit::{self, AtomicFile, Writeback};
-use crate::error::{Error, IoContext, Result};
+use crate::io_error::{IoContext, IoError};
+use crate::name::NameError;
+
+/// Why an archive body could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("compression level {level} is not valid for {format}: use {range}")]
+    InvalidLevel {
+        format: String,
+        level: u32,
+        range: &'static str,
+    },
+
+    #[error("`{format}` is not a compressed format: use zip or zst")]
+    NotACompressedFormat { format: String },
+
+    #[error("`{}` is a {found} archive; {command} takes a {expected} archive", path.display())]
+    WrongFormat {
+        path: PathBuf,
+        found: String,
+        expected: String,
+        command: &'static str,
+    },
+
+    #[error("`{}` is damaged: {reason}", path.display())]
+    NotATar { path: PathBuf, reason: &'static str },
+
+    #[error("`{}` is not a valid ZIP archive: {reason}", path.display())]
+    BadZip { path: PathBuf, reason: String },
+
+    #[error(transparent)]
+    Name(#[from] NameError),
+
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = CodecError> = std::result::Result<T, E>;
 use crate::name::{ArchiveName, Format};
 use crate::progress::{ProgressReader, Reporter};
 
@@ -45,14 +82,14 @@ impl Compression {
             Format::Zip => (Self::DEFAULT_ZIP_LEVEL, "0-9 (0 stores)", |l| l <= 9),
             Format::Zst => (Self::DEFAULT_ZST_LEVEL, "1-19", |l| (1..=19).contains(&l)),
             other => {
-                return Err(Error::NotACompressedFormat {
+                return Err(CodecError::NotACompressedFormat {
                     format: other.to_string(),
                 });
             }
         };
         let level = level.unwrap_or(default);
         if !valid(level) {
-            return Err(Error::InvalidLevel {
+            return Err(CodecError::InvalidLevel {
                 format: format.to_string(),
                 level,
                 range,
@@ -126,8 +163,8 @@ pub fn write_archive(
     let name = ArchiveName::parse_strict(file_name)?;
     let mut out = AtomicFile::create(dest)?;
     let pipeline_error = |e| match e {
-        PipelineError::Read(e) => Error::io(body.source, e),
-        PipelineError::Write(e) => Error::io(dest, e),
+        PipelineError::Read(e) => IoError::new(body.source, e),
+        PipelineError::Write(e) => IoError::new(dest, e),
     };
     match name.format {
         Format::Docker => {
@@ -166,10 +203,10 @@ pub fn write_archive(
             let writer = encoder.finish().at(dest)?;
             writer
                 .into_inner()
-                .map_err(|e| Error::io(dest, e.into_error()))?;
+                .map_err(|e| IoError::new(dest, e.into_error()))?;
         }
         Format::Foreign(ref ext) => {
-            return Err(Error::WrongFormat {
+            return Err(CodecError::WrongFormat {
                 path: dest.to_path_buf(),
                 found: ext.clone(),
                 expected: ".docker, .zip or .zst".into(),
@@ -177,7 +214,7 @@ pub fn write_archive(
             });
         }
     }
-    out.commit()
+    Ok(out.commit()?)
 }
 
 /// Turns a compressed archive (`.zip` or `.zst`) back into the `.docker` tar beside it, and
@@ -200,11 +237,11 @@ pub fn decompress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
 /// Calls `f` with a stream of the `docker save` tar inside an archive of any known format. A
 /// ZIP must hold exactly one entry, named after the archive with the `.docker` extension; its
 /// CRC (or the zstd checksum) is checked as the stream ends.
-pub fn with_tar_reader<T>(
+pub fn with_tar_reader<T, E: From<CodecError> + From<IoError>>(
     archive: &Archive,
     reporter: &dyn Reporter,
-    f: impl FnOnce(&mut dyn Read) -> Result<T>,
-) -> Result<T> {
+    f: impl FnOnce(&mut dyn Read) -> Result<T, E>,
+) -> Result<T, E> {
     let path = &archive.path;
     let file = File::open(path).at(path)?;
     match archive.name.format {
@@ -218,24 +255,27 @@ pub fn with_tar_reader<T>(
         }
         Format::Zip => {
             let mut zip = ZipArchive::new(BufReader::with_capacity(BUFFER, file))
-                .map_err(|e| zip_error(path, e))?;
+                .map_err(|e| E::from(zip_error(path, e)))?;
             if zip.len() != 1 {
-                return Err(bad_zip(
+                return Err(E::from(bad_zip(
                     path,
                     format!(
                         "it holds {} entries; an archive holds exactly one",
                         zip.len()
                     ),
-                ));
+                )));
             }
-            let entry = zip.by_index(0).map_err(|e| zip_error(path, e))?;
+            let entry = zip.by_index(0).map_err(|e| E::from(zip_error(path, e)))?;
             let expected = archive.name.with_format(Format::Docker).file_name();
-            let found = entry.name().map_err(|e| zip_error(path, e))?.into_owned();
+            let found = entry
+                .name()
+                .map_err(|e| E::from(zip_error(path, e)))?
+                .into_owned();
             if found != expected {
-                return Err(bad_zip(
+                return Err(E::from(bad_zip(
                     path,
                     format!("its entry is named `{found}`, expected `{expected}`"),
-                ));
+                )));
             }
             reporter.start(Some(entry.size()));
             f(&mut ProgressReader::new(entry, reporter))
@@ -247,12 +287,12 @@ pub fn with_tar_reader<T>(
             let mut decoder = zstd::stream::read::Decoder::new(counted).at(path)?;
             f(&mut decoder)
         }
-        Format::Foreign(ref ext) => Err(Error::WrongFormat {
+        Format::Foreign(ref ext) => Err(E::from(CodecError::WrongFormat {
             path: path.clone(),
             found: ext.clone(),
             expected: ".docker, .zip or .zst".into(),
             command: "reading",
-        }),
+        })),
     }
 }
 
@@ -267,12 +307,12 @@ fn check_tar_start(file: &File, path: &Path) -> Result<()> {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(IoError::new(path, e).into()),
         }
     }
-    let corrupt = |reason: &str| Error::Corrupt {
+    let corrupt = |reason: &'static str| CodecError::NotATar {
         path: path.to_path_buf(),
-        reason: reason.to_string(),
+        reason,
     };
     if got < block.len() {
         return Err(corrupt("it is too short to be a `docker save` tar"));
@@ -309,7 +349,7 @@ fn copy(reader: &mut dyn Read, from: &Path, writer: &mut dyn Write, to: &Path) -
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(from, e)),
+            Err(e) => return Err(IoError::new(from, e).into()),
         };
         writer.write_all(&buf[..n]).at(to)?;
         total += n as u64;
@@ -318,23 +358,23 @@ fn copy(reader: &mut dyn Read, from: &Path, writer: &mut dyn Write, to: &Path) -
 
 fn remove_original(path: &Path) -> Result<()> {
     fs::remove_file(path).at(path)?;
-    commit::sync_dir(
+    Ok(commit::sync_dir(
         path.parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new(".")),
-    )
+    )?)
 }
 
-fn bad_zip(path: &Path, reason: String) -> Error {
-    Error::BadZip {
+fn bad_zip(path: &Path, reason: String) -> CodecError {
+    CodecError::BadZip {
         path: path.to_path_buf(),
         reason,
     }
 }
 
-fn zip_error(path: &Path, e: zip::result::ZipError) -> Error {
+fn zip_error(path: &Path, e: zip::result::ZipError) -> CodecError {
     match e {
-        zip::result::ZipError::Io(e) => Error::io(path, e),
+        zip::result::ZipError::Io(e) => IoError::new(path, e).into(),
         other => bad_zip(path, other.to_string()),
     }
 }
@@ -481,7 +521,7 @@ mod tests {
                 &Silent,
             )
             .unwrap_err();
-            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+            assert!(matches!(err, CodecError::NotATar { .. }), "{err}");
             assert_eq!(fs::read(&path).unwrap(), junk);
             assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
         }
@@ -493,7 +533,7 @@ mod tests {
         let zip_path = d.path().join(format!("web_1.0_{ID}.zip"));
         fs::write(&zip_path, b"not a zip at all").unwrap();
         let err = decompress(&Archive::from_path(&zip_path).unwrap(), &Silent).unwrap_err();
-        assert!(matches!(err, Error::BadZip { .. }), "{err}");
+        assert!(matches!(err, CodecError::BadZip { .. }), "{err}");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }

@@ -1,6 +1,10 @@
 //! What can be wrong with an image archive's contents.
 
 use std::io;
+use std::path::PathBuf;
+
+use crate::codec::CodecError;
+use crate::io_error::IoError;
 
 /// Why an archive's `docker save` tar is not a readable image; the caller names the file.
 #[derive(Debug, thiserror::Error)]
@@ -70,4 +74,33 @@ pub enum ImageError {
 
     #[error("the image ID is {id}, but the file name says {name_id}")]
     IdMismatch { id: String, name_id: String },
+}
+
+/// Why an archive's image could not be read, verified or extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("`{}` is damaged: {source}", path.display())]
+    Damaged {
+        path: PathBuf,
+        #[source]
+        source: ImageError,
+    },
+
+    #[error("`{}`: {reason}", path.display())]
+    Refused { path: PathBuf, reason: String },
+
+    #[error(
+        "`{}` is not empty: extract writes into an empty or missing directory",
+        path.display()
+    )]
+    NotEmpty { path: PathBuf },
+
+    #[error("`{path}` is not in the image of `{}`", archive.display())]
+    NotInImage { path: String, archive: PathBuf },
+
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+
+    #[error(transparent)]
+    Io(#[from] IoError),
 }

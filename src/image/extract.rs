@@ -19,10 +19,13 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::ArchiveError as Error;
 use super::{ImageError, TarIndex};
 use crate::archive::Archive;
 use crate::codec;
-use crate::error::{Error, IoContext, Result};
+use crate::io_error::{IoContext, IoError};
+
+type Result<T> = std::result::Result<T, Error>;
 use crate::name::Format;
 use crate::progress::Silent;
 
@@ -80,7 +83,7 @@ fn prepare(dest: &Path) -> Result<bool> {
             fs::create_dir_all(dest).at(dest)?;
             Ok(true)
         }
-        Err(e) => Err(Error::io(dest, e)),
+        Err(e) => Err(IoError::new(dest, e).into()),
     }
 }
 
@@ -118,6 +121,7 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
                 io::copy(tar, spool.as_file_mut())
                     .map(|_| ())
                     .at(&spool_path)
+                    .map_err(Error::from)
             })?;
             let file = spool.reopen().at(&spool_path)?;
             (file, archive.path.clone(), Some(spool))
@@ -142,14 +146,14 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
         data.seek(SeekFrom::Start(found.offset)).at(&path)?;
         let reader = layer_reader(BufReader::new(data.take(found.size))).at(&path)?;
         unpacker.apply(reader).map_err(|e| match e {
-            ApplyError::Io(at, e) => Error::io(&at, e),
+            ApplyError::Io(at, e) => IoError::new(&at, e).into(),
             ApplyError::Refused(reason) => {
                 refused(format!("layer {} ({}): {reason}", n + 1, layer.diff_id))
             }
         })?;
     }
     unpacker.finish().map_err(|e| match e {
-        ApplyError::Io(at, e) => Error::io(&at, e),
+        ApplyError::Io(at, e) => IoError::new(&at, e).into(),
         ApplyError::Refused(reason) => refused(reason),
     })?;
     if let Some(only) = only

@@ -13,7 +13,7 @@ pub mod verify;
 use std::fs::File;
 use std::io::BufReader;
 
-pub use error::ImageError;
+pub use error::{ArchiveError, ImageError};
 pub use index::{FileDigest, Member, Reading, TarIndex, blob_path};
 pub use info::{ImageInfo, LayerInfo, parse_time};
 pub use verify::verify;
@@ -21,7 +21,9 @@ pub use verify::verify;
 use crate::archive::Archive;
 use crate::codec;
 use crate::digest;
-use crate::error::{Error, IoContext, Result};
+use crate::io_error::IoContext;
+
+type Result<T> = std::result::Result<T, ArchiveError>;
 use crate::name::Format;
 use crate::progress::Silent;
 
@@ -33,7 +35,7 @@ pub fn inspect(archive: &Archive) -> Result<ImageInfo> {
 /// Reads the image an archive holds and the index of the archive's tar (member offsets are
 /// usable for a `.docker` only); the image ID must agree with the file name.
 pub fn read(archive: &Archive) -> Result<(ImageInfo, TarIndex)> {
-    let damaged = |source| Error::Damaged {
+    let damaged = |source| ArchiveError::Damaged {
         path: archive.path.clone(),
         source,
     };

@@ -7,23 +7,23 @@
 use std::io;
 
 use super::index::{Reading, TarIndex};
-use super::{ImageError, check_name};
+use super::{ArchiveError, ImageError, check_name};
 use crate::archive::Archive;
 use crate::codec;
-use crate::error::{Error, Result};
+use crate::io_error::IoError;
 use crate::progress::Silent;
 
-/// Checks one archive fully; a damaged one is [`Error::Damaged`] with what is wrong.
-pub fn verify(archive: &Archive) -> Result<()> {
-    let damaged = |source| Error::Damaged {
+/// Checks one archive fully; a damaged one is [`ArchiveError::Damaged`] with what is wrong.
+pub fn verify(archive: &Archive) -> Result<(), ArchiveError> {
+    let damaged = |source| ArchiveError::Damaged {
         path: archive.path.clone(),
         source,
     };
     let index = codec::with_tar_reader(archive, &Silent, |tar| {
         let index = TarIndex::read(tar, Reading::Hashed);
         // Drain what the tar reader left (padding), so that the container's checks run.
-        io::copy(tar, &mut io::sink()).map_err(|e| Error::io(&archive.path, e))?;
-        Ok(index)
+        io::copy(tar, &mut io::sink()).map_err(|e| IoError::new(&archive.path, e))?;
+        Ok::<_, ArchiveError>(index)
     })?
     .map_err(damaged)?;
     check(&index, &archive.name.id).map_err(damaged)

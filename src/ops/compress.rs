@@ -21,10 +21,15 @@ pub fn compress(
     let comment = image::inspect(src)
         .ok()
         .map(|info| Summary::from(&info).zip_comment());
-    codec::compress(src, compression, comment.as_deref(), reporter)
+    Ok(codec::compress(
+        src,
+        compression,
+        comment.as_deref(),
+        reporter,
+    )?)
 }
 
 /// Turns the compressed archive `src` back into the `.docker` beside it, and removes `src`.
 pub fn decompress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
-    codec::decompress(src, reporter)
+    Ok(codec::decompress(src, reporter)?)
 }

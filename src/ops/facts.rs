@@ -28,5 +28,5 @@ impl ArchiveFacts for ArchiveContents {
 /// Opens the artifacts directory `dir`, with what is inside its archives read as the latest rule
 /// and ID lookups need it.
 pub fn open_store(dir: &Path) -> Result<Store> {
-    Store::open(dir, Arc::new(ArchiveContents))
+    Ok(Store::open(dir, Arc::new(ArchiveContents))?)
 }

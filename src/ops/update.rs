@@ -147,7 +147,7 @@ pub async fn update_image(
         let (gone, error) = store::remove(&others);
         removed = gone;
         if let Some(e) = error {
-            return Err(e);
+            return Err(e.into());
         }
     }
     Ok(UpdateOutcome {
@@ -220,7 +220,7 @@ pub async fn save(
     reporter.finish();
     match failure {
         Some(e) => Err(e),
-        None => written,
+        None => written.map_err(Error::from),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::{LatestRule, Store};
 use crate::archive::Archive;
-use crate::error::Error;
+use crate::io_error::IoError;
 use crate::name::Format;
 
 impl Store {
@@ -57,7 +57,7 @@ impl Store {
 }
 
 /// Removes archives one by one; returns the paths removed and the first error met, if any.
-pub fn remove(archives: &[&Archive]) -> (Vec<PathBuf>, Option<Error>) {
+pub fn remove(archives: &[&Archive]) -> (Vec<PathBuf>, Option<IoError>) {
     let mut removed = Vec::new();
     let mut first_error = None;
     for a in archives {
@@ -72,7 +72,7 @@ pub fn remove(archives: &[&Archive]) -> (Vec<PathBuf>, Option<Error>) {
         match result {
             Ok(()) => removed.push(a.path.clone()),
             Err(e) => {
-                first_error.get_or_insert(Error::io(&a.path, e));
+                first_error.get_or_insert(IoError::new(&a.path, e));
             }
         }
     }

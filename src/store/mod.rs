@@ -4,6 +4,7 @@
 //! [`ArchiveFacts`] it is opened with.
 
 mod clean;
+mod error;
 mod rule;
 mod select;
 
@@ -16,7 +17,11 @@ use time::OffsetDateTime;
 use walkdir::WalkDir;
 
 pub use crate::archive::Archive;
-use crate::error::{Error, Result};
+use crate::io_error::IoError;
+pub use error::StoreError;
+
+type Error = StoreError;
+type Result<T> = std::result::Result<T, StoreError>;
 use crate::name::ArchiveName;
 pub use clean::remove;
 pub use rule::{LatestKey, LatestRule};
@@ -80,7 +85,7 @@ impl Store {
                     path: dir.to_path_buf(),
                 });
             }
-            Err(e) => return Err(Error::io(dir, e)),
+            Err(e) => return Err(IoError::new(dir, e).into()),
         }
         let mut found = Vec::new();
         let walk = WalkDir::new(dir)
@@ -90,7 +95,7 @@ impl Store {
         for entry in walk {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(dir).to_path_buf();
-                Error::io(path, e.into())
+                IoError::new(path, e.into())
             })?;
             if !entry.file_type().is_file() {
                 continue;
@@ -253,7 +258,7 @@ fn describe_all(found: Vec<(ArchiveName, PathBuf)>) -> Result<Vec<Archive>> {
                 Ok(m) if m.is_file() => out.push(Archive::new(name, path, &m)?),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(&path, e)),
+                Err(e) => return Err(IoError::new(&path, e).into()),
             }
         }
         Ok(out)

@@ -4,10 +4,12 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::StoreError as Error;
 use super::{LatestRule, Store};
 use crate::archive::Archive;
 use crate::digest::{SHORT_ID_LEN, id_prefix};
-use crate::error::{Error, Result};
+
+type Result<T> = std::result::Result<T, Error>;
 use crate::name::{ArchiveName, Format};
 
 /// What a command was asked to act on: an archive file, or an image with an optional version.
