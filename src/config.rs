@@ -7,8 +7,39 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use crate::codec::CodecError;
 use crate::codec::Compression;
-use crate::error::{Error, Result};
+
+/// What is wrong with the config file or the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file `{}`: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+
+    #[error("config file `{}`: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_yaml::Error,
+    },
+
+    #[error("config file `{}`: cannot read it: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("environment variable {name}=`{value}`: {reason}")]
+    BadEnvironment {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+type Error = ConfigError;
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
 use crate::name::{self, Format};
 
 /// The config file read when `--config` is not given, if it exists.
@@ -112,14 +143,17 @@ fn scalar_map<'de, D: Deserializer<'de>>(
 impl ConfigFile {
     /// Parses a config file's text; `path` is named in errors.
     pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
-        let error = |message: String| Error::Config {
+        let error = |message: String| Error::Invalid {
             path: path.to_path_buf(),
             message,
         };
         if text.trim().is_empty() {
             return Ok(ConfigFile::default());
         }
-        let file: ConfigFile = serde_yaml::from_str(text).map_err(|e| error(e.to_string()))?;
+        let file: ConfigFile = serde_yaml::from_str(text).map_err(|source| Error::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if file.api_timeout_s == Some(0) {
             return Err(error("api_timeout_s: must be at least 1 (seconds)".into()));
         }
@@ -142,9 +176,9 @@ impl ConfigFile {
             None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
             None => return Ok((ConfigFile::default(), None)),
         };
-        let text = fs::read_to_string(&path).map_err(|e| Error::Config {
+        let text = fs::read_to_string(&path).map_err(|source| Error::Read {
             path: path.clone(),
-            message: format!("cannot read it: {e}"),
+            source,
         })?;
         Ok((Self::parse(&text, &path)?, Some(path)))
     }
@@ -227,12 +261,9 @@ impl Settings {
         &self,
         format: Option<CompressFormat>,
         level: Option<u32>,
-    ) -> Result<Compression> {
+    ) -> Result<Compression, CodecError> {
         let format = format.or(self.compress_format).unwrap_or_default();
-        Ok(Compression::new(
-            format.into(),
-            level.or(self.compress_level),
-        )?)
+        Compression::new(format.into(), level.or(self.compress_level))
     }
 
     /// The settings of one image (empty when the file has none).

@@ -13,7 +13,47 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::error::{Error, Result};
+use crate::io_error::IoError;
+
+/// What can go wrong talking to a Docker engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "cannot reach the Docker engine at {address}: {reason}. Start an engine (dockerd), or \
+         point DOCKER_HOST (or docker_host in the config file) at a running one"
+    )]
+    Unreachable { address: String, reason: String },
+
+    #[error("{action}: {reason}")]
+    Api {
+        action: String,
+        reason: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    #[error("{action}: {reason}")]
+    Protocol { action: String, reason: String },
+
+    #[error(
+        "image `{reference}` is not in the engine: build it with `toolbox build`, or pull it with \
+         --pull if-not-present"
+    )]
+    ImageNotFound { reference: String },
+
+    #[error("building `{reference}` failed{}: {message}", step.as_ref().map(|s| format!(" at `{s}`")).unwrap_or_default())]
+    BuildFailed {
+        reference: String,
+        step: Option<String>,
+        message: String,
+    },
+
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Error = EngineError;
+type Result<T, E = EngineError> = std::result::Result<T, E>;
 use crate::pipe;
 
 /// The engine's address when neither `DOCKER_HOST` nor the config file names one.
@@ -76,7 +116,7 @@ impl Engine {
     /// that it answers within `api_timeout`.
     pub async fn connect(host: Option<&str>, api_timeout: Duration) -> Result<Engine> {
         let address = host.unwrap_or(DEFAULT_HOST).to_string();
-        let unreachable = |reason: String| Error::EngineUnreachable {
+        let unreachable = |reason: String| Error::Unreachable {
             address: address.clone(),
             reason,
         };
@@ -121,7 +161,7 @@ impl Engine {
     pub async fn image(&self, reference: &str) -> Result<Option<ImageFacts>> {
         match self.api.inspect_image(reference).await {
             Ok(inspect) => {
-                let id = inspect.id.ok_or_else(|| Error::Engine {
+                let id = inspect.id.ok_or_else(|| Error::Protocol {
                     action: format!("inspecting `{reference}`"),
                     reason: "the engine gave no ID".into(),
                 })?;
@@ -148,7 +188,7 @@ impl Engine {
         while let Some(item) = progress.next().await {
             let info = item.map_err(|e| engine_error(format!("pulling `{reference}`"), e))?;
             if let Some(detail) = info.error_detail {
-                return Err(Error::Engine {
+                return Err(Error::Protocol {
                     action: format!("pulling `{reference}`"),
                     reason: detail.message.unwrap_or_default(),
                 });
@@ -163,7 +203,7 @@ impl Engine {
     pub async fn build(&self, spec: &BuildSpec, log: &mut dyn Write) -> Result<String> {
         let context = spec.context.clone();
         if !context.is_dir() {
-            return Err(Error::io(
+            return Err(io_error(
                 &context,
                 io::Error::new(
                     io::ErrorKind::NotFound,
@@ -239,7 +279,7 @@ impl Engine {
         let id = match aux_id.or(log_lines.built.clone()) {
             Some(id) => id,
             None => {
-                return Err(Error::Engine {
+                return Err(Error::Protocol {
                     action: format!("building `{}`", spec.reference),
                     reason: "the engine reported no image ID".into(),
                 });
@@ -248,7 +288,7 @@ impl Engine {
         if id.starts_with("sha256:") && id.len() == 71 {
             return Ok(id);
         }
-        self.image_id(&id).await?.ok_or_else(|| Error::Engine {
+        self.image_id(&id).await?.ok_or_else(|| Error::Protocol {
             action: format!("building `{}`", spec.reference),
             reason: format!("the built image {id} is not in the engine"),
         })
@@ -275,7 +315,7 @@ impl Engine {
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| engine_error("loading the image".into(), e))?;
             if let Some(detail) = info.error_detail {
-                return Err(Error::Engine {
+                return Err(Error::Protocol {
                     action: "loading the image".into(),
                     reason: detail.message.unwrap_or_default(),
                 });
@@ -311,12 +351,12 @@ fn dockerfile_placement(
         return Ok(("Dockerfile".into(), None));
     };
     if !dockerfile.is_file() {
-        return Err(Error::io(
+        return Err(io_error(
             dockerfile,
             io::Error::new(io::ErrorKind::NotFound, "no such Dockerfile"),
         ));
     }
-    let canonical = |p: &Path| p.canonicalize().map_err(|e| Error::io(p, e));
+    let canonical = |p: &Path| p.canonicalize().map_err(|e| io_error(p, e));
     let (file, context) = (canonical(dockerfile)?, canonical(context)?);
     match file.strip_prefix(&context) {
         Ok(inside) => Ok((inside.to_string_lossy().into_owned(), None)),
@@ -340,8 +380,8 @@ fn write_context(
         tar.into_inner()
     })();
     match result {
-        Ok(writer) => writer.finish().map_err(|e| Error::io(context, e)),
-        Err(e) => Err(Error::io(context, e)),
+        Ok(writer) => writer.finish().map_err(|e| io_error(context, e)),
+        Err(e) => Err(io_error(context, e)),
     }
 }
 
@@ -371,7 +411,7 @@ impl BuildLog {
 
 fn engine_error(action: String, e: bollard::errors::Error) -> Error {
     use bollard::errors::Error as B;
-    let reason = match e {
+    let reason = match &e {
         B::DockerResponseServerError {
             status_code,
             message,
@@ -379,10 +419,18 @@ fn engine_error(action: String, e: bollard::errors::Error) -> Error {
         B::RequestTimeoutError => {
             "the engine did not answer in time (TOOLBOX_DOCKER_API_TIMEOUT)".into()
         }
-        B::DockerStreamError { error } => error,
+        B::DockerStreamError { error } => error.clone(),
         other => other.to_string(),
     };
-    Error::Engine { action, reason }
+    Error::Api {
+        action,
+        reason,
+        source: e,
+    }
+}
+
+fn io_error(path: impl AsRef<Path>, e: io::Error) -> Error {
+    IoError::new(path, e).into()
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::ArchiveFileError;
 use crate::codec::CodecError;
+use crate::config::ConfigError;
+use crate::engine::EngineError;
 use crate::image::ArchiveError;
 use crate::io_error::IoError;
 use crate::lock::LockError;
@@ -50,6 +52,12 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
 
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
     #[error("`{}` is damaged: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
 
@@ -68,40 +76,8 @@ pub enum Error {
         found: String,
     },
 
-    #[error("config file `{}`: {message}", path.display())]
-    Config { path: PathBuf, message: String },
-
-    #[error("environment variable {name}=`{value}`: {reason}")]
-    BadEnvironment {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
-
     #[error("base URL `{url}` is not valid: {reason}")]
     BadUrl { url: String, reason: String },
-
-    #[error(
-        "cannot reach the Docker engine at {address}: {reason}. Start an engine (dockerd), or \
-         point DOCKER_HOST (or docker_host in the config file) at a running one"
-    )]
-    EngineUnreachable { address: String, reason: String },
-
-    #[error("{action}: {reason}")]
-    Engine { action: String, reason: String },
-
-    #[error(
-        "image `{reference}` is not in the engine: build it with `toolbox build`, or pull it with \
-         --pull if-not-present"
-    )]
-    ImageNotFound { reference: String },
-
-    #[error("building `{reference}` failed{}: {message}", step.as_ref().map(|s| format!(" at `{s}`")).unwrap_or_default())]
-    BuildFailed {
-        reference: String,
-        step: Option<String>,
-        message: String,
-    },
 
     #[error(
         "`{}` holds image {found}, but its name says {expected}: the file was renamed or is not \

@@ -366,7 +366,7 @@ impl From<FormatArg> for CompressFormat {
 
 impl CompressionArgs {
     fn resolve(&self, settings: &Settings) -> Result<Compression, Error> {
-        settings.compression(self.format.map(Into::into), self.level)
+        Ok(settings.compression(self.format.map(Into::into), self.level)?)
     }
 }
 
@@ -413,12 +413,12 @@ pub fn run() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = || -> Result<Settings, Error> {
         let (file, path) = ConfigFile::load(cli.config.as_deref())?;
-        Settings::resolve(
+        Ok(Settings::resolve(
             cli.basedir.as_deref(),
             &Environment::from_process(),
             file,
             path,
-        )
+        )?)
     };
     let wait = if cli.no_wait { Wait::No } else { Wait::Yes };
     let open = || -> Result<Store, Error> { ops::open_store(&settings()?.artifacts_dir) };
@@ -529,7 +529,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let id = runtime()?.block_on(async {
                 let engine = connect(&settings).await?;
-                engine.build(&spec, &mut std::io::stderr()).await
+                Ok::<_, Error>(engine.build(&spec, &mut std::io::stderr()).await?)
             })?;
             output::print(&format!("{id}\n"))?;
         }
@@ -839,11 +839,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn connect(settings: &Settings) -> Result<Engine, Error> {
-    Engine::connect(
+    Ok(Engine::connect(
         settings.docker_host.as_deref(),
         Duration::from_secs(settings.api_timeout_s),
     )
-    .await
+    .await?)
 }
 
 #[derive(Serialize)]

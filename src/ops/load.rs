@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 
 use crate::archive::Archive;
 use crate::codec;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::ops::update::short_id;
 use crate::pipe;
@@ -44,7 +44,7 @@ pub async fn load(
         }
     });
     let loaded = engine.import(body).await;
-    let read = reader.await.map_err(|e| Error::Engine {
+    let read = reader.await.map_err(|e| EngineError::Protocol {
         action: "loading the image".into(),
         reason: e.to_string(),
     })?;
@@ -70,8 +70,10 @@ pub async fn load(
         }
         reference.get_or_insert_with(|| item.clone());
     }
-    reference.ok_or_else(|| Error::Engine {
-        action: format!("loading `{}`", archive.path.display()),
-        reason: "the engine reported no loaded image".into(),
-    })
+    reference
+        .ok_or_else(|| EngineError::Protocol {
+            action: format!("loading `{}`", archive.path.display()),
+            reason: "the engine reported no loaded image".into(),
+        })
+        .map_err(Error::from)
 }

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use crate::archive::Archive;
 use crate::codec::{self, Body, Compression};
 use crate::digest;
-use crate::engine::{Engine, ImageFacts, PullPolicy};
+use crate::engine::{Engine, EngineError, ImageFacts, PullPolicy};
 use crate::error::{Error, Result};
 use crate::meta::Summary;
 use crate::name::{self, ArchiveName, Format};
@@ -58,10 +58,12 @@ pub fn reference(image: &str, repository: Option<&str>, version: &str) -> Result
 
 /// The 12 hex digits of a full image ID (`sha256:<64 hex>`) that archive names carry.
 pub fn short_id(full: &str) -> Result<String> {
-    digest::short_id(full).ok_or_else(|| Error::Engine {
-        action: "reading the image ID".into(),
-        reason: format!("`{full}` is not an image ID"),
-    })
+    digest::short_id(full)
+        .ok_or_else(|| EngineError::Protocol {
+            action: "reading the image ID".into(),
+            reason: format!("`{full}` is not an image ID"),
+        })
+        .map_err(Error::from)
 }
 
 /// Brings the artifacts directory `dir` up to date with the engine's image.
@@ -86,7 +88,7 @@ pub async fn update_image(
     }
     let facts = match engine.image(&reference).await? {
         Some(facts) => facts,
-        None => return Err(Error::ImageNotFound { reference }),
+        None => return Err(EngineError::ImageNotFound { reference }.into()),
     };
     let full_id = facts.id.clone();
     let id = short_id(&full_id)?;
@@ -204,7 +206,7 @@ pub async fn save(
     }
     // A stream that stopped early but cleanly must not become an archive.
     if failure.is_none() && !writer_stopped && !tail.is_end_of_archive() {
-        failure = Some(Error::Engine {
+        failure = Some(EngineError::Protocol {
             action: format!("saving `{reference}`"),
             reason: "the engine's stream ended before the end of the tar".into(),
         });
@@ -213,13 +215,13 @@ pub async fn save(
         Some(e) => tx.fail(io::Error::other(e.to_string())).await,
         None => tx.finish().await,
     }
-    let written = writer.await.map_err(|e| Error::Engine {
+    let written = writer.await.map_err(|e| EngineError::Protocol {
         action: format!("saving `{reference}`"),
         reason: e.to_string(),
     })?;
     reporter.finish();
     match failure {
-        Some(e) => Err(e),
+        Some(e) => Err(e.into()),
         None => written.map_err(Error::from),
     }
 }
