@@ -216,11 +216,11 @@ struct CacheKey {
 
 impl CacheKey {
     fn of(archive: &Archive) -> CacheKey {
-        let t = OffsetDateTime::from(archive.modified);
+        let (modified_s, modified_ns) = crate::timestamp::unix(archive.modified);
         CacheKey {
             size: archive.size,
-            modified_s: t.unix_timestamp(),
-            modified_ns: t.nanosecond(),
+            modified_s,
+            modified_ns,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod pipe;
 pub mod progress;
 pub mod registry;
 pub mod store;
+pub mod timestamp;
 pub mod update;
 pub mod version;
 
