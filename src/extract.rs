@@ -535,10 +535,7 @@ fn set_time(path: &Path, seconds: i64) -> io::Result<()> {
             format!("the modification time {seconds} does not fit this system's time type"),
         )
     })?;
-    let t = libc::timespec {
-        tv_sec,
-        tv_nsec: 0,
-    };
+    let t = libc::timespec { tv_sec, tv_nsec: 0 };
     let times = [t, t];
     // SAFETY: c is a valid NUL-terminated path and times points to two timespecs.
     let r = unsafe {
@@ -787,8 +784,18 @@ mod tests {
         };
         // (name, kind, mtime as set_mtime writes it, or a raw field; the time expected)
         let cases: [(&str, tar::EntryType, Result<u64, [u8; 12]>, i64); 7] = [
-            ("octal", tar::EntryType::Regular, Ok(0o77777777777), 0o77777777777),
-            ("latest", tar::EntryType::Regular, Ok(9_223_372_036), 9_223_372_036),
+            (
+                "octal",
+                tar::EntryType::Regular,
+                Ok(0o77777777777),
+                0o77777777777,
+            ),
+            (
+                "latest",
+                tar::EntryType::Regular,
+                Ok(9_223_372_036),
+                9_223_372_036,
+            ),
             ("later", tar::EntryType::Regular, Ok(9_223_372_037), 0),
             ("huge", tar::EntryType::Regular, Ok(u64::MAX), 0),
             ("before", tar::EntryType::Regular, Err(negative), 0),

@@ -201,7 +201,9 @@ mod tests {
     use futures_util::StreamExt;
 
     /// Reads everything in a blocking task, as the archive writers do.
-    fn read_all(mut reader: ChannelReader) -> tokio::task::JoinHandle<(Vec<u8>, io::Result<usize>)> {
+    fn read_all(
+        mut reader: ChannelReader,
+    ) -> tokio::task::JoinHandle<(Vec<u8>, io::Result<usize>)> {
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
             let result = reader.read_to_end(&mut out);

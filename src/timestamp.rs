@@ -160,7 +160,11 @@ mod tests {
 
     #[test]
     fn unix_seconds_match_the_calendar_type() {
-        for t in [at(1_700_000_000, 5), at(-1, 999_999_999), at(-62_000_000_000, 7)] {
+        for t in [
+            at(1_700_000_000, 5),
+            at(-1, 999_999_999),
+            at(-62_000_000_000, 7),
+        ] {
             let calendar = OffsetDateTime::from(t);
             assert_eq!(unix(t), (calendar.unix_timestamp(), calendar.nanosecond()));
         }
@@ -200,12 +204,12 @@ mod tests {
             rfc3339(at(1_700_000_000, 123_456_789)).as_deref(),
             Some("2023-11-14T22:13:20Z")
         );
-        assert_eq!(
-            rfc3339(at(-1, 0)).as_deref(),
-            Some("1969-12-31T23:59:59Z")
-        );
+        assert_eq!(rfc3339(at(-1, 0)).as_deref(), Some("1969-12-31T23:59:59Z"));
         let offset = time::macros::datetime!(2024-02-03 04:05:06.7 +02:00);
-        assert_eq!(rfc3339(offset).as_deref(), Some("2024-02-03T04:05:06+02:00"));
+        assert_eq!(
+            rfc3339(offset).as_deref(),
+            Some("2024-02-03T04:05:06+02:00")
+        );
         for t in extremes() {
             assert_eq!(rfc3339(t), None);
         }
@@ -237,6 +241,9 @@ mod tests {
             (1980 + (date >> 9), (date >> 5) & 15, date & 31),
             (2107, 12, 31)
         );
-        assert_eq!((time >> 11, (time >> 5) & 63, (time & 31) * 2), (23, 59, 58));
+        assert_eq!(
+            (time >> 11, (time >> 5) & 63, (time & 31) * 2),
+            (23, 59, 58)
+        );
     }
 }

@@ -363,13 +363,27 @@ mod tests {
                 threads: 1,
                 force_zip64: false,
             };
-            write_zip(&mut &b"data"[..], &file, "x", modified, options, COMMENT.as_bytes())
-                .unwrap();
+            write_zip(
+                &mut &b"data"[..],
+                &file,
+                "x",
+                modified,
+                options,
+                COMMENT.as_bytes(),
+            )
+            .unwrap();
             let mut archive = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
             let entry = archive.by_index(0).unwrap();
             let t = entry.last_modified().unwrap();
             assert_eq!(
-                (t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()),
+                (
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                ),
                 expected,
                 "case {i}"
             );
