@@ -36,10 +36,19 @@ impl Scratch {
             .prefix("toolbox-test-home.")
             .tempdir()
             .expect("a temporary home");
+        let scratch = Scratch { dir, home };
         for (_, rel) in PRIVATE {
-            fs::create_dir_all(home.path().join(rel)).unwrap();
+            fs::create_dir_all(scratch.private(rel)).unwrap();
         }
-        Scratch { dir, home }
+        scratch
+    }
+
+    /// `rel` below the test's own home (the home itself for an empty `rel`).
+    fn private(&self, rel: &str) -> PathBuf {
+        match rel {
+            "" => self.home().to_path_buf(),
+            rel => self.home().join(rel),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -65,7 +74,7 @@ impl Scratch {
         let mut cmd = std::process::Command::new(program);
         cmd.env_remove("REGISTRY_AUTH_FILE");
         for (name, rel) in PRIVATE {
-            cmd.env(name, self.home().join(rel));
+            cmd.env(name, self.private(rel));
         }
         cmd
     }
