@@ -782,8 +782,10 @@ mod tests {
             field[11] = 0xfe; // -2 in base-256
             field
         };
-        // (name, kind, mtime as set_mtime writes it, or a raw field; the time expected)
-        let cases: [(&str, tar::EntryType, Result<u64, [u8; 12]>, i64); 7] = [
+        /// An mtime as `set_mtime` writes it, or a raw header field.
+        type Field = Result<u64, [u8; 12]>;
+        // (name, kind, mtime, the time expected)
+        let cases: [(&str, tar::EntryType, Field, i64); 7] = [
             (
                 "octal",
                 tar::EntryType::Regular,
