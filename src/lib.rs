@@ -10,6 +10,7 @@
 pub mod digest;
 pub mod name;
 pub mod oci;
+pub mod timestamp;
 pub mod version;
 // Files.
 pub mod archive;

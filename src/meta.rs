@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -36,6 +35,7 @@ pub enum MetaError {
 
 type Result<T, E = MetaError> = std::result::Result<T, E>;
 use crate::name::Format;
+use crate::timestamp;
 
 /// What the latest rule and `images --created` need of an image: its full ID and creation
 /// time. Kept in the comment of the ZIPs toolbox writes, and in a cache file beside other
@@ -178,25 +178,8 @@ struct CacheKey {
 
 impl CacheKey {
     fn of(archive: &Archive) -> CacheKey {
-        // Seconds and nanoseconds since the epoch, whatever the time (no calendar involved:
-        // a file dated in the year 300,000 or before 1970 has a key too).
-        let (modified_s, modified_ns) = match archive.modified.duration_since(UNIX_EPOCH) {
-            Ok(d) => (
-                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-                d.subsec_nanos(),
-            ),
-            Err(e) => {
-                let d = e.duration();
-                let (s, ns) = (d.as_secs(), d.subsec_nanos());
-                let s = i64::try_from(s).map_or(i64::MIN, |s| -s);
-                // Floor division, so that keys keep the order of the times.
-                if ns == 0 {
-                    (s, 0)
-                } else {
-                    (s.saturating_sub(1), 1_000_000_000 - ns)
-                }
-            }
-        };
+        // Seconds and nanoseconds since the epoch, whatever the time (no calendar involved).
+        let (modified_s, modified_ns) = timestamp::unix(archive.modified);
         CacheKey {
             size: archive.size,
             modified_s,

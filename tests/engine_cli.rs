@@ -11,13 +11,13 @@ use common::{
     unique_image,
 };
 
-fn full_id(host: &str, reference: &str) -> String {
-    docker_ok(host, &["image", "inspect", "-f", "{{.Id}}", reference])
+fn full_id(s: &Scratch, host: &str, reference: &str) -> String {
+    docker_ok(s, host, &["image", "inspect", "-f", "{{.Id}}", reference])
 }
 
-fn docker_save(host: &str, reference: &str, dir: &Path) -> Vec<u8> {
+fn docker_save(s: &Scratch, host: &str, reference: &str, dir: &Path) -> Vec<u8> {
     let path = dir.join(format!("{}.tar", reference.replace([':', '/'], "_")));
-    docker_ok(host, &["save", "-o", path.to_str().unwrap(), reference]);
+    docker_ok(s, host, &["save", "-o", path.to_str().unwrap(), reference]);
     fs::read(path).unwrap()
 }
 
@@ -56,7 +56,7 @@ fn build_update_clean_compress_and_load() {
         ],
     ));
     let id1 = stdout(&out).trim().to_string();
-    assert_eq!(id1, full_id(&host, &format!("{image}:1.0")));
+    assert_eq!(id1, full_id(&s, &host, &format!("{image}:1.0")));
     assert!(id1.starts_with("sha256:") && id1.len() == 71, "{id1}");
     assert!(
         stderr(&out).contains("Step 1/"),
@@ -85,14 +85,14 @@ fn build_update_clean_compress_and_load() {
         (Some(true), Some(short1), Some("docker"))
     );
     assert_eq!(v["removed"], serde_json::json!([]));
-    let saved = docker_save(&host, &format!("{image}:1.0"), s.path());
+    let saved = docker_save(&s, &host, &format!("{image}:1.0"), s.path());
     assert!(
         fs::read(&tar1).unwrap() == saved,
         "the .docker archive is what the engine exports"
     );
 
     // skopeo and docker load read it.
-    let skopeo = std::process::Command::new("skopeo")
+    let skopeo = common::skopeo(&s)
         .args(["inspect", &format!("docker-archive:{}", tar1.display())])
         .output()
         .expect("skopeo is installed");
@@ -163,7 +163,7 @@ fn build_update_clean_compress_and_load() {
         (Some(true), Some("zip"))
     );
     let zip2 = s.artifacts().join(format!("{image}_1.0_{short2}.zip"));
-    assert!(unzip(&zip2) == docker_save(&host, &format!("{image}:1.0"), s.path()));
+    assert!(unzip(&zip2) == docker_save(&s, &host, &format!("{image}:1.0"), s.path()));
     assert!(
         !s.artifacts()
             .join(format!("{image}_1.0_{short2}.docker"))
@@ -200,7 +200,7 @@ fn build_update_clean_compress_and_load() {
         v["path"],
         format!("./artifacts/{image}_2.0+b1_{short2}.zip")
     );
-    assert!(unzip(&zip3) == docker_save(&host, &format!("{image}:2.0-b1"), s.path()));
+    assert!(unzip(&zip3) == docker_save(&s, &host, &format!("{image}:2.0-b1"), s.path()));
     let again = json(&ok(toolbox(
         &s,
         &host,
@@ -217,11 +217,12 @@ fn build_update_clean_compress_and_load() {
 
     // After `docker rmi`, load brings the image back with the same ID, from the ZIP.
     docker_ok(
+        &s,
         &host,
         &["rmi", &format!("{image}:1.0"), &format!("{image}:2.0-b1")],
     );
     assert!(
-        !docker(&host)
+        !docker(&s, &host)
             .args(["image", "inspect", &format!("{image}:1.0")])
             .output()
             .unwrap()
@@ -230,15 +231,15 @@ fn build_update_clean_compress_and_load() {
     );
     let out = ok(toolbox(&s, &host, &["load", &format!("{image}:1.0")]));
     assert_eq!(stdout(&out).trim(), format!("{image}:1.0"));
-    assert_eq!(full_id(&host, &format!("{image}:1.0")), id2);
+    assert_eq!(full_id(&s, &host, &format!("{image}:1.0")), id2);
 
     // docker load reads a .docker archive written by update-image.
-    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
     let tar = s.path().join("plain.docker");
     fs::write(&tar, unzip(&zip2)).unwrap();
-    docker_ok(&host, &["load", "-i", tar.to_str().unwrap()]);
-    assert_eq!(full_id(&host, &format!("{image}:1.0")), id2);
-    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(full_id(&s, &host, &format!("{image}:1.0")), id2);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -274,8 +275,9 @@ fn build_from_the_config_file_with_a_repository() {
         ],
     ));
     let id = stdout(&out).trim().to_string();
-    assert_eq!(full_id(&host, &format!("{repository}:3.1")), id);
+    assert_eq!(full_id(&s, &host, &format!("{repository}:3.1")), id);
     let label = docker_ok(
+        &s,
         &host,
         &["image", "inspect", "-f", "{{.Config.Labels.greeting}}", &id],
     );
@@ -296,6 +298,7 @@ fn build_from_the_config_file_with_a_repository() {
         ],
     ));
     let label = docker_ok(
+        &s,
         &host,
         &[
             "image",
@@ -340,6 +343,7 @@ fn build_from_the_config_file_with_a_repository() {
     )));
     assert_eq!(v["written"], false);
     docker_ok(
+        &s,
         &host,
         &[
             "rmi",
@@ -373,6 +377,7 @@ fn a_failing_build_shows_the_step_and_leaves_no_container() {
     );
     assert!(!err.contains("panicked"));
     let containers = docker_ok(
+        &s,
         &host,
         &["ps", "-a", "--no-trunc", "--format", "{{.Command}}"],
     );
@@ -447,6 +452,7 @@ fn missing_image_unreachable_engine_and_foreign_twin_are_clear_errors() {
 
     // A renamed archive whose ID does not match its content is refused on load.
     docker_ok(
+        &s,
         &host,
         &["tag", &format!("{image}:1.0"), &format!("{image}:1.1")],
     );
@@ -466,6 +472,7 @@ fn missing_image_unreachable_engine_and_foreign_twin_are_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("ffffffffffff"), "{}", stderr(&out));
     docker_ok(
+        &s,
         &host,
         &["rmi", &format!("{image}:1.0"), &format!("{image}:1.1")],
     );
@@ -503,7 +510,7 @@ fn update_image_into_zst_and_load_it_back() {
         .arg(&zst)
         .output()
         .unwrap();
-    assert!(tar.stdout == docker_save(&host, &format!("{image}:4.0"), s.path()));
+    assert!(tar.stdout == docker_save(&s, &host, &format!("{image}:4.0"), s.path()));
 
     // Current whatever the compressed format asked for: nothing is written.
     let v = json(&ok(toolbox(
@@ -523,9 +530,9 @@ fn update_image_into_zst_and_load_it_back() {
         (Some(false), Some("zst"))
     );
 
-    docker_ok(&host, &["rmi", &format!("{image}:4.0")]);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:4.0")]);
     let out = ok(toolbox(&s, &host, &["load", zst.to_str().unwrap()]));
     assert_eq!(stdout(&out).trim(), format!("{image}:4.0"));
-    assert_eq!(full_id(&host, &format!("{image}:4.0")), id);
-    docker_ok(&host, &["rmi", &format!("{image}:4.0")]);
+    assert_eq!(full_id(&s, &host, &format!("{image}:4.0")), id);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:4.0")]);
 }

@@ -136,6 +136,7 @@ fn inspect_agrees_with_docker_inspect_and_extract_with_docker_export() {
     let image = unique_image("insp");
     let id = build(&s, &host, &image, "1.0", &layered_context(s.path(), &image));
     let engine_view = &serde_json::from_str::<serde_json::Value>(&docker_ok(
+        &s,
         &host,
         &["image", "inspect", &format!("{image}:1.0")],
     ))
@@ -229,9 +230,12 @@ fn inspect_agrees_with_docker_inspect_and_extract_with_docker_export() {
     assert!(text.contains("org.example.team=release"), "{text}");
 
     // The root filesystem: the same tree as `docker export` of a container of the image.
-    let container = docker_ok(&host, &["create", &format!("{image}:1.0")]);
-    let export = docker(&host).args(["export", &container]).output().unwrap();
-    docker_ok(&host, &["rm", &container]);
+    let container = docker_ok(&s, &host, &["create", &format!("{image}:1.0")]);
+    let export = docker(&s, &host)
+        .args(["export", &container])
+        .output()
+        .unwrap();
+    docker_ok(&s, &host, &["rm", &container]);
     assert!(export.status.success());
     let expected = tree_of_tar(&export.stdout);
     assert!(expected.contains_key("opq/sub2/d") && !expected.contains_key("opq/sub"));
@@ -265,7 +269,7 @@ fn inspect_agrees_with_docker_inspect_and_extract_with_docker_export() {
         vec!["data", "data/keep", "data/keep/a", "data/keep/hard"]
     );
 
-    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
 }
 
 /// A tar of regular files.

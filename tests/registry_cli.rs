@@ -13,13 +13,13 @@ use common::{
     Scratch, build, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
 };
 
-fn full_id(host: &str, reference: &str) -> String {
-    docker_ok(host, &["image", "inspect", "-f", "{{.Id}}", reference])
+fn full_id(s: &Scratch, host: &str, reference: &str) -> String {
+    docker_ok(s, host, &["image", "inspect", "-f", "{{.Id}}", reference])
 }
 
 /// The manifest at a reference, as the registry serves it, read by skopeo.
-fn raw_manifest(reference: &str) -> Vec<u8> {
-    let out = std::process::Command::new("skopeo")
+fn raw_manifest(s: &Scratch, reference: &str) -> Vec<u8> {
+    let out = common::skopeo(s)
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(format!("docker://{reference}"))
         .output()
@@ -89,10 +89,10 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
     );
 
     // The engine pulls it with the same image ID; skopeo reads the same manifest.
-    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
-    docker_ok(&host, &["pull", &format!("{repo}:1.0")]);
-    assert_eq!(full_id(&host, &format!("{repo}:1.0")), id);
-    let skopeo = std::process::Command::new("skopeo")
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["pull", &format!("{repo}:1.0")]);
+    assert_eq!(full_id(&s, &host, &format!("{repo}:1.0")), id);
+    let skopeo = common::skopeo(&s)
         .args([
             "inspect",
             "--tls-verify=false",
@@ -197,7 +197,7 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
 
     // check finds a blob that went missing.
     let manifest: serde_json::Value =
-        serde_json::from_slice(&raw_manifest(&format!("{repo}:1.0"))).unwrap();
+        serde_json::from_slice(&raw_manifest(&s, &format!("{repo}:1.0"))).unwrap();
     let layer = manifest["layers"][2]["digest"]
         .as_str()
         .unwrap()
@@ -215,7 +215,7 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
         stdout(&out)
     );
 
-    docker_ok(&host, &["rmi", &format!("{repo}:1.0")]);
+    docker_ok(&s, &host, &["rmi", &format!("{repo}:1.0")]);
 }
 
 #[test]
@@ -231,11 +231,12 @@ fn an_image_pushed_by_docker_is_pulled_into_a_loadable_archive() {
     );
     let reference = format!("{}/lib/{image}:3.0", registry.host);
     docker_ok(
+        &s,
         &host,
         &["build", "-q", "-t", &reference, ctx.to_str().unwrap()],
     );
-    let id = full_id(&host, &reference);
-    docker_ok(&host, &["push", &reference]);
+    let id = full_id(&s, &host, &reference);
+    docker_ok(&s, &host, &["push", &reference]);
 
     for (compress, ext) in [(false, "docker"), (true, "zip")] {
         let mut args = vec!["pull", reference.as_str(), "--json"];
@@ -260,17 +261,17 @@ fn an_image_pushed_by_docker_is_pulled_into_a_loadable_archive() {
     assert_eq!(json(&out)["written"], false);
 
     // docker load of the archive gives the same image ID; so does toolbox load of the ZIP.
-    docker_ok(&host, &["rmi", &reference]);
+    docker_ok(&s, &host, &["rmi", &reference]);
     let tar = s
         .artifacts()
         .join(format!("{image}_3.0_{}.docker", &id[7..19]));
-    let loaded = docker_ok(&host, &["load", "-i", tar.to_str().unwrap()]);
+    let loaded = docker_ok(&s, &host, &["load", "-i", tar.to_str().unwrap()]);
     assert!(loaded.contains(&format!("{image}:3.0")), "{loaded}");
-    assert_eq!(full_id(&host, &format!("{image}:3.0")), id);
-    docker_ok(&host, &["rmi", &format!("{image}:3.0")]);
+    assert_eq!(full_id(&s, &host, &format!("{image}:3.0")), id);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:3.0")]);
     ok(toolbox(&s, &host, &["load", "lib-copy:3.0"]));
-    assert_eq!(full_id(&host, "lib-copy:3.0"), id);
-    docker_ok(&host, &["rmi", "lib-copy:3.0"]);
+    assert_eq!(full_id(&s, &host, "lib-copy:3.0"), id);
+    docker_ok(&s, &host, &["rmi", "lib-copy:3.0"]);
 }
 
 #[test]
@@ -284,7 +285,7 @@ fn a_blob_that_does_not_match_its_digest_is_refused() {
         .args(["push", &archive, &target])
         .output()
         .unwrap());
-    let manifest: serde_json::Value = serde_json::from_slice(&raw_manifest(&target)).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw_manifest(&s, &target)).unwrap();
     let layer = manifest["layers"][0]["digest"]
         .as_str()
         .unwrap()
@@ -491,7 +492,7 @@ fn manifest_lists_choose_a_platform() {
         .output()
         .unwrap());
     let digest = stdout(&out).trim().to_string();
-    let size = raw_manifest(&single).len();
+    let size = raw_manifest(&s, &single).len();
     // An index naming that manifest for two platforms.
     let index = serde_json::json!({
         "schemaVersion": 2,
@@ -505,7 +506,8 @@ fn manifest_lists_choose_a_platform() {
     });
     let path = s.path().join("index.json");
     fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
-    let put = std::process::Command::new("curl")
+    let put = s
+        .command("curl")
         .args([
             "-fsS",
             "-X",

@@ -154,6 +154,7 @@ fn killed_runs_never_leave_a_partial_archive() {
     let s = Scratch::new();
     let (image, id) = big_image(&s, &host, 110);
     docker_ok(
+        &s,
         &host,
         &["tag", &format!("{image}:1.0"), &format!("{image}:0.9")],
     );
@@ -268,6 +269,7 @@ fn killed_runs_never_leave_a_partial_archive() {
     ok(toolbox(&s, &host, &["compress", tar.to_str().unwrap()]));
     assert!(leftovers(&s.artifacts()).is_empty());
     docker_ok(
+        &s,
         &host,
         &["rmi", &format!("{image}:1.0"), &format!("{image}:0.9")],
     );
@@ -376,7 +378,7 @@ fn a_full_disk_during_a_save_leaves_nothing() {
         .filter(|n| n != ".toolbox.lock")
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -425,6 +427,7 @@ fn concurrent_updates_end_with_one_correct_archive() {
     for round in 0..3 {
         let version = format!("2.{round}");
         docker_ok(
+            &s,
             &host,
             &[
                 "tag",
@@ -446,9 +449,9 @@ fn concurrent_updates_end_with_one_correct_archive() {
             "{:?}",
             s.files()
         );
-        docker_ok(&host, &["rmi", &format!("{image}:{version}")]);
+        docker_ok(&s, &host, &["rmi", &format!("{image}:{version}")]);
     }
-    docker_ok(&host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -478,6 +481,7 @@ fn verify_finds_flipped_bytes_truncation_and_renames() {
         ],
     ));
     docker_ok(
+        &s,
         &host,
         &["tag", &format!("{image}:1.0"), &format!("{image}:1.1")],
     );
@@ -557,6 +561,7 @@ fn verify_finds_flipped_bytes_truncation_and_renames() {
         "{text}"
     );
     docker_ok(
+        &s,
         &host,
         &["rmi", &format!("{image}:1.0"), &format!("{image}:1.1")],
     );
@@ -626,7 +631,7 @@ struct DisposableEngine {
 }
 
 impl DisposableEngine {
-    fn start() -> Option<DisposableEngine> {
+    fn start(s: &Scratch) -> Option<DisposableEngine> {
         let dir = tempfile::Builder::new()
             .prefix("tbe")
             .tempdir_in("/tmp")
@@ -655,7 +660,7 @@ impl DisposableEngine {
         let engine = DisposableEngine { dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if common::docker(&engine.host())
+            if common::docker(s, &engine.host())
                 .args(["version"])
                 .output()
                 .unwrap()
@@ -699,11 +704,11 @@ impl Drop for DisposableEngine {
 #[test]
 fn an_engine_that_dies_mid_save_leaves_nothing() {
     let _shared = engine!(); // the packages and the permission to run dockerd
-    let Some(disposable) = DisposableEngine::start() else {
+    let s = Scratch::new();
+    let Some(disposable) = DisposableEngine::start(&s) else {
         return;
     };
     let host = disposable.host();
-    let s = Scratch::new();
     let (image, _) = big_image(&s, &host, 150);
     let child = s
         .toolbox_std()

@@ -797,3 +797,164 @@ fn clean_drops_a_docker_archive_with_a_zst_twin() {
     assert_eq!(json(&out)[0]["format"], "docker");
     assert_eq!(s.files(), vec![format!("web_1.0_{ID}.zst")]);
 }
+
+/// File times beyond what a calendar or a ZIP holds never make a command panic: `images`
+/// shows `-` for a time RFC 3339 cannot write, and `compress` clamps the ZIP entry's time
+/// into the years MS-DOS dates hold.
+#[test]
+fn absurd_file_times_never_panic() {
+    use std::time::{Duration, SystemTime};
+    let s = Scratch::new();
+    // ext4 keeps the years 1901 to 2446; tmpfs keeps any time, so the far ones go there.
+    let base = match tempfile::tempdir_in("/dev/shm") {
+        Ok(dir) => dir,
+        Err(_) => tempfile::tempdir().unwrap(),
+    };
+    let at = |seconds: i64| match u64::try_from(seconds) {
+        Ok(after) => SystemTime::UNIX_EPOCH + Duration::from_secs(after),
+        Err(_) => SystemTime::UNIX_EPOCH - Duration::from_secs(seconds.unsigned_abs()),
+    };
+    // (image, seconds from 1970, RFC 3339 when it has one, the clamped ZIP date and time)
+    let max = "2107-12-31 23:59:58";
+    let min = "1980-01-01 00:00:00";
+    let cases = [
+        ("early", -2_000_000_000, Some("1906-08-16T20:26:40Z"), min),
+        ("late", 15_000_000_000, Some("2445-05-01T02:40:00Z"), max),
+        ("far", 300_000_000_000, None, max),
+        ("before", -300_000_000_000, None, min),
+    ];
+    let data = sample_tar(1000);
+    let mut held = Vec::new();
+    for (image, seconds, _, _) in cases {
+        let path = base.path().join(format!("{image}_1.0_{ID}.docker"));
+        fs::write(&path, &data).unwrap();
+        let file = fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(at(seconds)).unwrap();
+        held.push(fs::metadata(&path).unwrap().modified().unwrap() == at(seconds));
+    }
+    assert!(
+        held[0] && held[1],
+        "every Linux filesystem keeps 1906 and 2445"
+    );
+    if !held[2] || !held[3] {
+        eprintln!("NOTE: /dev/shm is not tmpfs here: times past 9999 are not tried");
+    }
+    let basedir = base.path().to_str().unwrap();
+
+    let out = s
+        .toolbox()
+        .args(["images", "--json", "--basedir", basedir])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = json(&out);
+    let table = s
+        .toolbox()
+        .args(["images", "--basedir", basedir])
+        .output()
+        .unwrap();
+    assert!(table.status.success(), "{}", stderr(&table));
+    for ((image, _, rfc3339, _), held) in cases.iter().zip(&held) {
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["image"] == *image)
+            .unwrap_or_else(|| panic!("{image} in {rows}"));
+        if *held {
+            assert_eq!(row["modified"], rfc3339.unwrap_or("-"), "{image}");
+        }
+        let line = stdout(&table)
+            .lines()
+            .find(|l| l.starts_with(image))
+            .map(str::to_string)
+            .unwrap_or_default();
+        if *held && rfc3339.is_none() {
+            assert!(line.split_whitespace().any(|w| w == "-"), "{line}");
+        }
+    }
+
+    for ((image, _, _, zip_time), held) in cases.iter().zip(&held) {
+        if !held {
+            continue;
+        }
+        let out = s
+            .toolbox()
+            .args(["compress", &format!("{image}:1.0"), "--basedir", basedir])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{image}: {}", stderr(&out));
+        let zip = base.path().join(format!("{image}_1.0_{ID}.zip"));
+        let py = StdCommand::new("python3")
+            .args([
+                "-c",
+                "import sys, zipfile; [i] = zipfile.ZipFile(sys.argv[1]).infolist(); \
+                 print('%04d-%02d-%02d %02d:%02d:%02d' % i.date_time)",
+            ])
+            .arg(&zip)
+            .output()
+            .expect("python3 is installed");
+        assert!(py.status.success(), "{}", stderr(&py));
+        assert_eq!(stdout(&py).trim(), *zip_time, "{image}");
+    }
+}
+
+/// Every program the harness starts has the test's own home, and a variable a test sets
+/// itself wins.
+#[test]
+fn the_harness_gives_every_run_a_home_of_its_own() {
+    let s = Scratch::new();
+    let show = "printf '%s\\n' \"$HOME\" \"$XDG_CACHE_HOME\" \"$DOCKER_CONFIG\" \"${REGISTRY_AUTH_FILE-unset}\"";
+    let out = s
+        .command("sh")
+        .env("REGISTRY_AUTH_FILE", "/nowhere")
+        .args(["-c", show])
+        .output()
+        .unwrap();
+    let seen = stdout(&out);
+    let seen: Vec<&str> = seen.lines().collect();
+    let home = s.home().to_str().unwrap();
+    assert_eq!(seen[0], home);
+    assert_eq!(seen[1], format!("{home}/.cache"));
+    assert_eq!(seen[2], format!("{home}/.docker"));
+    assert_eq!(seen[3], "/nowhere", "a variable the test sets wins");
+    assert_ne!(
+        std::env::var_os("HOME").as_deref(),
+        Some(s.home().as_os_str())
+    );
+
+    let out = s.command("sh").args(["-c", show]).output().unwrap();
+    assert_eq!(stdout(&out).lines().nth(3), Some("unset"));
+
+    let toolbox = s.toolbox_std();
+    let envs: std::collections::HashMap<_, _> = toolbox.get_envs().collect();
+    for (name, rel) in [
+        ("HOME", ""),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("DOCKER_CONFIG", ".docker"),
+    ] {
+        assert_eq!(
+            envs.get(std::ffi::OsStr::new(name)).copied().flatten(),
+            Some(
+                if rel.is_empty() {
+                    s.home().to_path_buf()
+                } else {
+                    s.home().join(rel)
+                }
+                .as_os_str()
+            ),
+            "{name}"
+        );
+    }
+    let mut explicit = s.toolbox_std();
+    explicit.env("DOCKER_CONFIG", "/elsewhere");
+    let envs: std::collections::HashMap<_, _> = explicit.get_envs().collect();
+    assert_eq!(
+        envs.get(std::ffi::OsStr::new("DOCKER_CONFIG"))
+            .copied()
+            .flatten(),
+        Some(std::ffi::OsStr::new("/elsewhere"))
+    );
+    // Two tests never share a home.
+    assert_ne!(Scratch::new().home(), s.home());
+}

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use toolbox::image::ImageInfo;
 use toolbox::{Archive, ArchiveName, Format};
@@ -79,11 +78,9 @@ pub fn path_text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// A time in RFC 3339, UTC, to the second.
-pub fn rfc3339(t: impl Into<OffsetDateTime>) -> String {
-    let t: OffsetDateTime = t.into();
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| String::from("-"))
+/// A time in RFC 3339 (a file time in UTC), to the second; `-` for one RFC 3339 cannot write.
+pub fn rfc3339(t: impl toolbox::timestamp::Calendar) -> String {
+    toolbox::timestamp::rfc3339(t).unwrap_or_else(|| String::from("-"))
 }
 
 /// A size in bytes the way `docker images` shows it (SI units).
@@ -274,6 +271,11 @@ mod tests {
     fn times() {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
         assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(rfc3339(before), "1969-12-31T23:59:59Z");
+        // Past year 9999: no RFC 3339 for it, and no panic.
+        let far = toolbox::timestamp::from_unix(300_000_000_000, 0).unwrap();
+        assert_eq!(rfc3339(far), "-");
     }
 
     #[test]

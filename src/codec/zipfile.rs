@@ -219,16 +219,7 @@ fn store<R: Read + ?Sized, W: Write>(
 
 /// The MS-DOS time and date of a ZIP entry (UTC; clamped to the years DOS dates can hold).
 fn dos_time(t: SystemTime) -> (u16, u16) {
-    let t = time::OffsetDateTime::from(t);
-    if !(1980..=2107).contains(&t.year()) {
-        return (0, (1 << 5) | 1); // 1980-01-01 00:00
-    }
-    let time =
-        (u16::from(t.hour()) << 11) | (u16::from(t.minute()) << 5) | (u16::from(t.second()) / 2);
-    let date = (((t.year() - 1980) as u16) << 9)
-        | (u16::from(u8::from(t.month())) << 5)
-        | u16::from(t.day());
-    (time, date)
+    crate::timestamp::dos(t)
 }
 
 fn put16(v: &mut Vec<u8>, x: u16) {
@@ -348,5 +339,54 @@ mod tests {
             (2023, 11, 14)
         );
         assert_eq!(dos_time(SystemTime::UNIX_EPOCH), (0, 33));
+    }
+
+    /// A file time far beyond what a calendar holds (a year past 9999, or before -9999)
+    /// writes a ZIP whose entry time is clamped into the DOS range, without a panic.
+    #[test]
+    fn times_out_of_range_are_clamped() {
+        let far = |seconds: i64| crate::timestamp::from_unix(seconds, 0).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        for (i, (modified, expected)) in [
+            (far(i64::MAX), (2107, 12, 31, 23, 59, 58)),
+            (far(300_000_000_000), (2107, 12, 31, 23, 59, 58)),
+            (far(i64::MIN + 1), (1980, 1, 1, 0, 0, 0)),
+            (far(-1), (1980, 1, 1, 0, 0, 0)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = d.path().join(format!("t{i}.zip"));
+            let file = File::create_new(&path).unwrap();
+            let options = ZipOptions {
+                level: 1,
+                threads: 1,
+                force_zip64: false,
+            };
+            write_zip(
+                &mut &b"data"[..],
+                &file,
+                "x",
+                modified,
+                options,
+                COMMENT.as_bytes(),
+            )
+            .unwrap();
+            let mut archive = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
+            let entry = archive.by_index(0).unwrap();
+            let t = entry.last_modified().unwrap();
+            assert_eq!(
+                (
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                ),
+                expected,
+                "case {i}"
+            );
+        }
     }
 }

@@ -17,7 +17,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::UNIX_EPOCH;
 
 use super::ArchiveError as Error;
 use super::{ImageError, TarIndex};
@@ -198,7 +198,7 @@ struct Unpacker<'a> {
     only: Option<&'a Path>,
     root_user: bool,
     /// Directories made or changed, with the mode and time to give them once all is written.
-    dirs: BTreeMap<PathBuf, (u32, u64)>,
+    dirs: BTreeMap<PathBuf, (u32, i64)>,
     done: Extracted,
 }
 
@@ -302,7 +302,7 @@ impl<'a> Unpacker<'a> {
         let header = entry.header();
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
-        let mtime = header.mtime().unwrap_or(0);
+        let mtime = entry_time(header.mtime().unwrap_or(0));
         let owner = (
             header.uid().unwrap_or(0) as u32,
             header.gid().unwrap_or(0) as u32,
@@ -344,7 +344,8 @@ impl<'a> Unpacker<'a> {
             // After chown, which clears set-user-ID bits.
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(io_at(&path))?;
-            file.set_modified(time_of(mtime)).map_err(io_at(&path))?;
+            let modified = crate::timestamp::from_unix(mtime, 0).unwrap_or(UNIX_EPOCH);
+            file.set_modified(modified).map_err(io_at(&path))?;
         } else if kind.is_symlink() {
             let target =
                 entry.link_name().ok().flatten().ok_or_else(|| {
@@ -509,8 +510,18 @@ fn remove_any(path: &Path) -> io::Result<()> {
     }
 }
 
-fn time_of(seconds: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+/// The latest modification time an entry keeps: Docker and containerd keep times a 64-bit
+/// count of nanoseconds holds (up to 2262-04-11T23:47:16Z) and nothing before 1970.
+const LATEST_ENTRY_TIME: u64 = i64::MAX as u64 / 1_000_000_000;
+
+/// The modification time given to an entry whose header says `seconds`: the way Docker and
+/// containerd apply layers, a time they cannot hold (after [`LATEST_ENTRY_TIME`], or before
+/// 1970, which a base-256 header field reads as a huge number) becomes 1970-01-01.
+fn entry_time(seconds: u64) -> i64 {
+    match i64::try_from(seconds) {
+        Ok(t) if seconds <= LATEST_ENTRY_TIME => t,
+        _ => 0,
+    }
 }
 
 fn c_path(path: &Path) -> Applied<CString> {
@@ -519,12 +530,15 @@ fn c_path(path: &Path) -> Applied<CString> {
 }
 
 /// Sets a path's modification (and access) time without following a link.
-fn set_time(path: &Path, seconds: u64) -> io::Result<()> {
+fn set_time(path: &Path, seconds: i64) -> io::Result<()> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    let t = libc::timespec {
-        tv_sec: seconds as libc::time_t,
-        tv_nsec: 0,
-    };
+    let tv_sec = libc::time_t::try_from(seconds).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the modification time {seconds} does not fit this system's time type"),
+        )
+    })?;
+    let t = libc::timespec { tv_sec, tv_nsec: 0 };
     let times = [t, t];
     // SAFETY: c is a valid NUL-terminated path and times points to two timespecs.
     let r = unsafe {
@@ -760,6 +774,68 @@ mod tests {
             assert!(!Path::new("/etc/toolbox-escaped").exists());
             fs::remove_file(&a.path).unwrap();
         }
+    }
+
+    /// Times no engine keeps (before 1970, after 2262, or past any time type) become
+    /// 1970-01-01, as Docker and containerd make them; the others stay, and nothing panics.
+    #[test]
+    fn absurd_modification_times_become_the_epoch() {
+        let negative = {
+            let mut field = [0xffu8; 12];
+            field[11] = 0xfe; // -2 in base-256
+            field
+        };
+        /// An mtime as `set_mtime` writes it, or a raw header field.
+        type Field = std::result::Result<u64, [u8; 12]>;
+        // (name, kind, mtime, the time expected)
+        let cases: [(&str, tar::EntryType, Field, i64); 7] = [
+            (
+                "octal",
+                tar::EntryType::Regular,
+                Ok(0o77777777777),
+                0o77777777777,
+            ),
+            (
+                "latest",
+                tar::EntryType::Regular,
+                Ok(9_223_372_036),
+                9_223_372_036,
+            ),
+            ("later", tar::EntryType::Regular, Ok(9_223_372_037), 0),
+            ("huge", tar::EntryType::Regular, Ok(u64::MAX), 0),
+            ("before", tar::EntryType::Regular, Err(negative), 0),
+            ("dir", tar::EntryType::Directory, Ok(1 << 62), 0),
+            ("link", tar::EntryType::Symlink, Ok(i64::MAX as u64 + 1), 0),
+        ];
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, kind, mtime, _) in &cases {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_size(0);
+            h.set_mode(0o755);
+            h.set_path(name).unwrap();
+            if kind.is_symlink() {
+                h.set_link_name("octal").unwrap();
+            }
+            match mtime {
+                Ok(t) => h.set_mtime(*t),
+                Err(raw) => h.as_old_mut().mtime = *raw,
+            }
+            h.set_cksum();
+            builder.append(&h, &b""[..]).unwrap();
+        }
+        let layers = vec![builder.into_inner().unwrap()];
+        let d = tempfile::tempdir().unwrap();
+        let a = archive(d.path(), &layers, Format::Docker);
+        let root = d.path().join("root");
+        let done = extract(&a, &root, None).unwrap();
+        assert_eq!(done.entries, cases.len() as u64);
+        for (name, _, _, expected) in cases {
+            let found = root.join(name).symlink_metadata().unwrap().mtime();
+            assert_eq!(found, expected, "{name}");
+        }
+        assert_eq!(entry_time(u64::MAX), 0);
+        assert_eq!(entry_time(LATEST_ENTRY_TIME), 9_223_372_036);
     }
 
     #[test]

@@ -10,16 +10,45 @@ use assert_cmd::Command;
 
 pub const ID: &str = "0123456789ab";
 
-/// A scratch working directory with an `artifacts/` folder.
+/// A scratch working directory with an `artifacts/` folder, and a home of its own for every
+/// program the test runs (see [`Scratch::command`]).
 pub struct Scratch {
     pub dir: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
+
+/// The variables through which `toolbox`, `docker` and `skopeo` find the user's files
+/// (registry credentials, caches), each with its place under the test's own home.
+const PRIVATE: [(&str, &str); 6] = [
+    ("HOME", ""),
+    ("XDG_CACHE_HOME", ".cache"),
+    ("XDG_CONFIG_HOME", ".config"),
+    ("XDG_DATA_HOME", ".local/share"),
+    ("XDG_RUNTIME_DIR", "run"),
+    ("DOCKER_CONFIG", ".docker"),
+];
 
 impl Scratch {
     pub fn new() -> Scratch {
         let dir = tempfile::tempdir().expect("a temporary directory");
         fs::create_dir(dir.path().join("artifacts")).unwrap();
-        Scratch { dir }
+        let home = tempfile::Builder::new()
+            .prefix("toolbox-test-home.")
+            .tempdir()
+            .expect("a temporary home");
+        let scratch = Scratch { dir, home };
+        for (_, rel) in PRIVATE {
+            fs::create_dir_all(scratch.private(rel)).unwrap();
+        }
+        scratch
+    }
+
+    /// `rel` below the test's own home (the home itself for an empty `rel`).
+    fn private(&self, rel: &str) -> PathBuf {
+        match rel {
+            "" => self.home().to_path_buf(),
+            rel => self.home().join(rel),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -30,22 +59,39 @@ impl Scratch {
         self.path().join("artifacts")
     }
 
-    /// `toolbox` run in the scratch directory, with no toolbox variable from the outside.
-    pub fn toolbox(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_toolbox"));
+    /// The test's own home: `HOME` of every program it runs, with the XDG folders and the
+    /// Docker configuration folder (`.docker`) below it.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `program` run with the test's own home: `HOME`,
+    /// `XDG_CACHE_HOME`, `XDG_CONFIG_HOME`, `XDG_DATA_HOME`, `XDG_RUNTIME_DIR` and
+    /// `DOCKER_CONFIG` point below [`Scratch::home`] (and `REGISTRY_AUTH_FILE` is unset), so
+    /// that nothing reads or writes the user's caches, credentials or configuration. A test
+    /// that sets one of these itself afterwards wins.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_remove("REGISTRY_AUTH_FILE");
+        for (name, rel) in PRIVATE {
+            cmd.env(name, self.private(rel));
+        }
+        cmd
+    }
+
+    /// `toolbox` run in the scratch directory, with the test's own home and no toolbox
+    /// variable from the outside: the one way the tests start `toolbox`.
+    pub fn toolbox_std(&self) -> std::process::Command {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_toolbox"));
         cmd.current_dir(self.path())
             .env_remove("TOOLBOX_ARTIFACTS_DIR")
             .env_remove("TOOLBOX_DOCKER_API_TIMEOUT");
         cmd
     }
 
-    /// The same as [`Scratch::toolbox`], as a std command (for processes run in the background).
-    pub fn toolbox_std(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_toolbox"));
-        cmd.current_dir(self.path())
-            .env_remove("TOOLBOX_ARTIFACTS_DIR")
-            .env_remove("TOOLBOX_DOCKER_API_TIMEOUT");
-        cmd
+    /// The same as [`Scratch::toolbox_std`], as an `assert_cmd` command.
+    pub fn toolbox(&self) -> Command {
+        Command::from_std(self.toolbox_std())
     }
 
     /// Creates an empty file under `artifacts/` whose modification time is `age_s` seconds
@@ -187,18 +233,23 @@ pub fn build(s: &Scratch, host: &str, image: &str, version: &str, ctx: &Path) ->
     stdout(&out).trim().to_string()
 }
 
-/// `docker` against the test engine.
-pub fn docker(host: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new("docker");
+/// `docker` against the engine at `host`, with the test's own home (no user configuration).
+pub fn docker(s: &Scratch, host: &str) -> std::process::Command {
+    let mut cmd = s.command("docker");
     cmd.env("DOCKER_HOST", host);
     cmd
 }
 
 /// Runs `docker` and returns its trimmed stdout, failing the test when it fails.
-pub fn docker_ok(host: &str, args: &[&str]) -> String {
-    let out = docker(host).args(args).output().expect("docker runs");
+pub fn docker_ok(s: &Scratch, host: &str, args: &[&str]) -> String {
+    let out = docker(s, host).args(args).output().expect("docker runs");
     assert!(out.status.success(), "docker {args:?}: {}", stderr(&out));
     stdout(&out).trim().to_string()
+}
+
+/// `skopeo`, with the test's own home (no user credentials or policy).
+pub fn skopeo(s: &Scratch) -> std::process::Command {
+    s.command("skopeo")
 }
 
 /// A name no other test uses, valid as an image name and a docker repository.
