@@ -95,17 +95,8 @@ pub enum Error {
     #[error("`{reference}` is not a valid reference: {reason}")]
     BadReference { reference: String, reason: String },
 
-    #[error("{action}: {reason}")]
-    Registry { action: String, reason: String },
-
-    #[error(
-        "{what} does not match its digest: expected {expected}, got {found}; nothing was written"
-    )]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        found: String,
-    },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 
     #[error("`{}`: {reason}", path.display())]
     Refused { path: PathBuf, reason: String },
