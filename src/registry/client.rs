@@ -240,7 +240,32 @@ mod tests {
         let e = Registry::for_reference(&reference, &bad).unwrap_err();
         assert!(matches!(e, RegistryError::BadCaCert { .. }), "{e:?}");
         assert!(e.to_string().contains("garbage.pem"), "{e}");
+        // A real CA: both clients trust it besides the system's, and a loopback registry with
+        // a CA is reached over HTTPS.
+        let good = d.path().join("ca.pem");
+        fs::write(&good, TEST_CA).unwrap();
+        let with_ca = Access {
+            ca_cert: Some(good),
+            ..Access::default()
+        };
+        let registry = Registry::for_reference(&reference, &with_ca).unwrap();
+        assert!(!registry.http);
+        super::super::delete::http_client(&registry).unwrap();
     }
+
+    /// A self-signed P-256 CA certificate (valid until 2126), only for parsing.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBizCCATGgAwIBAgIUWzzxcXyCDOyVPAnVhHOzAJ56qfcwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPdG9vbGJveCB0ZXN0IENBMCAXDTI2MTEyNDA0NDMyM1oYDzIx
+MjYxMDMxMDQ0MzIzWjAaMRgwFgYDVQQDDA90b29sYm94IHRlc3QgQ0EwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAAT6IFGodJ63SjcJAKxbuQzoO7i7DWJlaY+KMmhE
+2D18c9h1sM0thNx/1xWKVePuiAKCBseEBDq1dMF5grPGn3jxo1MwUTAdBgNVHQ4E
+FgQU0lDAHljFK4VNUXGzoP6WoABLtRUwHwYDVR0jBBgwFoAU0lDAHljFK4VNUXGz
+oP6WoABLtRUwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAnDwW
+N0nwElLQ2lq4Gz603jjg+PMRnC4JUA28ZgdqC3sCIEwdAv3L59lq7VhIcH9sln8w
+xPfdYLiF0+uxg/XrjE+F
+-----END CERTIFICATE-----
+";
 
     #[test]
     fn no_password_in_debug_output() {

@@ -54,7 +54,7 @@ pub async fn delete(registry: &Registry, reference: &Reference) -> Result<String
 }
 
 /// A client with the registry's extra CA, if any.
-fn http_client(registry: &Registry) -> Result<reqwest::Client, RegistryError> {
+pub(super) fn http_client(registry: &Registry) -> Result<reqwest::Client, RegistryError> {
     install_crypto_provider();
     let mut builder = reqwest::Client::builder();
     if let Some((path, pem)) = &registry.ca {

@@ -34,8 +34,9 @@ pub struct Pushed {
 
 /// Pushes the image of `archive` to `target`: its config, its layers (gzip-compressed on the
 /// way, on all cores, unless already compressed), skipping what the registry has, then a
-/// Docker v2 schema 2 manifest. `layer_cache` is the file that records which blob each layer
-/// became (see [`layer_cache`](super::layer_cache)); `None` keeps no record.
+/// Docker v2 schema 2 manifest. `layer_cache` is the JSON file that records which compressed
+/// blob each layer became, so that a later push of the same layers uploads none (gzip here is
+/// deterministic); `None` keeps no record.
 pub async fn push(
     registry: &Registry,
     archive: &Archive,
