@@ -191,17 +191,45 @@ pub struct Environment {
     pub artifacts_dir: Option<String>,
     pub docker_host: Option<String>,
     pub api_timeout: Option<String>,
+    /// `DOCKER_CONFIG`: the Docker config directory.
+    pub docker_config: Option<PathBuf>,
+    /// `XDG_CACHE_HOME`: the user's cache directory.
+    pub cache_home: Option<PathBuf>,
+    /// `HOME`.
+    pub home: Option<PathBuf>,
 }
 
 impl Environment {
     /// Reads the variables from this process's environment.
     pub fn from_process() -> Environment {
         let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let path = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         Environment {
             artifacts_dir: var(ENV_ARTIFACTS_DIR),
             docker_host: var(ENV_DOCKER_HOST),
             api_timeout: var(ENV_API_TIMEOUT),
+            docker_config: path("DOCKER_CONFIG"),
+            cache_home: path("XDG_CACHE_HOME"),
+            home: path("HOME"),
         }
+    }
+
+    /// The Docker config directory, whose `config.json` holds registry credentials:
+    /// `$DOCKER_CONFIG`, else `~/.docker`.
+    pub fn docker_config_dir(&self) -> Option<PathBuf> {
+        (self.docker_config.clone()).or_else(|| self.home.as_ref().map(|h| h.join(".docker")))
+    }
+
+    /// The file recording which blob each pushed layer became:
+    /// `$XDG_CACHE_HOME/toolbox/pushed-layers.json`, else `~/.cache/toolbox/pushed-layers.json`.
+    pub fn pushed_layers_file(&self) -> Option<PathBuf> {
+        let cache =
+            (self.cache_home.clone()).or_else(|| self.home.as_ref().map(|h| h.join(".cache")));
+        cache.map(|d| d.join("toolbox").join("pushed-layers.json"))
     }
 }
 
@@ -360,5 +388,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(ENV_API_TIMEOUT), "{err}");
+    }
+
+    #[test]
+    fn docker_config_and_layer_cache_paths() {
+        let home = Environment {
+            home: Some("/home/ann".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            home.docker_config_dir(),
+            Some(PathBuf::from("/home/ann/.docker"))
+        );
+        assert_eq!(
+            home.pushed_layers_file(),
+            Some(PathBuf::from("/home/ann/.cache/toolbox/pushed-layers.json"))
+        );
+        let set = Environment {
+            docker_config: Some("/etc/docker-ann".into()),
+            cache_home: Some("/var/cache/ann".into()),
+            ..home
+        };
+        assert_eq!(
+            set.docker_config_dir(),
+            Some(PathBuf::from("/etc/docker-ann"))
+        );
+        assert_eq!(
+            set.pushed_layers_file(),
+            Some(PathBuf::from("/var/cache/ann/toolbox/pushed-layers.json"))
+        );
+        assert_eq!(Environment::default().docker_config_dir(), None);
+        assert_eq!(Environment::default().pushed_layers_file(), None);
     }
 }

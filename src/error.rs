@@ -64,17 +64,8 @@ pub enum Error {
     #[error("`{reference}` is not a valid reference: {reason}")]
     BadReference { reference: String, reason: String },
 
-    #[error("{action}: {reason}")]
-    Registry { action: String, reason: String },
-
-    #[error(
-        "{what} does not match its digest: expected {expected}, got {found}; nothing was written"
-    )]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        found: String,
-    },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 
     #[error("base URL `{url}` is not valid: {reason}")]
     BadUrl { url: String, reason: String },
@@ -105,16 +96,5 @@ impl Error {
     /// An I/O error about `path`.
     pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
         Error::Io(IoError::new(path, source))
-    }
-}
-
-/// Attaches a path to an I/O result.
-pub(crate) trait IoContext<T> {
-    fn at(self, path: impl AsRef<Path>) -> Result<T>;
-}
-
-impl<T> IoContext<T> for io::Result<T> {
-    fn at(self, path: impl AsRef<Path>) -> Result<T> {
-        self.map_err(|e| Error::io(path, e))
     }
 }

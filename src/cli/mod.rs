@@ -284,6 +284,7 @@ impl RegistryArgs {
             insecure: self.insecure,
             ca_cert: self.ca_cert.clone(),
             credentials,
+            docker_config: Environment::from_process().docker_config_dir(),
         })
     }
 }
@@ -568,11 +569,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let archive = select(target, &[], "push", &open)?;
-            let reference = push_reference(reference, &archive)?;
-            let registry = Registry::for_reference(&reference, &access.access()?)?;
+            let access = access.access()?;
+            let cache = Environment::from_process().pushed_layers_file();
             let reporter = progress::reporter(&format!("pushing {}", archive.file_name()));
-            let pushed =
-                runtime()?.block_on(registry::push(&registry, &archive, &reference, reporter))?;
+            let pushed = runtime()?.block_on(ops::push::push(
+                &archive,
+                reference,
+                &access,
+                cache.as_deref(),
+                reporter,
+            ))?;
             let text = if json {
                 output::json(&pushed)
             } else {
@@ -602,13 +608,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 compress: compress.then_some(compression),
             };
-            let registry = Registry::for_reference(&request.reference, &access.access()?)?;
+            let access = access.access()?;
             let _lock = lock_dir(&settings.artifacts_dir, wait)?;
             let reporter = progress::reporter(&format!("pulling {reference}"));
-            let pulled = runtime()?.block_on(registry::pull(
-                &registry,
+            let pulled = runtime()?.block_on(ops::pull::pull(
                 &settings.artifacts_dir,
                 &request,
+                &access,
                 reporter,
             ))?;
             let text = if json {
@@ -651,19 +657,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The reference to push to: REF, with the archive's version as its tag when it names none.
-fn push_reference(text: &str, archive: &toolbox::Archive) -> Result<registry::Reference, Error> {
-    let reference = registry::parse_reference(text)?;
-    if registry::names_tag(text) {
-        return Ok(reference);
-    }
-    Ok(registry::Reference::with_tag(
-        reference.registry().to_string(),
-        reference.repository().to_string(),
-        version::docker_tag(&archive.name.version)?,
-    ))
 }
 
 fn registry_command(command: &RegistryCommand) -> anyhow::Result<ExitCode> {

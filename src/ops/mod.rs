@@ -1,10 +1,13 @@
 //! The use cases: one job each — take the lock, open the store, connect, stream, commit, report.
-//! They are what the command line calls; everything below them knows nothing of them.
+//! Each puts the layers below together (the store, archives, the engine, a registry) for one
+//! thing a user asks for; the command line only parses and renders. Nothing below imports them.
 
 pub mod compress;
 pub mod deploy;
 pub mod facts;
 pub mod load;
+pub mod pull;
+pub mod push;
 pub mod update;
 
 pub use facts::open_store;

@@ -1,0 +1,167 @@
+//! The tar a pull writes, as it streams: the config and manifest, every layer blob (checked
+//! against its digest and size as it comes down), then `manifest.json`, `index.json` and
+//! `oci-layout` — Docker 25's `docker save` layout.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::Registry;
+use super::error::RegistryError;
+use super::pull::Resolved;
+use crate::image::blob_path;
+use crate::oci::OCI_INDEX;
+use crate::pipe;
+use crate::progress::Reporter;
+
+/// Sends the tar of the pulled image into the pipe; `tag` (`image:tag`) names it in
+/// `manifest.json` and `index.json`.
+pub(super) async fn send_layout(
+    registry: &Registry,
+    resolved: &Resolved,
+    tx: &pipe::Sender,
+    tag: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), RegistryError> {
+    let reference = &resolved.reference;
+    let doc = &resolved.doc;
+    let config = doc
+        .config
+        .as_ref()
+        .map(|c| c.digest.clone())
+        .unwrap_or_default();
+    // Small documents first: the config and the manifest.
+    for (digest, bytes) in [
+        (config.as_str(), resolved.config_bytes.as_slice()),
+        (resolved.digest.as_str(), &resolved.manifest_bytes[..]),
+    ] {
+        send(tx, tar_member(&blob_path(digest), bytes)).await?;
+    }
+    let mut seen = HashSet::new();
+    for layer in &doc.layers {
+        if !seen.insert(layer.digest.clone()) {
+            continue; // one blob serves every layer that names it
+        }
+        registry.ready(reference).await;
+        let mut stream = registry
+            .client
+            .pull_blob_stream(reference, layer.digest.as_str())
+            .await
+            .map_err(|e| {
+                registry.error(format!("fetching blob {} of {reference}", layer.digest), e)
+            })?
+            .stream;
+        send(tx, tar_header(&blob_path(&layer.digest), layer.size)).await?;
+        let mut hasher = Sha256::new();
+        let mut got = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| RegistryError::BlobStream {
+                reference: reference.to_string(),
+                digest: layer.digest.clone(),
+                source,
+            })?;
+            got += chunk.len() as u64;
+            if got > layer.size {
+                break;
+            }
+            hasher.update(&chunk);
+            reporter.advance(chunk.len() as u64);
+            send(tx, chunk).await?;
+        }
+        let found = crate::digest::hex(hasher);
+        if got != layer.size || found != layer.digest {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("blob {} of {reference} ({got} bytes)", layer.digest),
+                expected: format!("{} ({} bytes)", layer.digest, layer.size),
+                found,
+            });
+        }
+        send(tx, Bytes::from(vec![0u8; padding(layer.size)])).await?;
+    }
+    let layers: Vec<String> = doc.layers.iter().map(|l| blob_path(&l.digest)).collect();
+    let manifest_json = serde_json::to_vec(&serde_json::json!([{
+        "Config": blob_path(&config),
+        "RepoTags": [tag],
+        "Layers": layers,
+    }]))
+    .unwrap_or_default();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{
+            "mediaType": doc.media_type(),
+            "digest": resolved.digest,
+            "size": resolved.manifest_bytes.len(),
+            "annotations": {
+                "io.containerd.image.name": tag,
+                "org.opencontainers.image.ref.name": tag.rsplit(':').next().unwrap_or_default(),
+            },
+        }],
+    }))
+    .unwrap_or_default();
+    for (name, bytes) in [
+        ("manifest.json", manifest_json.as_slice()),
+        ("index.json", index.as_slice()),
+        (
+            "oci-layout",
+            br#"{"imageLayoutVersion":"1.0.0"}"#.as_slice(),
+        ),
+    ] {
+        send(tx, tar_member(name, bytes)).await?;
+    }
+    // The end of the tar: two zero blocks.
+    send(tx, Bytes::from(vec![0u8; 1024])).await
+}
+
+/// Sends a chunk to the archive writer; the writer having stopped is an error (its own error
+/// says why).
+async fn send(tx: &pipe::Sender, chunk: Bytes) -> Result<(), RegistryError> {
+    if tx.send(chunk).await {
+        Ok(())
+    } else {
+        Err(RegistryError::WriterStopped)
+    }
+}
+
+fn padding(size: u64) -> usize {
+    ((512 - size % 512) % 512) as usize
+}
+
+fn tar_header(name: &str, size: u64) -> Bytes {
+    let mut header = tar::Header::new_ustar();
+    let _ = header.set_path(name);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    Bytes::copy_from_slice(header.as_bytes())
+}
+
+fn tar_member(name: &str, data: &[u8]) -> Bytes {
+    let mut out = tar_header(name, data.len() as u64).to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len() + padding(data.len() as u64), 0);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn tar_members_are_padded() {
+        let member = tar_member("blobs/sha256/x", b"hello");
+        assert_eq!(member.len(), 1024);
+        let mut all = member.to_vec();
+        all.extend_from_slice(&[0u8; 1024]);
+        let mut archive = tar::Archive::new(all.as_slice());
+        let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+        let mut data = String::new();
+        entry.read_to_string(&mut data).unwrap();
+        assert_eq!(data, "hello");
+    }
+}

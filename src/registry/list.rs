@@ -1,0 +1,38 @@
+//! Listing: the tags of a repository, the repositories of a registry.
+
+use super::error::RegistryError;
+use super::{Reference, Registry};
+
+/// The tags of a repository, sorted.
+pub async fn tags(
+    registry: &Registry,
+    repository: &Reference,
+) -> Result<Vec<String>, RegistryError> {
+    registry.ready(repository).await;
+    let response = registry
+        .client
+        .list_tags(repository, &registry.auth, None, None)
+        .await
+        .map_err(|e| {
+            registry.error(
+                format!("listing the tags of {}", repository.repository()),
+                e,
+            )
+        })?;
+    let mut tags = response.tags;
+    tags.sort();
+    Ok(tags)
+}
+
+/// The repositories of a registry, sorted; `host` is any reference on it.
+pub async fn catalog(registry: &Registry, host: &Reference) -> Result<Vec<String>, RegistryError> {
+    registry.ready(host).await;
+    let response = registry
+        .client
+        .catalog(host, &registry.auth, None, None)
+        .await
+        .map_err(|e| registry.error(format!("listing the repositories of {}", registry.host), e))?;
+    let mut repositories = response.repositories;
+    repositories.sort();
+    Ok(repositories)
+}

@@ -1,0 +1,202 @@
+//! Pulling in two steps: [`resolve`] finds the manifest for a platform and its config, which
+//! give the archive's name; [`fetch`] streams every blob, checked against its digest, into a
+//! `docker load`-able archive written atomically. Whether an archive of that name is already
+//! there is the caller's question (see `crate::ops::pull`).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::error::RegistryError;
+use super::layout::send_layout;
+use super::manifest::parse_document;
+use super::{Reference, Registry};
+use crate::codec::{self, Body, Compression};
+use crate::name::{ArchiveName, Format};
+use crate::oci::{DOCKER_LIST, Document, OCI_INDEX, Platform};
+use crate::pipe;
+use crate::progress::Reporter;
+
+/// What `pull` was asked for.
+#[derive(Debug, Clone)]
+pub struct PullRequest {
+    pub reference: Reference,
+    /// The image name [default: the repository's last component].
+    pub image: Option<String>,
+    /// The version [default: the tag].
+    pub version: Option<String>,
+    /// The platform chosen from a manifest list or index.
+    pub platform: Platform,
+    /// Write a compressed archive (its format and level); `None`: a `.docker` archive.
+    pub compress: Option<Compression>,
+}
+
+/// An image found at a registry, ready to fetch: its manifest and config, and the name of the
+/// archive it becomes.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The reference pulled.
+    pub reference: Reference,
+    /// The archive's name: the image and version asked for (or defaulted), the ID from the
+    /// config's digest, the format asked for.
+    pub name: ArchiveName,
+    /// The digest of the (platform's) manifest.
+    pub digest: String,
+    /// The manifest, parsed.
+    pub(super) doc: Document,
+    /// The manifest's bytes, as the registry gave them.
+    pub(super) manifest_bytes: Bytes,
+    /// The config's bytes, checked against its digest.
+    pub(super) config_bytes: Vec<u8>,
+    level: u32,
+}
+
+/// Resolves `req.reference` to the manifest for `req.platform` and fetches its config
+/// (checked against its digest): nothing else is fetched.
+pub async fn resolve(registry: &Registry, req: &PullRequest) -> Result<Resolved, RegistryError> {
+    let reference = &req.reference;
+    let (doc, manifest_bytes, digest) =
+        resolve_manifest(registry, reference, &req.platform).await?;
+    let config = doc.config.clone().ok_or_else(|| RegistryError::NoConfig {
+        reference: reference.to_string(),
+    })?;
+    let config_bytes = registry.small_blob(reference, &config.digest).await?;
+    let image = match &req.image {
+        Some(i) => i.clone(),
+        None => reference
+            .repository()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let version = match (&req.version, reference.tag()) {
+        (Some(v), _) => v.clone(),
+        (None, Some(tag)) => tag.to_string(),
+        (None, None) => {
+            return Err(RegistryError::NoVersion {
+                reference: reference.to_string(),
+            });
+        }
+    };
+    let hex = config
+        .digest
+        .strip_prefix("sha256:")
+        .unwrap_or(&config.digest);
+    let id = crate::digest::short_id(hex).ok_or_else(|| RegistryError::NotAnImageId {
+        digest: hex.to_string(),
+    })?;
+    let format = req
+        .compress
+        .as_ref()
+        .map_or(Format::Docker, |c| c.format.clone());
+    let name = ArchiveName::new(&image, &version, &id, format)?;
+    Ok(Resolved {
+        reference: reference.clone(),
+        name,
+        digest,
+        doc,
+        manifest_bytes,
+        config_bytes,
+        level: req.compress.as_ref().map_or(0, |c| c.level),
+    })
+}
+
+/// Fetches the image `resolved` names into the directory `dir` as a `docker load`-able
+/// archive: the blobs as the registry stores them (`blobs/sha256/…`, each checked against its
+/// digest as it streams) with a `manifest.json`, an OCI `index.json` and `oci-layout` — the
+/// layout of Docker 25 — written atomically as `dir/<resolved.name>`. Returns its path.
+pub async fn fetch(
+    registry: &Registry,
+    resolved: &Resolved,
+    dir: &Path,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PathBuf, RegistryError> {
+    let dest = dir.join(resolved.name.file_name());
+    let total: u64 = resolved.doc.layers.iter().map(|l| l.size).sum();
+    reporter.start(Some(total));
+
+    let (tx, mut reader) = pipe::to_reader();
+    let source = PathBuf::from(resolved.reference.whole());
+    let level = resolved.level;
+    let writer = tokio::task::spawn_blocking(move || {
+        let body = Body {
+            source: &source,
+            modified: SystemTime::now(),
+            comment: None,
+        };
+        codec::write_archive(&mut reader, body, &dest, level)
+    });
+    let name = &resolved.name;
+    let tag = format!(
+        "{}:{}",
+        name.image,
+        crate::version::docker_tag(&name.version)?
+    );
+    let result = send_layout(registry, resolved, &tx, &tag, reporter.as_ref()).await;
+    match &result {
+        Ok(()) => tx.finish().await,
+        Err(e) => tx.fail(io::Error::other(e.to_string())).await,
+    }
+    let written = writer.await.map_err(|source| RegistryError::Worker {
+        action: "writing the archive",
+        source,
+    })?;
+    result?;
+    let path = written?;
+    reporter.finish();
+    Ok(path)
+}
+
+/// Resolves a manifest list or index to the manifest for `platform`.
+async fn resolve_manifest(
+    registry: &Registry,
+    reference: &Reference,
+    platform: &Platform,
+) -> Result<(Document, Bytes, String), RegistryError> {
+    let (mut bytes, mut digest) = registry.manifest(reference).await?;
+    let mut doc = parse_document(&bytes, &format!("the manifest of {reference}"))?;
+    for _ in 0..4 {
+        if !matches!(doc.media_type(), DOCKER_LIST | OCI_INDEX) {
+            return Ok((doc, bytes, digest));
+        }
+        let entries = doc.manifests.clone().unwrap_or_default();
+        let chosen = entries
+            .iter()
+            .find(|m| m.platform.as_ref().is_some_and(|p| platform.matches(p)))
+            .ok_or_else(|| RegistryError::NoPlatform {
+                reference: reference.to_string(),
+                platform: platform.to_string(),
+                offered: entries
+                    .iter()
+                    .filter_map(|m| m.platform.as_ref().map(ToString::to_string))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let child = reference.clone_with_digest(chosen.digest.clone());
+        (bytes, digest) = registry.manifest(&child).await?;
+        doc = parse_document(&bytes, &format!("the manifest of {child}"))?;
+    }
+    Err(RegistryError::TooDeep {
+        reference: reference.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms() {
+        let p = Platform::parse("linux/arm64/v8").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert!(Platform::parse("linux").is_err());
+        assert!(Platform::parse("linux/amd64/x/y").is_err());
+        let any_variant = Platform::parse("linux/arm64").unwrap();
+        assert!(any_variant.matches(&p));
+        assert!(!p.matches(&any_variant));
+    }
+}
