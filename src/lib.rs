@@ -19,6 +19,7 @@ pub mod load;
 pub mod lock;
 pub mod name;
 pub mod oci;
+pub mod ops;
 pub mod pipe;
 pub mod progress;
 pub mod registry;
