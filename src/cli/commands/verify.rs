@@ -18,11 +18,12 @@ pub struct VerifyArgs {
 /// One line per archive, `PATH: ok` or what is wrong (and `ARG: error` for an argument that
 /// names no archive); exit 1 when any is bad.
 pub fn run(args: &VerifyArgs, cx: &Context) -> Result<Status, Failure> {
-    let mut archives = Vec::new();
+    let mut archives = if args.targets.is_empty() {
+        verify::every_archive(&cx.open()?)
+    } else {
+        Vec::new()
+    };
     let mut bad = 0;
-    if args.targets.is_empty() {
-        archives = verify::every_archive(&cx.open()?);
-    }
     for target in &args.targets {
         match cx.select(target, &[], "verify") {
             Ok(archive) => archives.push(archive),
