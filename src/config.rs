@@ -84,6 +84,39 @@ pub enum CompressFormat {
     Zst,
 }
 
+impl CompressFormat {
+    /// The formats' names, as flags and the config file spell them.
+    pub const NAMES: [&'static str; 2] = ["zip", "zst"];
+
+    /// The format's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompressFormat::Zip => "zip",
+            CompressFormat::Zst => "zst",
+        }
+    }
+}
+
+impl std::str::FromStr for CompressFormat {
+    type Err = CodecError;
+
+    fn from_str(s: &str) -> Result<Self, CodecError> {
+        match s {
+            "zip" => Ok(CompressFormat::Zip),
+            "zst" => Ok(CompressFormat::Zst),
+            _ => Err(CodecError::NotACompressedFormat {
+                format: s.to_string(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for CompressFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl From<CompressFormat> for Format {
     fn from(f: CompressFormat) -> Format {
         match f {
@@ -360,6 +393,16 @@ mod tests {
         assert!(err.contains("api_timeout_s"), "{err}");
         assert!(parse("images:\n  a/b: {}\n").is_err());
         assert!(parse("[1, 2]\n").is_err());
+    }
+
+    #[test]
+    fn compress_formats_parse_from_their_names() {
+        for name in CompressFormat::NAMES {
+            let format: CompressFormat = name.parse().unwrap();
+            assert_eq!(format.to_string(), name);
+        }
+        let err = "gzip".parse::<CompressFormat>().unwrap_err().to_string();
+        assert!(err.contains("gzip") && err.contains("zst"), "{err}");
     }
 
     #[test]

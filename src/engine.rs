@@ -75,6 +75,44 @@ pub enum PullPolicy {
     Always,
 }
 
+impl PullPolicy {
+    /// The policies' names, as `--pull` spells them.
+    pub const NAMES: [&'static str; 3] = ["never", "if-not-present", "always"];
+
+    /// The policy's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Never => "never",
+            PullPolicy::IfNotPresent => "if-not-present",
+            PullPolicy::Always => "always",
+        }
+    }
+}
+
+/// A name that is not a [`PullPolicy`].
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a pull policy: use never, if-not-present or always")]
+pub struct UnknownPullPolicy(pub String);
+
+impl std::str::FromStr for PullPolicy {
+    type Err = UnknownPullPolicy;
+
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownPullPolicy> {
+        match s {
+            "never" => Ok(PullPolicy::Never),
+            "if-not-present" => Ok(PullPolicy::IfNotPresent),
+            "always" => Ok(PullPolicy::Always),
+            _ => Err(UnknownPullPolicy(s.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for PullPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A connection to a Docker engine.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -436,6 +474,20 @@ fn io_error(path: impl AsRef<Path>, e: io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_policies_parse_from_their_names() {
+        for name in PullPolicy::NAMES {
+            let policy: PullPolicy = name.parse().unwrap();
+            assert_eq!(policy.to_string(), name);
+        }
+        assert_eq!(
+            "if-not-present".parse::<PullPolicy>().unwrap(),
+            PullPolicy::IfNotPresent
+        );
+        let err = "sometimes".parse::<PullPolicy>().unwrap_err().to_string();
+        assert!(err.contains("sometimes") && err.contains("always"), "{err}");
+    }
 
     #[test]
     fn build_log_reassembles_fragments() {

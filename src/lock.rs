@@ -48,6 +48,27 @@ pub enum Wait {
     No,
 }
 
+/// What [`DirLock::for_change`] tells its caller while it works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice<'a> {
+    /// Another run holds `lock_file`; this one waits for it.
+    Waiting { lock_file: &'a Path },
+    /// `path`, a temporary file an interrupted run left, was removed.
+    RemovedLeftover { path: &'a Path },
+}
+
+/// The directory to lock to change the archive file `file`: the artifacts directory
+/// `basedir`, unless `file` is outside it (then the file's own folder). Paths that cannot be
+/// resolved count as inside `basedir`.
+pub fn dir_to_change(file: &Path, basedir: &Path) -> PathBuf {
+    if let (Ok(file), Ok(base)) = (file.canonicalize(), basedir.canonicalize())
+        && !file.starts_with(&base)
+    {
+        return file.parent().map_or(base, Path::to_path_buf);
+    }
+    basedir.to_path_buf()
+}
+
 /// An exclusive lock on an artifacts directory, released when dropped.
 #[derive(Debug)]
 pub struct DirLock {
@@ -92,6 +113,26 @@ impl DirLock {
                 Err(TryLockError::Error(e)) => return Err(IoError::new(&path, e).into()),
             }
         }
+    }
+
+    /// Locks `dir` for a run that changes it (as [`DirLock::acquire`] does), then removes what
+    /// interrupted runs left there (as [`DirLock::remove_leftovers`] does), telling `notice`
+    /// when it starts waiting and of each file removed.
+    pub fn for_change(
+        dir: &Path,
+        wait: Wait,
+        notice: &mut dyn FnMut(Notice<'_>),
+    ) -> Result<DirLock> {
+        let lock_file = dir.join(LOCK_FILE);
+        let lock = DirLock::acquire(dir, wait, &mut || {
+            notice(Notice::Waiting {
+                lock_file: &lock_file,
+            });
+        })?;
+        for path in lock.remove_leftovers(dir)? {
+            notice(Notice::RemovedLeftover { path: &path });
+        }
+        Ok(lock)
     }
 
     /// The lock file.
@@ -181,5 +222,47 @@ mod tests {
         assert_eq!(removed, vec![dead, dead_below]);
         live.commit().unwrap();
         assert!(d.path().join("web_2_0123456789ab.zip").exists());
+    }
+
+    #[test]
+    fn locking_for_a_change_sweeps_and_says_what_it_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = d
+            .path()
+            .join(format!("{TEMP_PREFIX}1.2.3.web_1_0123456789ab.zip"));
+        fs::write(&dead, b"partial").unwrap();
+        let mut told = Vec::new();
+        let lock = DirLock::for_change(d.path(), Wait::No, &mut |n| match n {
+            Notice::RemovedLeftover { path } => told.push(path.to_path_buf()),
+            Notice::Waiting { .. } => panic!("nothing holds the lock"),
+        })
+        .unwrap();
+        assert_eq!(told, vec![dead.clone()]);
+        assert!(!dead.exists());
+        let err = DirLock::for_change(d.path(), Wait::No, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, LockError::Locked { .. }), "{err}");
+        drop(lock);
+        let missing = d.path().join("missing");
+        let err = DirLock::for_change(&missing, Wait::No, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, LockError::MissingDir { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_outside_the_artifacts_directory_locks_its_own_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().join("artifacts");
+        let other = d.path().join("elsewhere");
+        fs::create_dir_all(&base).unwrap();
+        fs::create_dir_all(&other).unwrap();
+        let inside = base.join("web_1_0123456789ab.docker");
+        let outside = other.join("web_1_0123456789ab.docker");
+        fs::write(&inside, b"").unwrap();
+        fs::write(&outside, b"").unwrap();
+        assert_eq!(dir_to_change(&inside, &base), base);
+        assert_eq!(
+            dir_to_change(&outside, &base),
+            other.canonicalize().unwrap()
+        );
+        assert_eq!(dir_to_change(&base.join("gone.docker"), &base), base);
     }
 }

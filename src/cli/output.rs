@@ -1,6 +1,6 @@
-//! Rendering for people (aligned tables) and for programs (JSON on stdout).
+//! What results look like: aligned tables and facts for people, the JSON shapes for programs.
+//! Writing them is the printer's job.
 
-use std::io::{self, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -237,20 +237,18 @@ pub fn inspect_text(info: &ImageInfo, archive: &Archive) -> String {
     out
 }
 
-/// JSON, pretty-printed, with a final newline.
-pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"{e}\""));
-    text.push('\n');
-    text
+/// `written`, or `already current` when the archive was there already.
+pub fn written(written: bool) -> &'static str {
+    if written {
+        "written"
+    } else {
+        "already current"
+    }
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-pub fn print(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
+/// Each item on a line of its own.
+pub fn lines(items: &[String]) -> String {
+    items.iter().map(|i| format!("{i}\n")).collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Each puts the layers below together (the store, archives, the engine, a registry) for one
 //! thing a user asks for; the command line only parses and renders. Nothing below imports them.
 
+pub mod build;
 pub mod compress;
 pub mod deploy;
 pub mod facts;
@@ -9,5 +10,6 @@ pub mod load;
 pub mod pull;
 pub mod push;
 pub mod update;
+pub mod verify;
 
 pub use facts::open_store;

@@ -1,0 +1,73 @@
+//! `build`: an image, through the engine.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use toolbox::ops::build::{self, BuildFlags};
+
+use crate::cli::context::{self, Context};
+use crate::cli::exit::{Failure, Status};
+use crate::cli::printer;
+
+/// `build IMAGE [--version V] [--context DIR] [--dockerfile F] [--build-arg K=V]... [--no-cache]
+/// [--repository REPO]`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The image name used in archive names
+    image: String,
+    /// The version, which gives the tag
+    #[arg(long, value_name = "V", default_value = "latest")]
+    version: String,
+    /// The build context [default: the config file's images.IMAGE.context]
+    #[arg(long, value_name = "DIR")]
+    context: Option<PathBuf>,
+    /// The Dockerfile [default: the config file's images.IMAGE.dockerfile, else Dockerfile in
+    /// the context]
+    #[arg(long, value_name = "F")]
+    dockerfile: Option<PathBuf>,
+    /// A build argument (K alone takes the value of the environment variable K)
+    #[arg(long = "build-arg", value_name = "K=V", value_parser = parse_build_arg)]
+    build_args: Vec<(String, String)>,
+    /// Do not use the engine's build cache
+    #[arg(long)]
+    no_cache: bool,
+    /// The engine repository to tag [default: the config file's images.IMAGE.repository,
+    /// else IMAGE]
+    #[arg(long, value_name = "REPO")]
+    repository: Option<String>,
+}
+
+/// Builds the image, streaming the engine's log to stderr, and prints its full ID.
+pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
+    let settings = cx.settings()?;
+    let flags = BuildFlags {
+        context: args.context.clone(),
+        dockerfile: args.dockerfile.clone(),
+        build_args: args.build_args.clone(),
+        repository: args.repository.clone(),
+        no_cache: args.no_cache,
+    };
+    let spec = build::spec(
+        &args.image,
+        &args.version,
+        &flags,
+        &settings.image(&args.image),
+    )?;
+    let id = context::runtime()?.block_on(async {
+        let engine = context::connect(&settings).await?;
+        Ok::<_, Failure>(engine.build(&spec, &mut std::io::stderr()).await?)
+    })?;
+    printer::lines([id])?;
+    Ok(Status::Success)
+}
+
+/// `K=V`, or `K` alone for the value of the environment variable `K`.
+fn parse_build_arg(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some(("", _)) => Err(format!("`{arg}` has no name before `=`")),
+        Some((k, v)) => Ok((k.to_string(), v.to_string())),
+        None => std::env::var(arg)
+            .map(|v| (arg.to_string(), v))
+            .map_err(|_| format!("`{arg}` is not K=V, and no environment variable {arg} is set")),
+    }
+}

@@ -1,0 +1,57 @@
+//! `clean`: remove old archives, keeping the latest of each image.
+
+use clap::Args;
+use toolbox::store;
+
+use crate::cli::args::Selection;
+use crate::cli::context::Context;
+use crate::cli::exit::{Failure, Status};
+use crate::cli::output::{self, ArchiveJson};
+use crate::cli::printer;
+
+/// `clean [IMAGE...] [--keep N] [--dry-run] [--allow-dirty] [--json]`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// How many (version, id) pairs to keep per image
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    keep: u64,
+    /// Print what would be removed, and remove nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Removes (or with `--dry-run`, only lists) the archives past the ones kept, and prints what
+/// was removed, even when a removal failed part way.
+pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(cx.lock(&cx.settings()?.artifacts_dir)?)
+    };
+    let store = cx.open()?;
+    let sel = &args.selection;
+    let keep = usize::try_from(args.keep).unwrap_or(usize::MAX);
+    let plan = store.clean_plan(&store.resolve_images(&sel.images)?, keep, sel.rule());
+    let (done, error) = if args.dry_run {
+        (plan, None)
+    } else {
+        let (removed, error) = store::remove(&plan);
+        let done = plan
+            .into_iter()
+            .filter(|a| removed.contains(&a.path))
+            .collect();
+        (done, error)
+    };
+    if sel.json {
+        let items: Vec<ArchiveJson> = done.into_iter().map(Into::into).collect();
+        printer::json(&items)?;
+    } else {
+        printer::lines(done.iter().map(|a| output::path_text(&a.path)))?;
+    }
+    match error {
+        Some(e) => Err(e.into()),
+        None => Ok(Status::Success),
+    }
+}

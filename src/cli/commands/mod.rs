@@ -1,0 +1,20 @@
+//! One module per command: its arguments, and a `run` that parses them, calls the library and
+//! renders the outcome.
+
+pub mod build;
+pub mod clean;
+pub mod compress;
+pub mod config;
+pub mod decompress;
+pub mod extract;
+pub mod images;
+pub mod inspect;
+pub mod is_dirty;
+pub mod latest;
+pub mod load;
+pub mod parse;
+pub mod pull;
+pub mod push;
+pub mod registry;
+pub mod update_image;
+pub mod verify;

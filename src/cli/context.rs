@@ -1,0 +1,105 @@
+//! What every command may need from the global flags: the settings in force, the artifacts
+//! directory, its lock, archive arguments, the engine.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toolbox::config::{ConfigFile, Environment, Settings};
+use toolbox::engine::Engine;
+use toolbox::lock::{self, DirLock, Notice, Wait};
+use toolbox::{Archive, Error, Format, Store, Target, ops, store};
+
+use crate::cli::printer;
+
+/// The global flags, and what commands derive from them.
+#[derive(Debug)]
+pub struct Context {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--basedir`.
+    pub basedir: Option<PathBuf>,
+    /// `--no-wait`, as a lock policy.
+    pub wait: Wait,
+}
+
+impl Context {
+    /// The settings in force: flags, environment, config file, defaults.
+    pub fn settings(&self) -> Result<Settings, Error> {
+        let (file, path) = ConfigFile::load(self.config.as_deref())?;
+        Ok(Settings::resolve(
+            self.basedir.as_deref(),
+            &Environment::from_process(),
+            file,
+            path,
+        )?)
+    }
+
+    /// The artifacts directory's archives.
+    pub fn open(&self) -> Result<Store, Error> {
+        ops::open_store(&self.settings()?.artifacts_dir)
+    }
+
+    /// Resolves an `ARCHIVE|IMAGE[:VERSION]` argument; the artifacts directory is only opened
+    /// when the argument is not an existing file.
+    pub fn select(
+        &self,
+        arg: &str,
+        formats: &[Format],
+        command: &'static str,
+    ) -> Result<Archive, Error> {
+        let target = Target::parse(arg);
+        match &target {
+            Target::Path(path) if path.exists() => Ok(store::check_format(
+                Archive::from_path(path)?,
+                formats,
+                command,
+            )?),
+            _ => Ok(self.open()?.select(&target, formats, command)?),
+        }
+    }
+
+    /// Locks `dir` for a command that changes it, saying on stderr when it waits and what
+    /// interrupted runs left there that it removes.
+    pub fn lock(&self, dir: &Path) -> Result<DirLock, Error> {
+        Ok(DirLock::for_change(
+            dir,
+            self.wait,
+            &mut |notice| match notice {
+                Notice::Waiting { lock_file } => printer::notice(&format_args!(
+                    "waiting for another toolbox run to release `{}`",
+                    lock_file.display()
+                )),
+                Notice::RemovedLeftover { path } => printer::notice(&format_args!(
+                    "removed `{}`, left by an interrupted run",
+                    path.display()
+                )),
+            },
+        )?)
+    }
+
+    /// Locks the directory that an `ARCHIVE|IMAGE[:VERSION]` argument changes: the artifacts
+    /// directory `basedir`, unless the argument is a file outside it.
+    pub fn lock_for(&self, arg: &str, basedir: &Path) -> Result<DirLock, Error> {
+        let dir = match Target::parse(arg) {
+            Target::Path(path) => lock::dir_to_change(&path, basedir),
+            _ => basedir.to_path_buf(),
+        };
+        self.lock(&dir)
+    }
+}
+
+/// A runtime for the commands that talk to an engine or a registry.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Connects to the engine the settings name.
+pub async fn connect(settings: &Settings) -> Result<Engine, Error> {
+    Ok(Engine::connect(
+        settings.docker_host.as_deref(),
+        Duration::from_secs(settings.api_timeout_s),
+    )
+    .await?)
+}

@@ -1,0 +1,90 @@
+//! Exit codes, in one place: 0 success, 1 failure (one line on stderr says why), 2 wrong usage.
+
+use std::io;
+use std::process::ExitCode;
+
+use crate::cli::printer;
+
+/// How a command that ran to its end came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Exit 0 (`is-dirty`: the version is dirty).
+    Success,
+    /// Exit 1; the command has already said why (`is-dirty`: the version is clean; `verify`:
+    /// an archive is damaged; `registry check`: a blob is missing; `parse`: a name is wrong).
+    Failure,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// What the library reports.
+    #[error(transparent)]
+    Toolbox(#[from] toolbox::Error),
+    /// A build that the flags and the config file cannot describe.
+    #[error(transparent)]
+    Build(#[from] toolbox::ops::build::Error),
+    /// Writing the output, or starting the runtime, failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The deploy configuration could not be written as YAML.
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml::Error),
+    /// `--password-stdin`, and stdin cannot be read.
+    #[error("--password-stdin: cannot read stdin: {0}")]
+    Stdin(#[source] io::Error),
+    /// `--password-stdin`, and stdin is empty.
+    #[error("--password-stdin: stdin gave no password")]
+    NoPassword,
+}
+
+/// Every layer's error is the library's error to the command line.
+macro_rules! from_layer {
+    ($($error:ty),* $(,)?) => {
+        $(impl From<$error> for Failure {
+            fn from(e: $error) -> Self {
+                Failure::Toolbox(e.into())
+            }
+        })*
+    };
+}
+
+from_layer!(
+    toolbox::archive::ArchiveFileError,
+    toolbox::codec::CodecError,
+    toolbox::config::ConfigError,
+    toolbox::engine::EngineError,
+    toolbox::image::ArchiveError,
+    toolbox::io_error::IoError,
+    toolbox::lock::LockError,
+    toolbox::meta::MetaError,
+    toolbox::name::NameError,
+    toolbox::oci::PlatformError,
+    toolbox::registry::RegistryError,
+    toolbox::store::StoreError,
+    toolbox::version::VersionError,
+);
+
+/// The exit code of a command's outcome; a failure is told on stderr first.
+pub fn code(outcome: Result<Status, Failure>) -> ExitCode {
+    match outcome {
+        Ok(Status::Success) => ExitCode::SUCCESS,
+        Ok(Status::Failure) => ExitCode::FAILURE,
+        Err(failure) => {
+            printer::error(&failure);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit code of arguments clap refused (2), or of `--help` and `--version` (0), after
+/// printing what clap has to say.
+pub fn usage(error: &clap::Error) -> ExitCode {
+    // Nothing more can be said when even this cannot be printed.
+    let _ = error.print();
+    if error.use_stderr() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,77 @@
+//! The one printer: results on stdout (text for people, JSON with `--json`); errors, warnings
+//! and notices on stderr, one line each, prefixed `toolbox:`. Progress bars are drawn on stderr
+//! too (see `progress`).
+
+use std::fmt::Display;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Prints `value` as JSON when `json`, else the text `text` renders.
+pub fn show<T: Serialize + ?Sized>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce(&T) -> String,
+) -> io::Result<()> {
+    if json {
+        self::json(value)
+    } else {
+        self::text(&text(value))
+    }
+}
+
+/// Prints `value` as pretty JSON, with a final newline.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> io::Result<()> {
+    text(&json_text(value))
+}
+
+/// Prints text as it is; a closed pipe (`| head`) is not an error.
+pub fn text(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Prints the lines, each followed by a newline.
+pub fn lines<T: Display>(lines: impl IntoIterator<Item = T>) -> io::Result<()> {
+    text(
+        &lines
+            .into_iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    )
+}
+
+/// `toolbox: error: ...` on stderr.
+pub fn error(message: &dyn Display) {
+    eprintln!("toolbox: error: {message}");
+}
+
+/// `toolbox: warning: ...` on stderr.
+pub fn warning(message: &dyn Display) {
+    eprintln!("toolbox: warning: {message}");
+}
+
+/// `toolbox: ...` on stderr: what the run is doing besides its work.
+pub fn notice(message: &dyn Display) {
+    eprintln!("toolbox: {message}");
+}
+
+/// JSON, pretty-printed, with a final newline.
+fn json_text<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"{e}\""));
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_pretty_with_a_final_newline() {
+        assert_eq!(json_text(&["a", "b"]), "[\n  \"a\",\n  \"b\"\n]\n");
+    }
+}

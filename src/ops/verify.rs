@@ -1,0 +1,69 @@
+//! `verify`: every check an archive can be put through, one outcome per archive.
+
+use crate::error::Error;
+use crate::image::{self, ArchiveError};
+use crate::store::{Archive, LatestRule, Store};
+
+/// What verifying one archive found.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every check passed.
+    Sound,
+    /// The archive is damaged; `reason` says how.
+    Damaged { reason: String },
+    /// The archive could not be checked (it cannot be read, or is not an archive at all).
+    Failed(Error),
+}
+
+impl Outcome {
+    /// Whether every check passed.
+    pub fn is_sound(&self) -> bool {
+        matches!(self, Outcome::Sound)
+    }
+}
+
+/// The archives `verify` checks when it is named none: every archive of a known format in the
+/// store, by image, latest first.
+pub fn every_archive(store: &Store) -> Vec<Archive> {
+    store
+        .listing(&[], LatestRule::default())
+        .into_iter()
+        .filter(|a| a.name.format.is_known())
+        .cloned()
+        .collect()
+}
+
+/// Verifies the archives one after the other, as the outcomes are asked for.
+pub fn verify(archives: &[Archive]) -> impl Iterator<Item = (&Archive, Outcome)> {
+    archives.iter().map(|archive| (archive, check(archive)))
+}
+
+/// Verifies one archive.
+pub fn check(archive: &Archive) -> Outcome {
+    match image::verify(archive) {
+        Ok(()) => Outcome::Sound,
+        Err(ArchiveError::Damaged { source, .. }) => Outcome::Damaged {
+            reason: source.to_string(),
+        },
+        Err(e) => Outcome::Failed(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn unreadable_archives_are_damaged_and_foreign_files_are_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("web_1.0_0123456789ab.docker"), b"not a tar").unwrap();
+        fs::write(d.path().join("web_1.0_0123456789ab.tgz"), b"foreign").unwrap();
+        let store = super::super::open_store(d.path()).unwrap();
+        let archives = every_archive(&store);
+        assert_eq!(archives.len(), 1, "{archives:?}");
+        let outcomes: Vec<_> = verify(&archives).collect();
+        assert_eq!(outcomes.len(), 1);
+        assert!(!outcomes[0].1.is_sound(), "{:?}", outcomes[0].1);
+    }
+}
