@@ -16,6 +16,7 @@ use crate::lock::LockError;
 use crate::meta::MetaError;
 use crate::name::NameError;
 use crate::oci::PlatformError;
+use crate::registry::RegistryError;
 use crate::store::StoreError;
 use crate::version::VersionError;
 
@@ -58,15 +59,10 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
 
-    #[error("`{}` is damaged: {reason}", path.display())]
-    Corrupt { path: PathBuf, reason: String },
-
-    #[error("`{reference}` is not a valid reference: {reason}")]
-    BadReference { reference: String, reason: String },
-
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    Registry(#[from] RegistryError),
 
+    // The use cases' own errors.
     #[error("base URL `{url}` is not valid: {reason}")]
     BadUrl { url: String, reason: String },
 

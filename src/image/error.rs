@@ -86,8 +86,18 @@ pub enum ArchiveError {
         source: ImageError,
     },
 
-    #[error("`{}`: {reason}", path.display())]
-    Refused { path: PathBuf, reason: String },
+    #[error(
+        "`{}`: {}{refusal}",
+        path.display(),
+        layer.as_ref().map(|(n, diff_id)| format!("layer {n} ({diff_id}): ")).unwrap_or_default()
+    )]
+    Refused {
+        path: PathBuf,
+        /// The layer (its number from 1, and its diff_id) that holds the refused entry.
+        layer: Option<(usize, String)>,
+        #[source]
+        refusal: Refusal,
+    },
 
     #[error(
         "`{}` is not empty: extract writes into an empty or missing directory",
@@ -103,4 +113,30 @@ pub enum ArchiveError {
 
     #[error(transparent)]
     Io(#[from] IoError),
+}
+
+/// Why `extract` refuses an entry of a layer (or the `--path` asked for): it would write outside
+/// the directory, or it cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("the layer is damaged: {0}")]
+    Damaged(#[source] io::Error),
+
+    #[error("the path `{0}` climbs out of the root with `..`: refused")]
+    Climbs(String),
+
+    #[error("`{0}` has no target")]
+    NoTarget(String),
+
+    #[error("`{0}` holds a NUL byte")]
+    Nul(String),
+
+    #[error("the whiteout `{0}` would remove a folder above it: refused")]
+    WhiteoutAbove(String),
+
+    #[error("the hard link `{link}` leads to `{target}`, which is not a file of the image")]
+    LinkOutside { link: String, target: String },
+
+    #[error("`/{0}` goes through too many symbolic links (a loop, or a link to itself): refused")]
+    LinkLoop(String),
 }

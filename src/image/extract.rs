@@ -20,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use super::ArchiveError as Error;
-use super::{ImageError, TarIndex};
+use super::{ImageError, Refusal, TarIndex};
 use crate::archive::Archive;
 use crate::codec;
 use crate::io_error::{IoContext, IoError};
@@ -50,11 +50,12 @@ pub fn extract(archive: &Archive, dest: &Path, only: Option<&str>) -> Result<Ext
     let created = prepare(dest)?;
     let only = match only.map(clean_path).transpose() {
         Ok(p) => p.filter(|p| !p.as_os_str().is_empty()),
-        Err(reason) => {
+        Err(refusal) => {
             undo(dest, created);
             return Err(Error::Refused {
                 path: PathBuf::from(only.unwrap_or_default()),
-                reason,
+                layer: None,
+                refusal,
             });
         }
     };
@@ -127,10 +128,6 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
             (file, archive.path.clone(), Some(spool))
         }
     };
-    let refused = |reason: String| Error::Refused {
-        path: path.clone(),
-        reason,
-    };
     let damaged = |source| Error::Damaged {
         path: path.clone(),
         source,
@@ -147,14 +144,20 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
         let reader = layer_reader(BufReader::new(data.take(found.size))).at(&path)?;
         unpacker.apply(reader).map_err(|e| match e {
             ApplyError::Io(at, e) => IoError::new(&at, e).into(),
-            ApplyError::Refused(reason) => {
-                refused(format!("layer {} ({}): {reason}", n + 1, layer.diff_id))
-            }
+            ApplyError::Refused(refusal) => Error::Refused {
+                path: path.clone(),
+                layer: Some((n + 1, layer.diff_id.clone())),
+                refusal,
+            },
         })?;
     }
     unpacker.finish().map_err(|e| match e {
         ApplyError::Io(at, e) => IoError::new(&at, e).into(),
-        ApplyError::Refused(reason) => refused(reason),
+        ApplyError::Refused(refusal) => Error::Refused {
+            path: path.clone(),
+            layer: None,
+            refusal,
+        },
     })?;
     if let Some(only) = only
         && fs::symlink_metadata(dest.join(only)).is_err()
@@ -183,7 +186,7 @@ fn layer_reader<'r, R: io::BufRead + 'r>(mut reader: R) -> io::Result<Box<dyn Re
 #[derive(Debug)]
 enum ApplyError {
     Io(PathBuf, io::Error),
-    Refused(String),
+    Refused(Refusal),
 }
 
 type Applied<T> = std::result::Result<T, ApplyError>;
@@ -232,7 +235,7 @@ impl<'a> Unpacker<'a> {
 
     fn apply(&mut self, reader: Box<dyn Read + '_>) -> Applied<()> {
         let mut archive = tar::Archive::new(reader);
-        let damaged = |e: io::Error| ApplyError::Refused(format!("the layer is damaged: {e}"));
+        let damaged = |e: io::Error| ApplyError::Refused(Refusal::Damaged(e));
         // What this layer made: an opaque directory keeps these and hides the rest.
         let mut unpacked: HashSet<PathBuf> = HashSet::new();
         for entry in archive.entries().map_err(damaged)? {
@@ -257,9 +260,8 @@ impl<'a> Unpacker<'a> {
                     continue; // other aufs metadata
                 }
                 if hidden == "." || hidden == ".." {
-                    return Err(ApplyError::Refused(format!(
-                        "the whiteout `{}` would remove a folder above it: refused",
-                        raw.display()
+                    return Err(ApplyError::Refused(Refusal::WhiteoutAbove(
+                        raw.display().to_string(),
                     )));
                 }
                 let target_rel = parent_rel.join(hidden);
@@ -349,7 +351,7 @@ impl<'a> Unpacker<'a> {
         } else if kind.is_symlink() {
             let target =
                 entry.link_name().ok().flatten().ok_or_else(|| {
-                    ApplyError::Refused(format!("`{}` has no target", rel.display()))
+                    ApplyError::Refused(Refusal::NoTarget(rel.display().to_string()))
                 })?;
             std::os::unix::fs::symlink(&target, &path).map_err(io_at(&path))?;
             self.chown(&path, owner)?;
@@ -357,18 +359,17 @@ impl<'a> Unpacker<'a> {
         } else if kind.is_hard_link() {
             let target =
                 entry.link_name().ok().flatten().ok_or_else(|| {
-                    ApplyError::Refused(format!("`{}` has no target", rel.display()))
+                    ApplyError::Refused(Refusal::NoTarget(rel.display().to_string()))
                 })?;
             let target_rel = clean_path(&target.to_string_lossy()).map_err(ApplyError::Refused)?;
             let source = self.resolve(&target_rel, false)?;
             match fs::symlink_metadata(&source) {
                 Ok(m) if !m.is_dir() => fs::hard_link(&source, &path).map_err(io_at(&path))?,
                 _ => {
-                    return Err(ApplyError::Refused(format!(
-                        "the hard link `{}` leads to `{}`, which is not a file of the image",
-                        rel.display(),
-                        target.display()
-                    )));
+                    return Err(ApplyError::Refused(Refusal::LinkOutside {
+                        link: rel.display().to_string(),
+                        target: target.display().to_string(),
+                    }));
                 }
             }
         } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
@@ -451,9 +452,8 @@ impl<'a> Unpacker<'a> {
                 Ok(m) if m.file_type().is_symlink() => {
                     links += 1;
                     if links > MAX_LINKS {
-                        return Err(ApplyError::Refused(format!(
-                            "`/{}` goes through too many symbolic links (a loop, or a link to itself): refused",
-                            rel.display()
+                        return Err(ApplyError::Refused(Refusal::LinkLoop(
+                            rel.display().to_string(),
                         )));
                     }
                     let target = fs::read_link(&here).map_err(io_at(&here))?;
@@ -484,15 +484,13 @@ fn parts(path: &Path) -> Vec<OsString> {
 
 /// A path inside the image, relative to its root: a leading `/` and `.` components dropped,
 /// `..` resolved; one that climbs above the root is refused.
-fn clean_path(path: &str) -> std::result::Result<PathBuf, String> {
+fn clean_path(path: &str) -> std::result::Result<PathBuf, Refusal> {
     let mut out = PathBuf::new();
     for c in Path::new(path).components() {
         match c {
             Component::Normal(p) => out.push(p),
             Component::ParentDir if !out.pop() => {
-                return Err(format!(
-                    "the path `{path}` climbs out of the root with `..`: refused"
-                ));
+                return Err(Refusal::Climbs(path.to_string()));
             }
             _ => {}
         }
@@ -526,7 +524,7 @@ fn entry_time(seconds: u64) -> i64 {
 
 fn c_path(path: &Path) -> Applied<CString> {
     CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| ApplyError::Refused(format!("`{}` holds a NUL byte", path.display())))
+        .map_err(|_| ApplyError::Refused(Refusal::Nul(path.display().to_string())))
 }
 
 /// Sets a path's modification (and access) time without following a link.

@@ -13,7 +13,7 @@ pub mod verify;
 use std::fs::File;
 use std::io::BufReader;
 
-pub use error::{ArchiveError, ImageError};
+pub use error::{ArchiveError, ImageError, Refusal};
 pub use index::{FileDigest, Member, Reading, TarIndex, blob_path};
 pub use info::{ImageInfo, LayerInfo, parse_time};
 pub use verify::verify;

@@ -11,7 +11,7 @@
 //! The registry reads neither the environment nor the artifacts directory: the Docker config
 //! directory ([`Access::docker_config`]) and the pushed-layers record (the `layer_cache` of
 //! [`push()`]) are the caller's to name, and whether an archive is already there is the
-//! caller's question (see `crate::ops::pull`).
+//! caller's question (the pull use case asks the store).
 
 mod auth;
 mod check;

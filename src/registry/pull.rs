@@ -1,7 +1,7 @@
 //! Pulling in two steps: [`resolve`] finds the manifest for a platform and its config, which
 //! give the archive's name; [`fetch`] streams every blob, checked against its digest, into a
 //! `docker load`-able archive written atomically. Whether an archive of that name is already
-//! there is the caller's question (see `crate::ops::pull`).
+//! there is the caller's question (the pull use case asks the store).
 
 use std::io;
 use std::path::{Path, PathBuf};
