@@ -27,10 +27,10 @@ engine-start:
 engine-stop:
     scripts/engine stop
 
-# The fuzz targets (property tests of name parsing and archive reading) with many cases, for a
+# The fuzz targets (property tests of name parsing, archive reading and the latest rule) with many cases, for a
 # bounded time; failures found are kept under proptest-regressions/ and replayed by `just test`.
 fuzz cases="20000" seconds="600":
-    PROPTEST_CASES={{cases}} timeout {{seconds}} cargo test --release --test properties
+    PROPTEST_CASES={{cases}} timeout {{seconds}} cargo test --release --test properties --test latest_rule
 
 # Formatting and lints, as CI expects them.
 lint:

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=target/release/toolbox
+bin=${TOOLBOX_BIN:-target/release/toolbox}
 [[ -x $bin ]] || cargo build --release
 dir=target/bench/latest
 count=${COUNT:-100000}

@@ -8,6 +8,16 @@ use std::time::SystemTime;
 use crate::io_error::{IoContext, IoError};
 use crate::name::{ArchiveName, NameError};
 
+/// An archive in a format the command does not take.
+#[derive(Debug, thiserror::Error)]
+#[error("`{}` is a {found} archive; {command} takes a {expected} archive", path.display())]
+pub struct WrongFormat {
+    pub path: PathBuf,
+    pub found: String,
+    pub expected: String,
+    pub command: &'static str,
+}
+
 /// Why a path is not an archive file.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveFileError {

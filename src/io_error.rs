@@ -1,5 +1,5 @@
-//! An I/O error and the path it happened at: the one error of the files layer that every layer
-//! above wraps.
+//! The files layer's errors: an I/O error and the path it happened at, which every layer above
+//! wraps, and a missing artifacts directory.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,4 +32,15 @@ impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T, IoError> {
         self.map_err(|e| IoError::new(path, e))
     }
+}
+
+/// The artifacts directory does not exist (commands never create it behind the user's back).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "artifacts directory `{}` does not exist: create it, or choose another with --basedir, \
+     TOOLBOX_ARTIFACTS_DIR or `artifacts_dir` in the config file",
+    path.display()
+)]
+pub struct MissingDir {
+    pub path: PathBuf,
 }

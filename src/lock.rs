@@ -9,17 +9,13 @@ use std::time::{Duration, Instant};
 use walkdir::WalkDir;
 
 use crate::commit::TEMP_PREFIX;
-use crate::io_error::{IoContext, IoError};
+use crate::io_error::{IoContext, IoError, MissingDir};
 
 /// Why an artifacts directory could not be locked.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error(
-        "artifacts directory `{}` does not exist: create it, or choose another with --basedir, \
-         TOOLBOX_ARTIFACTS_DIR or `artifacts_dir` in the config file",
-        path.display()
-    )]
-    MissingDir { path: PathBuf },
+    #[error(transparent)]
+    MissingDir(#[from] MissingDir),
 
     #[error(
         "another toolbox run holds the lock on `{}`; wait for it, or run again without --no-wait",
@@ -81,9 +77,10 @@ impl DirLock {
     /// at once; with [`Wait::Yes`] waits, calling `waiting` once if that takes over a second.
     pub fn acquire(dir: &Path, wait: Wait, waiting: &mut dyn FnMut()) -> Result<DirLock> {
         if !dir.is_dir() {
-            return Err(LockError::MissingDir {
+            return Err(MissingDir {
                 path: dir.to_path_buf(),
-            });
+            }
+            .into());
         }
         let path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
@@ -244,7 +241,7 @@ mod tests {
         drop(lock);
         let missing = d.path().join("missing");
         let err = DirLock::for_change(&missing, Wait::No, &mut |_| {}).unwrap_err();
-        assert!(matches!(err, LockError::MissingDir { .. }), "{err}");
+        assert!(matches!(err, LockError::MissingDir(_)), "{err}");
     }
 
     #[test]

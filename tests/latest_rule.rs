@@ -3,6 +3,8 @@
 //! first row of `images`, `config` deploys it, `clean` never removes it whatever `--keep`, and
 //! `images` lists each image's archives in the order the README's rule gives.
 
+mod common;
+
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs;
@@ -238,7 +240,7 @@ fn check_store(dir: &Path) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(
-        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
     ))]
 
     #[test]
@@ -304,4 +306,69 @@ fn three_archives_of_one_version() {
         .collect();
     assert_eq!(plan.len(), 2);
     assert!(!plan.contains(&later[7..19].to_string()));
+}
+
+/// The same three archives, through the command line: `latest`, the first row of `images`,
+/// `config` and what `clean` keeps (at every `--keep`) are the same file.
+#[test]
+fn three_archives_through_the_command_line() {
+    let s = common::Scratch::new();
+    let specs = [
+        Spec {
+            image: 0,
+            build: 1,
+            version: 0,
+            format: 1,
+            content: 0,
+            age_s: 40,
+        },
+        Spec {
+            image: 0,
+            build: 0,
+            version: 0,
+            format: 0,
+            content: 1,
+            age_s: 20,
+        },
+        Spec {
+            image: 0,
+            build: 2,
+            version: 0,
+            format: 1,
+            content: 0,
+            age_s: 0,
+        },
+    ];
+    write_store(&s.artifacts(), &specs);
+    let (_, later) = image_tar(CREATED[1]);
+    let run = |args: &[&str]| {
+        let out = s.toolbox().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
+        common::json(&out)
+    };
+    let latest = run(&["latest", "--json"]);
+    let path = latest["web"]["path"].as_str().unwrap().to_string();
+    assert!(path.contains(&later[7..19]), "{path}");
+    let images = run(&["images", "--json"]);
+    assert_eq!(images[0]["path"].as_str(), Some(path.as_str()));
+    assert_eq!(images.as_array().unwrap().len(), 3);
+    let config = run(&["config", "--baseurl", "https://h", "--json"]);
+    let url = config["images"]["web"]["url"].as_str().unwrap();
+    assert!(path.ends_with(url.rsplit('/').next().unwrap()), "{url}");
+    for keep in ["1", "2", "3"] {
+        let removed = run(&["clean", "--dry-run", "--keep", keep, "--json"]);
+        assert!(
+            !removed
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["path"].as_str() == Some(path.as_str())),
+            "--keep {keep} removes the latest: {removed}"
+        );
+    }
+    // Removing for real leaves the latest.
+    run(&["clean", "--json"]);
+    let left = run(&["images", "--json"]);
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["path"].as_str(), Some(path.as_str()));
 }

@@ -15,7 +15,7 @@ use zip::ZipArchive;
 pub use deflate::{Deflated, PipelineError, default_threads};
 pub use zipfile::{ZipOptions, write_zip};
 
-use crate::archive::Archive;
+use crate::archive::{Archive, WrongFormat};
 use crate::commit::{self, AtomicFile, Writeback};
 use crate::io_error::{IoContext, IoError};
 use crate::name::NameError;
@@ -33,13 +33,8 @@ pub enum CodecError {
     #[error("`{format}` is not a compressed format: use zip or zst")]
     NotACompressedFormat { format: String },
 
-    #[error("`{}` is a {found} archive; {command} takes a {expected} archive", path.display())]
-    WrongFormat {
-        path: PathBuf,
-        found: String,
-        expected: String,
-        command: &'static str,
-    },
+    #[error(transparent)]
+    WrongFormat(#[from] WrongFormat),
 
     #[error("`{}` is damaged: {reason}", path.display())]
     NotATar { path: PathBuf, reason: &'static str },
@@ -206,12 +201,13 @@ pub fn write_archive(
                 .map_err(|e| IoError::new(dest, e.into_error()))?;
         }
         Format::Foreign(ref ext) => {
-            return Err(CodecError::WrongFormat {
+            return Err(WrongFormat {
                 path: dest.to_path_buf(),
                 found: ext.clone(),
                 expected: ".docker, .zip or .zst".into(),
                 command: "writing",
-            });
+            }
+            .into());
         }
     }
     Ok(out.commit()?)
@@ -287,12 +283,12 @@ pub fn with_tar_reader<T, E: From<CodecError> + From<IoError>>(
             let mut decoder = zstd::stream::read::Decoder::new(counted).at(path)?;
             f(&mut decoder)
         }
-        Format::Foreign(ref ext) => Err(E::from(CodecError::WrongFormat {
+        Format::Foreign(ref ext) => Err(E::from(CodecError::from(WrongFormat {
             path: path.clone(),
             found: ext.clone(),
             expected: ".docker, .zip or .zst".into(),
             command: "reading",
-        })),
+        }))),
     }
 }
 
@@ -342,16 +338,30 @@ fn check_tar_start(file: &File, path: &Path) -> Result<()> {
 
 /// Copies a stream, naming the source or the destination in the error of whichever failed.
 fn copy(reader: &mut dyn Read, from: &Path, writer: &mut dyn Write, to: &Path) -> Result<u64> {
+    pump(reader, writer, |_| {}).map_err(|e| match e {
+        PipelineError::Read(e) => IoError::new(from, e).into(),
+        PipelineError::Write(e) => IoError::new(to, e).into(),
+    })
+}
+
+/// The one copy loop of the codecs: moves every byte of `input` to `out` in large pieces,
+/// showing each piece to `each` on the way (a CRC, say); says which side failed.
+fn pump<R: Read + ?Sized, W: Write + ?Sized>(
+    input: &mut R,
+    out: &mut W,
+    mut each: impl FnMut(&[u8]),
+) -> std::result::Result<u64, PipelineError> {
     let mut buf = vec![0u8; BUFFER];
     let mut total = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match input.read(&mut buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(IoError::new(from, e).into()),
+            Err(e) => return Err(PipelineError::Read(e)),
         };
-        writer.write_all(&buf[..n]).at(to)?;
+        each(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(PipelineError::Write)?;
         total += n as u64;
     }
 }

@@ -58,7 +58,8 @@ pub fn write_zip<R: Read + ?Sized>(
         METHOD_DEFLATED
     };
     let flags = if name.is_ascii() { 0 } else { FLAG_UTF8 };
-    let (time, date) = dos_time(modified);
+    // UTC, clamped to the years DOS dates can hold.
+    let (time, date) = crate::timestamp::dos(modified);
     let name_len = u16::try_from(name.len())
         .map_err(|_| write_err(io::Error::other("entry name too long")))?;
 
@@ -196,30 +197,13 @@ fn store<R: Read + ?Sized, W: Write>(
     input: &mut R,
     out: &mut W,
 ) -> Result<Deflated, PipelineError> {
-    let mut buf = vec![0u8; BUFFER];
     let mut crc = crc32fast::Hasher::new();
-    let mut total = 0u64;
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(PipelineError::Read(e)),
-        };
-        crc.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(PipelineError::Write)?;
-        total += n as u64;
-    }
+    let total = super::pump(input, out, |chunk| crc.update(chunk))?;
     Ok(Deflated {
         crc: crc.finalize(),
         uncompressed: total,
         compressed: total,
     })
-}
-
-/// The MS-DOS time and date of a ZIP entry (UTC; clamped to the years DOS dates can hold).
-fn dos_time(t: SystemTime) -> (u16, u16) {
-    crate::timestamp::dos(t)
 }
 
 fn put16(v: &mut Vec<u8>, x: u16) {
@@ -324,21 +308,6 @@ mod tests {
             assert_eq!(done.uncompressed, len as u64);
             check_with_tools(&path, name, &data);
         }
-    }
-
-    #[test]
-    fn dos_times() {
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_001); // 2023-11-14 22:13:21
-        let (time, date) = dos_time(t);
-        assert_eq!(
-            (time >> 11, (time >> 5) & 63, (time & 31) * 2),
-            (22, 13, 20)
-        );
-        assert_eq!(
-            (1980 + (date >> 9), (date >> 5) & 15, date & 31),
-            (2023, 11, 14)
-        );
-        assert_eq!(dos_time(SystemTime::UNIX_EPOCH), (0, 33));
     }
 
     /// A file time far beyond what a calendar holds (a year past 9999, or before -9999)

@@ -15,15 +15,8 @@ impl Store {
     /// whose `.zip` twin (same image, version and id) exists. Foreign files are never included.
     pub fn clean_plan(&self, images: &[String], keep: usize, rule: LatestRule) -> Vec<&Archive> {
         let mut doomed = Vec::new();
-        // Every image's archives latest first, in the order `images` lists them.
-        let listing = self.listing(images, rule);
-        let mut by_image: Vec<Vec<&Archive>> = Vec::new();
-        for a in listing.into_iter().filter(|a| a.name.format.is_known()) {
-            match by_image.last_mut() {
-                Some(group) if group[0].name.image == a.name.image => group.push(a),
-                _ => by_image.push(vec![a]),
-            }
-        }
+        // Every image's archives latest first, as `images` lists them.
+        let by_image = self.ordered(self.by_image(images), rule).into_values();
         for archives in by_image {
             let pair = |a: &Archive| (a.name.version.clone(), a.name.id.clone());
             // Pairs in the order of their best archive; the first `keep` stay.

@@ -2,18 +2,14 @@
 
 use std::path::PathBuf;
 
-use crate::archive::ArchiveFileError;
-use crate::io_error::IoError;
+use crate::archive::{ArchiveFileError, WrongFormat};
+use crate::io_error::{IoError, MissingDir};
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(
-        "artifacts directory `{}` does not exist: create it, or choose another with --basedir, \
-         TOOLBOX_ARTIFACTS_DIR or `artifacts_dir` in the config file",
-        path.display()
-    )]
-    MissingBasedir { path: PathBuf },
+    #[error(transparent)]
+    MissingBasedir(#[from] MissingDir),
 
     #[error("artifacts directory `{}` is not a directory", path.display())]
     BasedirNotADirectory { path: PathBuf },
@@ -41,13 +37,8 @@ pub enum StoreError {
         dir: PathBuf,
     },
 
-    #[error("`{}` is a {found} archive; {command} takes a {expected} archive", path.display())]
-    WrongFormat {
-        path: PathBuf,
-        found: String,
-        expected: String,
-        command: &'static str,
-    },
+    #[error(transparent)]
+    WrongFormat(#[from] WrongFormat),
 
     #[error(transparent)]
     File(#[from] ArchiveFileError),

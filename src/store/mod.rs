@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use walkdir::WalkDir;
 
 pub use crate::archive::Archive;
-use crate::io_error::IoError;
+use crate::io_error::{IoError, MissingDir};
 pub use error::StoreError;
 
 type Error = StoreError;
@@ -81,9 +81,10 @@ impl Store {
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::MissingBasedir {
+                return Err(MissingDir {
                     path: dir.to_path_buf(),
-                });
+                }
+                .into());
             }
             Err(e) => return Err(IoError::new(dir, e).into()),
         }
@@ -152,7 +153,7 @@ impl Store {
 
     /// The archives in a known format of each of `images` (of every image when empty), by
     /// image.
-    fn by_image(&self, images: &[String]) -> BTreeMap<&str, Vec<&Archive>> {
+    pub(crate) fn by_image(&self, images: &[String]) -> BTreeMap<&str, Vec<&Archive>> {
         let wanted: HashSet<&str> = images.iter().map(String::as_str).collect();
         let mut by_image: BTreeMap<&str, Vec<&Archive>> = BTreeMap::new();
         for a in self.archives.iter().filter(|a| a.name.format.is_known()) {
@@ -168,30 +169,25 @@ impl Store {
     pub fn listing(&self, images: &[String], rule: LatestRule) -> Vec<&Archive> {
         let wanted: HashSet<&str> = images.iter().map(String::as_str).collect();
         let known = self.by_image(images);
+        let names_known: Vec<&str> = known.keys().copied().collect();
         let mut foreign: BTreeMap<&str, Vec<&Archive>> = BTreeMap::new();
         for a in self.archives.iter().filter(|a| !a.name.format.is_known()) {
             if wanted.is_empty() || wanted.contains(a.name.image.as_str()) {
                 foreign.entry(&a.name.image).or_default().push(a);
             }
         }
-        // Every key in one batch: the creation times the rule needs are read once.
-        let all: Vec<&Archive> = known.values().flatten().copied().collect();
-        let keys = rule.keys(&all, self.facts());
-        let mut keyed: Vec<(&str, LatestKey, &Archive)> = all
+        let mut groups = self.ordered(known, rule);
+        let mut names: Vec<&str> = names_known
             .into_iter()
-            .zip(keys)
-            .map(|(a, k)| (a.name.image.as_str(), k, a))
+            .chain(foreign.keys().copied())
             .collect();
-        keyed.sort_by(|a, b| a.0.cmp(b.0).then_with(|| b.1.cmp(&a.1)));
-        let mut names: Vec<&str> = known.keys().chain(foreign.keys()).copied().collect();
         names.sort_unstable();
         names.dedup();
         let mut out = Vec::with_capacity(self.archives.len());
-        let mut rest = keyed.as_slice();
         for image in names {
-            let n = rest.iter().take_while(|(i, _, _)| *i == image).count();
-            out.extend(rest[..n].iter().map(|(_, _, a)| *a));
-            rest = &rest[n..];
+            if let Some(group) = groups.remove(image) {
+                out.extend(group);
+            }
             if let Some(files) = foreign.get_mut(image) {
                 files.sort_by(|a, b| {
                     a.path
@@ -203,6 +199,26 @@ impl Store {
             }
         }
         out
+    }
+
+    /// Each image's archives (as [`Store::by_image`] gives them), latest first. Every key is
+    /// made in one batch: the creation times the rule needs are read once.
+    pub(crate) fn ordered<'a>(
+        &'a self,
+        known: BTreeMap<&'a str, Vec<&'a Archive>>,
+        rule: LatestRule,
+    ) -> BTreeMap<&'a str, Vec<&'a Archive>> {
+        let all: Vec<&Archive> = known.values().flatten().copied().collect();
+        let mut keys = rule.keys(&all, self.facts()).into_iter();
+        known
+            .into_iter()
+            .map(|(image, archives)| {
+                let mut keyed: Vec<(LatestKey, &Archive)> =
+                    keys.by_ref().take(archives.len()).zip(archives).collect();
+                keyed.sort_by(|a, b| b.0.cmp(&a.0));
+                (image, keyed.into_iter().map(|(_, a)| a).collect())
+            })
+            .collect()
     }
 
     /// The latest archive of `image`.
@@ -396,7 +412,7 @@ mod tests {
     fn missing_or_file_basedir_is_an_error() {
         let d = tempfile::tempdir().unwrap();
         let err = Store::open(&d.path().join("nope"), Arc::new(NamesOnly)).unwrap_err();
-        assert!(matches!(err, Error::MissingBasedir { .. }));
+        assert!(matches!(err, Error::MissingBasedir(_)));
         let f = touch(d.path(), "file", 0);
         assert!(matches!(
             Store::open(&f, Arc::new(NamesOnly)).unwrap_err(),

@@ -2,7 +2,8 @@
 //! gets a [`LatestKey`] before anything is sorted, and keys are compared as plain values, so
 //! that `images`, `latest`, `config` and `clean` order archives the same way, always.
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::Path;
 use std::time::SystemTime;
 
 use time::OffsetDateTime;
@@ -28,14 +29,13 @@ pub struct LatestRule {
 
 /// Where an archive stands by the latest rule: greater is more recent. A total order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LatestKey {
-    clean: bool,
-    version: Option<Version>,
+pub struct LatestKey<'a> {
+    level: Level,
     /// `None`: not read (its group needs no creation time) or unreadable.
     created: Option<OffsetDateTime>,
     modified: SystemTime,
-    file_name: Option<std::ffi::OsString>,
-    path: PathBuf,
+    file_name: Option<&'a OsStr>,
+    path: &'a Path,
 }
 
 /// The first two steps of the rule, which group archives whose creation time may matter.
@@ -55,15 +55,22 @@ impl LatestRule {
 
     /// The key of `archive`, given its creation time when the rule needs it (`None` when it
     /// is not needed or cannot be read).
-    pub fn key(&self, archive: &Archive, created: Option<OffsetDateTime>) -> LatestKey {
-        let Level { clean, version } = self.level(archive);
+    pub fn key<'a>(&self, archive: &'a Archive, created: Option<OffsetDateTime>) -> LatestKey<'a> {
+        self.key_at(self.level(archive), archive, created)
+    }
+
+    fn key_at<'a>(
+        &self,
+        level: Level,
+        archive: &'a Archive,
+        created: Option<OffsetDateTime>,
+    ) -> LatestKey<'a> {
         LatestKey {
-            clean,
-            version,
+            level,
             created,
             modified: archive.modified,
-            file_name: archive.path.file_name().map(ToOwned::to_owned),
-            path: archive.path.clone(),
+            file_name: archive.path.file_name(),
+            path: &archive.path,
         }
     }
 
@@ -71,45 +78,34 @@ impl LatestRule {
     /// image whose archives tie on cleanliness and version with an archive of another image
     /// ID. Usually none.
     pub fn needs_created<'a>(&self, archives: &[&'a Archive]) -> Vec<&'a Archive> {
-        let mut grouped: Vec<(&str, Level, &'a Archive)> = archives
-            .iter()
-            .map(|a| (a.name.image.as_str(), self.level(a), *a))
-            .collect();
-        grouped.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        grouped
-            .chunk_by(|a, b| a.0 == b.0 && a.1 == b.1)
-            .filter(|run| run.iter().any(|(_, _, a)| a.name.id != run[0].2.name.id))
-            .flatten()
-            .map(|(_, _, a)| *a)
+        let levels: Vec<Level> = archives.iter().map(|a| self.level(a)).collect();
+        needing(archives, &levels)
+            .into_iter()
+            .map(|i| archives[i])
             .collect()
     }
 
-    /// Sorts archives latest first. `facts` are asked once, for the archives
-    /// [`LatestRule::needs_created`] names, and gives their creation times in order.
-    pub fn sort<'a>(&self, archives: &mut Vec<&'a Archive>, facts: &dyn ArchiveFacts) {
-        let keys = self.keys(archives, facts);
-        let mut keyed: Vec<(LatestKey, &'a Archive)> =
-            keys.into_iter().zip(archives.iter().copied()).collect();
-        keyed.sort_by(|a, b| b.0.cmp(&a.0));
-        *archives = keyed.into_iter().map(|(_, a)| a).collect();
-    }
-
     /// The key of each archive, in order, with the creation times the rule needs read in one
-    /// batch.
-    pub fn keys(&self, archives: &[&Archive], facts: &dyn ArchiveFacts) -> Vec<LatestKey> {
-        let need = self.needs_created(archives);
-        let times: std::collections::HashMap<&std::path::Path, Option<OffsetDateTime>> =
-            if need.is_empty() {
-                Default::default()
-            } else {
-                need.iter()
-                    .map(|a| a.path.as_path())
-                    .zip(facts.created(&need))
-                    .collect()
-            };
-        archives
-            .iter()
-            .map(|a| self.key(a, times.get(a.path.as_path()).copied().flatten()))
+    /// batch (from `facts`, asked once, for the archives [`LatestRule::needs_created`] names).
+    pub fn keys<'a>(
+        &self,
+        archives: &[&'a Archive],
+        facts: &dyn ArchiveFacts,
+    ) -> Vec<LatestKey<'a>> {
+        let levels: Vec<Level> = archives.iter().map(|a| self.level(a)).collect();
+        let need = needing(archives, &levels);
+        let mut created: Vec<Option<OffsetDateTime>> = vec![None; archives.len()];
+        if !need.is_empty() {
+            let batch: Vec<&Archive> = need.iter().map(|&i| archives[i]).collect();
+            for (i, time) in need.into_iter().zip(facts.created(&batch)) {
+                created[i] = time;
+            }
+        }
+        levels
+            .into_iter()
+            .zip(archives)
+            .zip(created)
+            .map(|((level, a), time)| self.key_at(level, a, time))
             .collect()
     }
 
@@ -142,4 +138,21 @@ impl LatestRule {
             .map(|(a, _)| *a)
             .collect()
     }
+}
+
+/// The indices of the archives in a group (one image, one level) that holds more than one image
+/// ID.
+fn needing(archives: &[&Archive], levels: &[Level]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..archives.len()).collect();
+    let group = |i: usize| (archives[i].name.image.as_str(), &levels[i]);
+    order.sort_by(|&a, &b| group(a).cmp(&group(b)));
+    order
+        .chunk_by(|&a, &b| group(a) == group(b))
+        .filter(|run| {
+            run.iter()
+                .any(|&i| archives[i].name.id != archives[run[0]].name.id)
+        })
+        .flatten()
+        .copied()
+        .collect()
 }

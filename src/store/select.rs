@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::StoreError as Error;
 use super::{LatestRule, Store};
-use crate::archive::Archive;
+use crate::archive::{Archive, WrongFormat};
 use crate::digest::{SHORT_ID_LEN, id_prefix};
 
 type Result<T> = std::result::Result<T, Error>;
@@ -180,12 +180,13 @@ pub fn check_format(
     if fits(&archive.name.format, formats) {
         return Ok(archive);
     }
-    Err(Error::WrongFormat {
+    Err(WrongFormat {
         found: archive.name.format.to_string(),
         path: archive.path,
         expected: format_label(formats),
         command,
-    })
+    }
+    .into())
 }
 
 fn fits(format: &Format, formats: &[Format]) -> bool {
