@@ -137,6 +137,11 @@ impl DirLock {
         &self.path
     }
 
+    /// The directory locked, as it was named.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     /// Removes the temporary files that killed runs left in `dir` (and below it), keeping any a
     /// live run still holds. Returns the paths removed.
     pub fn remove_leftovers(&self, dir: &Path) -> Result<Vec<PathBuf>> {

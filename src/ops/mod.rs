@@ -3,6 +3,7 @@
 //! thing a user asks for; the command line only parses and renders. Nothing below imports them.
 
 pub mod build;
+pub mod clean;
 pub mod compress;
 pub mod deploy;
 pub mod facts;

@@ -3,10 +3,11 @@
 //! of that image, version and ID, nothing more is fetched; otherwise the registry fetches the
 //! blobs and writes the archive.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::lock::DirLock;
 use crate::name::ArchiveName;
 use crate::progress::Reporter;
 use crate::registry::{self, Access, PullRequest, Registry};
@@ -23,11 +24,11 @@ pub struct Pulled {
     pub written: bool,
 }
 
-/// Pulls `req.reference` with `access` into the artifacts directory `dir` (see
+/// Pulls `req.reference` with `access` into the artifacts directory `lock` holds (see
 /// [`registry::fetch`] for the archive written), unless an archive of the same image, version
 /// and ID (in any known format) is already there.
 pub async fn pull(
-    dir: &Path,
+    lock: &DirLock,
     req: &PullRequest,
     access: &Access,
     reporter: Arc<dyn Reporter>,
@@ -35,6 +36,7 @@ pub async fn pull(
     let registry = Registry::for_reference(&req.reference, access)?;
     let resolved = registry::resolve(&registry, req).await?;
     let name = &resolved.name;
+    let dir = lock.dir();
     let store = super::open_store(dir)?;
     if let Some(existing) = store
         .known_of(&name.image)

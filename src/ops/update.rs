@@ -14,6 +14,7 @@ use crate::codec::{self, Body, Compression};
 use crate::digest;
 use crate::engine::{Engine, EngineError, ImageFacts, PullPolicy};
 use crate::error::{Error, Result};
+use crate::lock::DirLock;
 use crate::meta::Summary;
 use crate::name::{self, ArchiveName, Format};
 use crate::pipe;
@@ -66,16 +67,17 @@ pub fn short_id(full: &str) -> Result<String> {
         .map_err(Error::from)
 }
 
-/// Brings the artifacts directory `dir` up to date with the engine's image.
+/// Brings the artifacts directory `lock` holds up to date with the engine's image.
 pub async fn update_image(
     engine: &Engine,
-    dir: &Path,
+    lock: &DirLock,
     req: &UpdateRequest,
     reporter: Arc<dyn Reporter>,
 ) -> Result<UpdateOutcome> {
+    let dir = lock.dir();
     let reference = reference(&req.image, req.repository.as_deref(), &req.version)?;
-    // Read the directory before asking anything of the engine; the caller's lock keeps it as
-    // it is until the archive is written.
+    // Read the directory before asking anything of the engine; the lock keeps it as it is
+    // until the archive is written.
     let store = super::open_store(dir)?;
     let present = match req.pull {
         PullPolicy::Never => None,

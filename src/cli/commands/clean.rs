@@ -1,7 +1,7 @@
 //! `clean`: remove old archives, keeping the latest of each image.
 
 use clap::Args;
-use toolbox::store;
+use toolbox::ops::{self, clean::Cleaned};
 
 use crate::cli::args::Selection;
 use crate::cli::context::Context;
@@ -25,7 +25,7 @@ pub struct CleanArgs {
 /// Removes (or with `--dry-run`, only lists) the archives past the ones kept, and prints what
 /// was removed, even when a removal failed part way.
 pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
-    let _lock = if args.dry_run {
+    let lock = if args.dry_run {
         None
     } else {
         Some(cx.lock(&cx.settings()?.artifacts_dir)?)
@@ -33,17 +33,11 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
     let store = cx.open()?;
     let sel = &args.selection;
     let keep = usize::try_from(args.keep).unwrap_or(usize::MAX);
-    let plan = store.clean_plan(&store.resolve_images(&sel.images)?, keep, sel.rule());
-    let (done, error) = if args.dry_run {
-        (plan, None)
-    } else {
-        let (removed, error) = store::remove(&plan);
-        let done = plan
-            .into_iter()
-            .filter(|a| removed.contains(&a.path))
-            .collect();
-        (done, error)
-    };
+    let images = store.resolve_images(&sel.images)?;
+    let Cleaned {
+        removed: done,
+        error,
+    } = ops::clean::clean(&store, &images, keep, sel.rule(), lock.as_ref());
     if sel.json {
         let items: Vec<ArchiveJson> = done.into_iter().map(Into::into).collect();
         printer::json(&items)?;

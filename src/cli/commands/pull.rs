@@ -53,14 +53,10 @@ pub fn run(args: &PullArgs, cx: &Context) -> Result<Status, Failure> {
         compress: args.compress.then_some(compression),
     };
     let access = args.access.access()?;
-    let _lock = cx.lock(&settings.artifacts_dir)?;
+    let lock = cx.lock(&settings.artifacts_dir)?;
     let reporter = progress::reporter(&format!("pulling {}", args.reference));
-    let pulled = context::runtime()?.block_on(ops::pull::pull(
-        &settings.artifacts_dir,
-        &request,
-        &access,
-        reporter,
-    ))?;
+    let pulled =
+        context::runtime()?.block_on(ops::pull::pull(&lock, &request, &access, reporter))?;
     let json = serde_json::json!({
         "path": output::path_text(&pulled.path),
         "image": pulled.name.image,

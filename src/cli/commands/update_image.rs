@@ -65,10 +65,10 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
         pull: args.pull.pull,
     };
     let reporter = progress::reporter(&format!("saving {}:{}", args.image, args.version));
-    let _lock = cx.lock(&settings.artifacts_dir)?;
+    let lock = cx.lock(&settings.artifacts_dir)?;
     let outcome = context::runtime()?.block_on(async {
         let engine = context::connect(&settings).await?;
-        update::update_image(&engine, &settings.artifacts_dir, &request, reporter).await
+        update::update_image(&engine, &lock, &request, reporter).await
     })?;
     printer::show(args.json, &json(&outcome), |_| text(&outcome))?;
     Ok(Status::Success)

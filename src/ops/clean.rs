@@ -1,0 +1,42 @@
+//! `clean`: remove what the latest rule says is past keeping.
+
+use crate::archive::Archive;
+use crate::io_error::IoError;
+use crate::lock::DirLock;
+use crate::store::{self, LatestRule, Store};
+
+/// What `clean` did: the archives removed (or, for a dry run, that would be), and the first
+/// removal that failed, if one did (the others are still tried).
+#[derive(Debug)]
+pub struct Cleaned<'a> {
+    pub removed: Vec<&'a Archive>,
+    pub error: Option<IoError>,
+}
+
+/// Removes, for each of `images` (every image when empty), the archives outside the `keep`
+/// greatest (version, id) pairs and the `.docker` archives a compressed twin supersedes (see
+/// [`Store::clean_plan`]). `lock` is the artifacts directory's lock; without it nothing is
+/// removed and the plan is returned (`--dry-run`).
+pub fn clean<'a>(
+    store: &'a Store,
+    images: &[String],
+    keep: usize,
+    rule: LatestRule,
+    lock: Option<&DirLock>,
+) -> Cleaned<'a> {
+    let plan = store.clean_plan(images, keep, rule);
+    if lock.is_none() {
+        return Cleaned {
+            removed: plan,
+            error: None,
+        };
+    }
+    let (removed, error) = store::remove(&plan);
+    Cleaned {
+        removed: plan
+            .into_iter()
+            .filter(|a| removed.contains(&a.path))
+            .collect(),
+        error,
+    }
+}
