@@ -160,8 +160,8 @@ pub fn stderr(output: &std::process::Output) -> String {
 }
 
 /// The address of a Docker engine that answers, starting the project's private one
-/// (`scripts/engine start`) when none does. Without an engine, a run under CI fails with a
-/// message saying how to start one; elsewhere the calling test is skipped, loudly.
+/// (`scripts/engine start`) when none does. Without an engine the calling test fails with a
+/// message saying how to start one: an engine test never passes by not running.
 pub fn engine() -> Option<String> {
     use std::sync::OnceLock;
     static ENGINE: OnceLock<Result<String, String>> = OnceLock::new();
@@ -179,18 +179,14 @@ pub fn engine() -> Option<String> {
     });
     match found {
         Ok(host) => Some(host.clone()),
-        Err(reason) if std::env::var_os("CI").is_some() => panic!(
+        Err(reason) => panic!(
             "no Docker engine can be reached ({reason}). Start one with `scripts/engine start` \
              (as root; `just test` does it), or set DOCKER_HOST to a running engine"
         ),
-        Err(reason) => {
-            eprintln!("SKIPPED: no Docker engine ({reason}); `scripts/engine start` starts one");
-            None
-        }
     }
 }
 
-/// The engine's address, or (outside CI, with no engine) a return from the calling test.
+/// The engine's address (the test fails when there is none).
 #[allow(unused_macros)]
 macro_rules! engine {
     () => {
@@ -306,8 +302,8 @@ pub struct TestRegistry {
 }
 
 impl TestRegistry {
-    /// Starts one, or (outside CI, without `docker-registry`) returns `None`; under CI a
-    /// missing `docker-registry` fails the test with how to install it.
+    /// Starts one; a missing `docker-registry` fails the test with how to install it (a
+    /// registry test never passes by not running).
     pub fn start(user: Option<(&str, &str)>) -> Option<TestRegistry> {
         Self::start_with(user, false)
     }
@@ -320,11 +316,7 @@ impl TestRegistry {
             .find(|p| Path::new(p).exists());
         let Some(binary) = binary else {
             let how = "install it with `scripts/engine start` (Debian's docker-registry)";
-            if std::env::var_os("CI").is_some() {
-                panic!("docker-registry is not installed: {how}");
-            }
-            eprintln!("SKIPPED: docker-registry is not installed: {how}");
-            return None;
+            panic!("docker-registry is not installed: {how}");
         };
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("storage");
@@ -459,7 +451,7 @@ impl Drop for TestRegistry {
     }
 }
 
-/// A registry for a test, or (outside CI, when none can start) a return from the test.
+/// A registry for a test (the test fails when none can start).
 #[allow(unused_macros)]
 macro_rules! registry {
     ($user:expr) => {
