@@ -255,3 +255,33 @@ fn not_an_image() {
         .to_string();
     assert!(err.contains("manifest.json"), "{err}");
 }
+
+#[test]
+fn verify_reads_an_oci_layout_without_manifest_json() {
+    let layer = vec![9u8; 1000];
+    let diff_id = sha256(&layer);
+    let config =
+        format!(r#"{{"os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#);
+    let cfg_digest = sha256(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"config":{{"digest":"{cfg_digest}","size":{}}},"layers":[{{"digest":"{diff_id}","size":1000}}]}}"#,
+        config.len()
+    );
+    let man_digest = sha256(manifest.as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"digest":"{man_digest}","size":{}}}]}}"#,
+        manifest.len()
+    );
+    let files = vec![
+        ("index.json".to_string(), index.into_bytes()),
+        (blob_path(&man_digest), manifest.into_bytes()),
+        (blob_path(&cfg_digest), config.into_bytes()),
+        (blob_path(&diff_id), layer.clone()),
+    ];
+    assert_eq!(check_tar(&tar_of(&files), &cfg_digest[7..19]), Ok(()));
+    // A flipped layer byte is found, naming the blob.
+    let mut bad = files.clone();
+    bad[3].1[10] ^= 1;
+    let err = check_tar(&tar_of(&bad), &cfg_digest[7..19]).unwrap_err();
+    assert!(err.contains(&diff_id[7..]), "{err}");
+}
