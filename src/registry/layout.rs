@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::Registry;
 use super::error::RegistryError;
-use super::pull::Resolved;
+use super::resolved::Resolved;
 use crate::image::blob_path;
 use crate::oci::OCI_INDEX;
 use crate::pipe;

@@ -26,6 +26,7 @@ mod list;
 mod manifest;
 mod pull;
 mod push;
+mod resolved;
 mod stream;
 
 use std::str::FromStr;
@@ -39,8 +40,9 @@ pub use copy::copy;
 pub use delete::delete;
 pub use error::RegistryError;
 pub use list::{catalog, tags};
-pub use pull::{PullRequest, Resolved, fetch, resolve};
+pub use pull::{PullRequest, fetch, resolve};
 pub use push::{Pushed, push};
+pub use resolved::Resolved;
 
 /// Parses `HOST[:PORT]/REPO[:TAG|@DIGEST]`.
 pub fn parse_reference(text: &str) -> Result<Reference, RegistryError> {

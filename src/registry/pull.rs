@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::error::RegistryError;
 use super::layout::send_layout;
 use super::manifest::parse_document;
+use super::resolved::Resolved;
 use super::{Reference, Registry};
 use crate::codec::{self, Body, Compression};
 use crate::name::{ArchiveName, Format};
@@ -32,26 +33,6 @@ pub struct PullRequest {
     pub platform: Platform,
     /// Write a compressed archive (its format and level); `None`: a `.docker` archive.
     pub compress: Option<Compression>,
-}
-
-/// An image found at a registry, ready to fetch: its manifest and config, and the name of the
-/// archive it becomes.
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    /// The reference pulled.
-    pub reference: Reference,
-    /// The archive's name: the image and version asked for (or defaulted), the ID from the
-    /// config's digest, the format asked for.
-    pub name: ArchiveName,
-    /// The digest of the (platform's) manifest.
-    pub digest: String,
-    /// The manifest, parsed.
-    pub(super) doc: Document,
-    /// The manifest's bytes, as the registry gave them.
-    pub(super) manifest_bytes: Bytes,
-    /// The config's bytes, checked against its digest.
-    pub(super) config_bytes: Vec<u8>,
-    level: u32,
 }
 
 /// Resolves `req.reference` to the manifest for `req.platform` and fetches its config
