@@ -253,12 +253,10 @@ proptest! {
     }
 }
 
-/// The case: three archives of one image and version, one created later but modified
-/// earliest, one unreadable, one created earlier but modified last.
-#[test]
-fn three_archives_of_one_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let specs = [
+/// Three archives of one image and version, of three image IDs: one created later but modified
+/// earliest (a ZIP), one unreadable, one created earlier but modified last (a ZIP).
+fn three_archives() -> Vec<Spec> {
+    vec![
         Spec {
             image: 0,
             build: 1,
@@ -283,8 +281,15 @@ fn three_archives_of_one_version() {
             content: 0,
             age_s: 0,
         },
-    ];
-    write_store(dir.path(), &specs);
+    ]
+}
+
+/// The three archives: `latest` is the one created later, then the one created earlier, then
+/// the unreadable one; `clean` keeps the first.
+#[test]
+fn three_archives_of_one_version() {
+    let dir = tempfile::tempdir().unwrap();
+    write_store(dir.path(), &three_archives());
     check_store(dir.path()).unwrap();
     let store = open_store(dir.path()).unwrap();
     let rule = LatestRule::default();
@@ -313,33 +318,7 @@ fn three_archives_of_one_version() {
 #[test]
 fn three_archives_through_the_command_line() {
     let s = common::Scratch::new();
-    let specs = [
-        Spec {
-            image: 0,
-            build: 1,
-            version: 0,
-            format: 1,
-            content: 0,
-            age_s: 40,
-        },
-        Spec {
-            image: 0,
-            build: 0,
-            version: 0,
-            format: 0,
-            content: 1,
-            age_s: 20,
-        },
-        Spec {
-            image: 0,
-            build: 2,
-            version: 0,
-            format: 1,
-            content: 0,
-            age_s: 0,
-        },
-    ];
-    write_store(&s.artifacts(), &specs);
+    write_store(&s.artifacts(), &three_archives());
     let (_, later) = image_tar(CREATED[1]);
     let run = |args: &[&str]| {
         let out = s.toolbox().args(args).output().unwrap();
