@@ -34,8 +34,18 @@ pub enum ImageError {
     #[error("no manifest.json and no index.json: this is not a `docker save` archive")]
     NotAnImage,
 
-    #[error("`{path}` is not valid: {source}")]
-    BadDocument {
+    #[error("manifest.json is not valid: {0}")]
+    BadManifest(#[source] serde_json::Error),
+
+    #[error("`{path}`: not a manifest: {source}")]
+    BadOciDocument {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("the config `{path}` is not valid: {source}")]
+    BadConfig {
         path: String,
         #[source]
         source: serde_json::Error,
@@ -53,11 +63,17 @@ pub enum ImageError {
     #[error("the OCI index nests too deeply")]
     TooDeep,
 
-    #[error("the config `{0}` is missing or too large for an image config")]
+    #[error("the config `{0}` named by the manifest is missing")]
     MissingConfig(String),
 
-    #[error("the layer `{0}` named by the manifest is missing")]
+    #[error("the config `{path}` is {size} bytes, too large for an image config")]
+    ConfigTooLarge { path: String, size: u64 },
+
+    #[error("the layer `{0}` named by manifest.json is missing")]
     MissingLayer(String),
+
+    #[error("the layer `{0}` is missing")]
+    LayerMissing(String),
 
     #[error("the manifest lists {layers} layers, the config {diff_ids} diff_ids")]
     LayerCount { layers: usize, diff_ids: usize },

@@ -132,13 +132,14 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
         path: path.clone(),
         source,
     };
-    let index = TarIndex::read_seekable(BufReader::new(&file)).map_err(damaged)?;
+    let index =
+        TarIndex::read_seekable(BufReader::new(&file)).map_err(|e| super::indexing(&path, e))?;
     let info = index.image().map_err(damaged)?;
     let mut unpacker = Unpacker::new(dest, only);
     for (n, layer) in info.layers.iter().enumerate() {
         let found = index
             .file(&layer.path)
-            .ok_or_else(|| damaged(ImageError::MissingLayer(layer.path.clone())))?;
+            .ok_or_else(|| damaged(ImageError::LayerMissing(layer.path.clone())))?;
         let mut data = &file;
         data.seek(SeekFrom::Start(found.offset)).at(&path)?;
         let reader = layer_reader(BufReader::new(data.take(found.size))).at(&path)?;

@@ -10,10 +10,8 @@ use std::collections::HashMap;
 use std::io::{self, Read, Seek};
 use std::path::{Component, Path};
 
-use sha2::{Digest as _, Sha256};
-
 use super::ImageError;
-use crate::digest::{self, HashingReader};
+use crate::digest::HashingReader;
 
 /// JSON documents up to this size are kept while indexing.
 pub const SMALL: u64 = 4 << 20;
@@ -100,6 +98,15 @@ impl TarIndex {
         for entry in entries {
             let mut entry = entry.map_err(ImageError::Damaged)?;
             let path = entry.path().map_err(ImageError::Damaged)?.into_owned();
+            // Verification refuses every `..`, even one that stays inside the tar: `docker
+            // save` never writes one.
+            if reading == Reading::Hashed
+                && path
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(ImageError::EscapingPath(path.display().to_string()));
+            }
             let key = normalize(&path)?;
             let kind = entry.header().entry_type();
             if kind.is_symlink() || kind.is_hard_link() {
@@ -257,16 +264,9 @@ fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<Fi
         None => HashingReader::new(head),
     };
     let uncompressed = if first[..got] == GZIP_MAGIC {
-        let mut plain = Sha256::new();
-        let mut decoder = flate2::read::MultiGzDecoder::new(&mut tee);
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match decoder.read(&mut buf)? {
-                0 => break,
-                n => plain.update(&buf[..n]),
-            }
-        }
-        Some(digest::hex(plain))
+        let mut plain = HashingReader::new(flate2::read::MultiGzDecoder::new(&mut tee));
+        io::copy(&mut plain, &mut io::sink())?;
+        Some(plain.digest())
     } else {
         None
     };

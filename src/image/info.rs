@@ -61,7 +61,7 @@ impl ImageInfo {
 
     /// The total size of the layers as stored.
     pub fn size(&self) -> u64 {
-        self.layers.iter().map(|l| l.size).sum()
+        (self.layers.iter()).fold(0, |total, l| total.saturating_add(l.size))
     }
 
     /// The image as `inspect --json` prints it: `docker inspect`'s field names (`Id`,

@@ -27,23 +27,29 @@ pub struct ManifestEntry {
 impl TarIndex {
     /// The first image the tar holds (the one an archive is named after).
     pub fn image(&self) -> Result<ImageInfo, ImageError> {
-        self.images()?.into_iter().next().ok_or(ImageError::NoImage)
+        self.read_images(1)?
+            .into_iter()
+            .next()
+            .ok_or(ImageError::NoImage)
     }
 
     /// Every image the tar holds: each entry of `manifest.json` or, when there is none, the
     /// image `index.json` leads to.
     pub fn images(&self) -> Result<Vec<ImageInfo>, ImageError> {
+        self.read_images(usize::MAX)
+    }
+
+    /// The first `count` images the tar holds (the others are not read).
+    fn read_images(&self, count: usize) -> Result<Vec<ImageInfo>, ImageError> {
         if let Some(bytes) = self.document("manifest.json") {
             let manifest: Vec<ManifestEntry> =
-                serde_json::from_slice(bytes).map_err(|source| ImageError::BadDocument {
-                    path: "manifest.json".into(),
-                    source,
-                })?;
+                serde_json::from_slice(bytes).map_err(ImageError::BadManifest)?;
             if manifest.is_empty() {
                 return Err(ImageError::NoImage);
             }
             return manifest
                 .into_iter()
+                .take(count)
                 .map(|entry| {
                     let layers = entry
                         .layers
@@ -70,7 +76,7 @@ impl TarIndex {
             let bytes = self
                 .document(path)
                 .ok_or_else(|| ImageError::MissingDocument(path.to_string()))?;
-            serde_json::from_slice(bytes).map_err(|source| ImageError::BadDocument {
+            serde_json::from_slice(bytes).map_err(|source| ImageError::BadOciDocument {
                 path: path.to_string(),
                 source,
             })
@@ -112,11 +118,19 @@ impl TarIndex {
         repo_tags: Vec<String>,
         layers: Vec<(String, u64)>,
     ) -> Result<ImageInfo, ImageError> {
-        let bytes = self
-            .document(config_path)
-            .ok_or_else(|| ImageError::MissingConfig(config_path.to_string()))?;
+        let bytes = match (self.document(config_path), self.file(config_path)) {
+            (Some(bytes), _) => bytes,
+            // Only small documents are kept: a larger "config" is no image config.
+            (None, Some(file)) => {
+                return Err(ImageError::ConfigTooLarge {
+                    path: config_path.to_string(),
+                    size: file.size,
+                });
+            }
+            (None, None) => return Err(ImageError::MissingConfig(config_path.to_string())),
+        };
         let config: Value =
-            serde_json::from_slice(bytes).map_err(|source| ImageError::BadDocument {
+            serde_json::from_slice(bytes).map_err(|source| ImageError::BadConfig {
                 path: config_path.to_string(),
                 source,
             })?;

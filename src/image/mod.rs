@@ -12,6 +12,7 @@ pub mod verify;
 
 use std::fs::File;
 use std::io::BufReader;
+use std::path::Path;
 
 pub use error::{ArchiveError, ImageError, Refusal};
 pub use index::{FileDigest, Member, Reading, TarIndex, blob_path};
@@ -21,7 +22,7 @@ pub use verify::verify;
 use crate::archive::Archive;
 use crate::codec;
 use crate::digest;
-use crate::io_error::IoContext;
+use crate::io_error::{IoContext, IoError};
 
 type Result<T> = std::result::Result<T, ArchiveError>;
 use crate::name::Format;
@@ -42,15 +43,27 @@ pub fn read(archive: &Archive) -> Result<(ImageInfo, TarIndex)> {
     let index = match archive.name.format {
         Format::Docker => {
             let file = File::open(&archive.path).at(&archive.path)?;
-            TarIndex::read_seekable(BufReader::new(file)).map_err(damaged)?
+            TarIndex::read_seekable(BufReader::new(file)).map_err(|e| indexing(&archive.path, e))?
         }
         _ => codec::with_tar_reader(archive, &Silent, |tar| {
-            TarIndex::read(tar, Reading::Documents).map_err(damaged)
+            TarIndex::read(tar, Reading::Documents).map_err(|e| indexing(&archive.path, e))
         })?,
     };
     let info = index.image().map_err(damaged)?;
     check_name(&info, &archive.name.id).map_err(damaged)?;
     Ok((info, index))
+}
+
+/// The error of indexing the tar of the archive at `path`: a failed read of a member's bytes is
+/// an I/O error (it may pass, and is not remembered as damage); anything else is damage.
+pub(crate) fn indexing(path: &Path, e: ImageError) -> ArchiveError {
+    match e {
+        ImageError::Read { source, .. } => IoError::new(path, source).into(),
+        source => ArchiveError::Damaged {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
 }
 
 /// Checks that the image ID begins with the ID in the archive's name.

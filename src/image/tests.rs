@@ -285,3 +285,48 @@ fn verify_reads_an_oci_layout_without_manifest_json() {
     let err = check_tar(&tar_of(&bad), &cfg_digest[7..19]).unwrap_err();
     assert!(err.contains(&diff_id[7..]), "{err}");
 }
+
+#[test]
+fn the_first_image_is_read_alone_and_verify_checks_them_all() {
+    let (tar, id) = classic_tar(&[b"layer"], false);
+    let mut files = files_of(&tar);
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let mut entries = manifest.as_array().unwrap().clone();
+    entries.push(serde_json::json!({"Config": "missing.json", "Layers": ["gone/layer.tar"]}));
+    files.insert(
+        "manifest.json".into(),
+        serde_json::to_vec(&entries).unwrap(),
+    );
+    let tar = tar_of(&files.into_iter().collect::<Vec<_>>());
+    let index = TarIndex::read(&mut tar.as_slice(), Reading::Documents).unwrap();
+    assert_eq!(index.image().unwrap().id, id);
+    let err = check_tar(&tar, &id[7..19]).unwrap_err();
+    assert!(err.contains("gone/layer.tar"), "{err}");
+}
+
+#[test]
+fn verify_refuses_every_parent_component_that_inspect_resolves() {
+    let (tar, id) = classic_tar(&[b"layer"], false);
+    let mut files: Vec<(String, Vec<u8>)> = files_of(&tar).into_iter().collect();
+    files.push(("a/../extra".into(), b"x".to_vec()));
+    let tar = tar_of(&files);
+    assert!(TarIndex::read(&mut tar.as_slice(), Reading::Documents).is_ok());
+    let err = check_tar(&tar, &id[7..19]).unwrap_err();
+    assert!(err.contains("a/../extra"), "{err}");
+}
+
+/// The files of a tar, by path.
+fn files_of(tar: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut archive = tar::Archive::new(tar);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            io::Read::read_to_end(&mut e, &mut data).unwrap();
+            (path, data)
+        })
+        .collect()
+}

@@ -37,7 +37,7 @@ pub(crate) fn check(index: &TarIndex, name_id: &str) -> std::result::Result<(), 
             let found = index
                 .file(&layer.path)
                 .and_then(|f| f.digest)
-                .ok_or_else(|| ImageError::MissingLayer(layer.path.clone()))?;
+                .ok_or_else(|| ImageError::LayerMissing(layer.path.clone()))?;
             if found.diff_id() != layer.diff_id {
                 return Err(ImageError::LayerDigest {
                     layer: layer.path.clone(),

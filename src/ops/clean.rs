@@ -13,19 +13,27 @@ pub struct Cleaned<'a> {
     pub error: Option<IoError>,
 }
 
+/// Whether `clean` removes what it finds.
+#[derive(Debug, Clone, Copy)]
+pub enum Removal<'l> {
+    /// `--dry-run`: nothing is removed (and no lock is needed).
+    DryRun,
+    /// Remove, under the artifacts directory's lock.
+    Remove(&'l DirLock),
+}
+
 /// Removes, for each of `images` (every image when empty), the archives outside the `keep`
 /// greatest (version, id) pairs and the `.docker` archives a compressed twin supersedes (see
-/// [`Store::clean_plan`]). `lock` is the artifacts directory's lock; without it nothing is
-/// removed and the plan is returned (`--dry-run`).
+/// [`Store::clean_plan`]); with [`Removal::DryRun`], only says which.
 pub fn clean<'a>(
     store: &'a Store,
     images: &[String],
     keep: usize,
     rule: LatestRule,
-    lock: Option<&DirLock>,
+    removal: Removal<'_>,
 ) -> Cleaned<'a> {
     let plan = store.clean_plan(images, keep, rule);
-    if lock.is_none() {
+    if let Removal::DryRun = removal {
         return Cleaned {
             removed: plan,
             error: None,

@@ -128,7 +128,7 @@ pub(super) fn stream_layers(
                         .map(|f| (f.offset, f.size))
                         .ok_or_else(|| ArchiveError::Damaged {
                             path: archive.path.clone(),
-                            source: ImageError::MissingLayer(w.path.clone()),
+                            source: ImageError::LayerMissing(w.path.clone()),
                         })?;
                 file.seek(SeekFrom::Start(offset)).at(&archive.path)?;
                 let mut data = io::BufReader::with_capacity(1 << 20, (&file).take(size));

@@ -97,7 +97,7 @@ pub async fn fetch(
     reporter: Arc<dyn Reporter>,
 ) -> Result<PathBuf, RegistryError> {
     let dest = dir.join(resolved.name.file_name());
-    let total: u64 = resolved.doc.layers.iter().map(|l| l.size).sum();
+    let total = (resolved.doc.layers.iter()).fold(0u64, |t, l| t.saturating_add(l.size));
     reporter.start(Some(total));
 
     let (tx, mut reader) = pipe::to_reader();

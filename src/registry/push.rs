@@ -57,7 +57,7 @@ pub async fn push(
     remember_target_layers(registry, target, &info, &mut known).await;
     let mut ready: HashMap<String, Pushable> = HashMap::new();
     let mut wanted: Vec<Wanted> = Vec::new();
-    let mut total = 0;
+    let mut total: u64 = 0;
     for layer in &info.layers {
         let stored = stored_blob(&layer.path).filter(|d| *d != layer.diff_id);
         let candidate = match &stored {
@@ -74,7 +74,7 @@ pub async fn push(
                 ready.insert(layer.diff_id.clone(), p);
             }
             _ => {
-                total += layer.size;
+                total = total.saturating_add(layer.size);
                 wanted.push(Wanted {
                     path: layer.path.clone(),
                     diff_id: layer.diff_id.clone(),

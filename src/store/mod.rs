@@ -221,6 +221,27 @@ impl Store {
             .collect()
     }
 
+    /// The image creation time of each of `archives` (`None` for a foreign file or where it
+    /// cannot be read), in order, read in one batch.
+    pub fn created_of(&self, archives: &[&Archive]) -> Vec<Option<OffsetDateTime>> {
+        let known: Vec<&Archive> = archives
+            .iter()
+            .copied()
+            .filter(|a| a.name.format.is_known())
+            .collect();
+        let mut times = self.facts.created(&known).into_iter();
+        archives
+            .iter()
+            .map(|a| {
+                if a.name.format.is_known() {
+                    times.next().flatten()
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// The latest archive of `image`.
     pub fn latest(&self, image: &str, rule: LatestRule) -> Result<&Archive> {
         let archives: Vec<&Archive> = self.known_of(image).collect();

@@ -1,7 +1,10 @@
 //! `clean`: remove old archives, keeping the latest of each image.
 
 use clap::Args;
-use toolbox::ops::{self, clean::Cleaned};
+use toolbox::ops::{
+    self,
+    clean::{Cleaned, Removal},
+};
 
 use crate::cli::args::Selection;
 use crate::cli::context::Context;
@@ -37,7 +40,13 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
     let Cleaned {
         removed: done,
         error,
-    } = ops::clean::clean(&store, &images, keep, sel.rule(), lock.as_ref());
+    } = ops::clean::clean(
+        &store,
+        &images,
+        keep,
+        sel.rule(),
+        lock.as_ref().map_or(Removal::DryRun, Removal::Remove),
+    );
     if sel.json {
         let items: Vec<ArchiveJson> = done.into_iter().map(Into::into).collect();
         printer::json(&items)?;

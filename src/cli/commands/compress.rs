@@ -22,10 +22,10 @@ pub struct CompressArgs {
 pub fn run(args: &CompressArgs, cx: &Context) -> Result<Status, Failure> {
     let settings = cx.settings()?;
     let compression = args.compression.resolve(&settings)?;
-    let _lock = cx.lock_for(&args.target, &settings.artifacts_dir)?;
+    let lock = cx.lock_for(&args.target, &settings.artifacts_dir)?;
     let src = cx.select(&args.target, &[Format::Docker], "compress")?;
     let reporter = progress::reporter(&format!("compressing {}", src.file_name()));
-    let dest = ops::compress::compress(&src, &compression, reporter.as_ref())?;
+    let dest = ops::compress::compress(&lock, &src, &compression, reporter.as_ref())?;
     printer::lines([output::path_text(&dest)])?;
     Ok(Status::Success)
 }

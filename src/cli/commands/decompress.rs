@@ -17,10 +17,10 @@ pub struct DecompressArgs {
 
 /// Decompresses the archive and prints the new archive's path.
 pub fn run(args: &DecompressArgs, cx: &Context) -> Result<Status, Failure> {
-    let _lock = cx.lock_for(&args.target, &cx.settings()?.artifacts_dir)?;
+    let lock = cx.lock_for(&args.target, &cx.settings()?.artifacts_dir)?;
     let src = cx.select(&args.target, &[Format::Zip, Format::Zst], "decompress")?;
     let reporter = progress::reporter(&format!("decompressing {}", src.file_name()));
-    let dest = ops::compress::decompress(&src, reporter.as_ref())?;
+    let dest = ops::compress::decompress(&lock, &src, reporter.as_ref())?;
     printer::lines([output::path_text(&dest)])?;
     Ok(Status::Success)
 }

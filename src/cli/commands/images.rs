@@ -26,25 +26,8 @@ pub fn run(args: &ImagesArgs, cx: &Context) -> Result<Status, Failure> {
     let sel = &args.selection;
     let names = store.resolve_images(&sel.images)?;
     let listing = store.listing(&names, sel.rule());
-    // With --created, every creation time, read in one batch (foreign files have none).
-    let created: Option<Vec<Option<OffsetDateTime>>> = args.created.then(|| {
-        let known: Vec<&Archive> = listing
-            .iter()
-            .copied()
-            .filter(|a| a.name.format.is_known())
-            .collect();
-        let mut times = store.facts().created(&known).into_iter();
-        listing
-            .iter()
-            .map(|a| {
-                if a.name.format.is_known() {
-                    times.next().flatten()
-                } else {
-                    None
-                }
-            })
-            .collect()
-    });
+    // With --created, every creation time, read in one batch.
+    let created = args.created.then(|| store.created_of(&listing));
     if sel.json {
         let items: Vec<ArchiveJson> = listing
             .iter()
