@@ -51,12 +51,41 @@ pub fn id_prefix(arg: &str) -> Option<String> {
         .then(|| hex.to_ascii_lowercase())
 }
 
+/// The sha256 and the length of bytes seen piece by piece (a stream's chunks).
+#[derive(Clone, Default)]
+pub struct Hasher {
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Hasher {
+    /// Adds the next piece.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.hasher.update(piece);
+        self.size += piece.len() as u64;
+    }
+
+    /// The bytes seen so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// `sha256:<hex>` of the bytes seen so far.
+    pub fn digest(&self) -> String {
+        hex(self.hasher.clone())
+    }
+
+    /// `sha256:<hex>` of every byte seen, and how many there were.
+    pub fn finish(self) -> (String, u64) {
+        (hex(self.hasher), self.size)
+    }
+}
+
 /// A reader that hashes (sha256) and counts what is read through it, and keeps a copy of it
 /// when asked (small documents read while they are hashed).
 pub struct HashingReader<'a, R> {
     inner: R,
-    hasher: Sha256,
-    size: u64,
+    hash: Hasher,
     keep: Option<&'a mut Vec<u8>>,
 }
 
@@ -65,8 +94,7 @@ impl<'a, R: Read> HashingReader<'a, R> {
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,
-            hasher: Sha256::new(),
-            size: 0,
+            hash: Hasher::default(),
             keep: None,
         }
     }
@@ -81,25 +109,24 @@ impl<'a, R: Read> HashingReader<'a, R> {
 
     /// The bytes read so far.
     pub fn size(&self) -> u64 {
-        self.size
+        self.hash.size()
     }
 
     /// `sha256:<hex>` of what was read so far.
     pub fn digest(&self) -> String {
-        hex(self.hasher.clone())
+        self.hash.digest()
     }
 
     /// `sha256:<hex>` of everything read, and how many bytes that was.
     pub fn finish(self) -> (String, u64) {
-        (hex(self.hasher), self.size)
+        self.hash.finish()
     }
 }
 
 impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
+        self.hash.update(&buf[..n]);
         if let Some(keep) = self.keep.as_deref_mut() {
             keep.extend_from_slice(&buf[..n]);
         }

@@ -6,11 +6,11 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 
 use super::Registry;
 use super::error::RegistryError;
 use super::resolved::Resolved;
+use crate::digest::Hasher;
 use crate::image::blob_path;
 use crate::oci::OCI_INDEX;
 use crate::pipe;
@@ -54,23 +54,21 @@ pub(super) async fn send_layout(
             })?
             .stream;
         send(tx, tar_header(&blob_path(&layer.digest), layer.size)).await?;
-        let mut hasher = Sha256::new();
-        let mut got = 0u64;
+        let mut hasher = Hasher::default();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|source| RegistryError::BlobStream {
                 reference: reference.to_string(),
                 digest: layer.digest.clone(),
                 source,
             })?;
-            got += chunk.len() as u64;
-            if got > layer.size {
+            hasher.update(&chunk);
+            if hasher.size() > layer.size {
                 break;
             }
-            hasher.update(&chunk);
             reporter.advance(chunk.len() as u64);
             send(tx, chunk).await?;
         }
-        let found = crate::digest::hex(hasher);
+        let (found, got) = hasher.finish();
         if got != layer.size || found != layer.digest {
             return Err(RegistryError::DigestMismatch {
                 what: format!("blob {} of {reference} ({got} bytes)", layer.digest),
