@@ -222,7 +222,10 @@ impl fmt::Display for ArchiveName {
 pub fn check_image(image: &str) -> Result<()> {
     let reason = if image.is_empty() {
         "an image name is not empty"
-    } else if image.contains('/') || image.contains('\0') || image.contains('\n') {
+    } else if image.contains('/') {
+        "an image name has no `/`: it names the archives, not the engine's repository; pass the \
+         repository with --repository REPO (or `images.IMAGE.repository` in the config file)"
+    } else if image.contains('\0') || image.contains('\n') {
         "an image name has no `/`, line feed or NUL"
     } else {
         return Ok(());

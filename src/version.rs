@@ -37,7 +37,15 @@ pub fn is_dirty(version: &str) -> bool {
 /// Checks that a version can stand in an archive name (it may be empty): anything the name
 /// pattern's `[^_]*` reads back identically and a file name can hold.
 pub fn validate(version: &str) -> Result<()> {
-    if version.contains(['_', '/', '\0']) {
+    if version.contains('_') {
+        return Err(VersionError::Invalid {
+            version: version.to_string(),
+            reason: "a version has no `_`, which separates the parts of an archive name \
+                     (<image>_<version>_<id>); use `-` or `.` instead"
+                .to_string(),
+        });
+    }
+    if version.contains(['/', '\0']) {
         return Err(VersionError::Invalid {
             version: version.to_string(),
             reason: "a version has no `_`, `/` or NUL".to_string(),

@@ -958,3 +958,24 @@ fn the_harness_gives_every_run_a_home_of_its_own() {
     // Two tests never share a home.
     assert_ne!(Scratch::new().home(), s.home());
 }
+
+#[test]
+fn keep_0_says_keep_at_least_1() {
+    let s = Scratch::new();
+    s.touch(&format!("web_1.0_{ID}.zip"), 0);
+    let out = s.toolbox().args(["clean", "--keep", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("keep at least 1"), "{}", stderr(&out));
+    assert!(s.artifacts().join(format!("web_1.0_{ID}.zip")).exists());
+}
+
+#[test]
+fn a_zip_without_its_end_record_is_truncated_or_not_a_zip() {
+    let s = Scratch::new();
+    s.write(&format!("web_1.0_{ID}.zip"), b"PK\x03\x04 cut short", 0);
+    let out = s.toolbox().args(["verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("truncated or not a ZIP"), "{text}");
+    assert!(!text.contains("EOCD"), "{text}");
+}

@@ -251,7 +251,7 @@ pub fn with_tar_reader<T, E: From<CodecError> + From<IoError>>(
         }
         Format::Zip => {
             let mut zip = ZipArchive::new(BufReader::with_capacity(BUFFER, file))
-                .map_err(|e| E::from(zip_error(path, e)))?;
+                .map_err(|e| E::from(zip_open_error(path, e)))?;
             if zip.len() != 1 {
                 return Err(E::from(bad_zip(
                     path,
@@ -379,6 +379,20 @@ fn bad_zip(path: &Path, reason: String) -> CodecError {
     CodecError::BadZip {
         path: path.to_path_buf(),
         reason,
+    }
+}
+
+/// Why a ZIP cannot be opened: its end record and central directory, at the end of the file,
+/// are missing or unreadable — a truncated file, or not a ZIP at all.
+fn zip_open_error(path: &Path, e: zip::result::ZipError) -> CodecError {
+    match e {
+        zip::result::ZipError::Io(e) if e.kind() != io::ErrorKind::UnexpectedEof => {
+            IoError::new(path, e).into()
+        }
+        _ => bad_zip(
+            path,
+            "it is truncated or not a ZIP (its end record cannot be found or read)".into(),
+        ),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::engine::{Engine, EngineError, ImageFacts, PullPolicy};
 use crate::error::{Error, Result};
 use crate::lock::DirLock;
 use crate::meta::Summary;
-use crate::name::{self, ArchiveName, Format};
+use crate::name::{self, ArchiveName, Format, NameError};
 use crate::pipe;
 use crate::progress::Reporter;
 use crate::store;
@@ -54,7 +54,23 @@ pub fn reference(image: &str, repository: Option<&str>, version: &str) -> Result
     name::check_image(image)?;
     version::validate(version)?;
     let tag = version::docker_tag(version)?;
-    Ok(format!("{}:{tag}", repository.unwrap_or(image)))
+    let (field, repository) = match repository {
+        Some(r) => ("repository", r),
+        None => ("image", image),
+    };
+    if repository.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(NameError::InvalidPart {
+            field,
+            value: repository.to_string(),
+            reason: format!(
+                "engine references are lower-case: use `{}`, or keep this name for the archives \
+                 and pass the engine's repository with --repository REPO",
+                repository.to_ascii_lowercase()
+            ),
+        }
+        .into());
+    }
+    Ok(format!("{repository}:{tag}"))
 }
 
 /// The 12 hex digits of a full image ID (`sha256:<64 hex>`) that archive names carry.
@@ -284,6 +300,9 @@ mod tests {
         );
         assert!(reference("web", None, "").is_err());
         assert!(reference("a/b", None, "1").is_err());
+        let err = reference("Web", None, "1").unwrap_err().to_string();
+        assert!(err.contains("lower-case") && err.contains("`web`"), "{err}");
+        assert_eq!(reference("Web", Some("web"), "1").unwrap(), "web:1");
         let full = format!("sha256:{}", "0123456789abcdef".repeat(4));
         assert_eq!(short_id(&full).unwrap(), "0123456789ab");
         assert!(short_id("sha256:xyz").is_err());

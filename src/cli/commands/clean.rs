@@ -18,7 +18,7 @@ pub struct CleanArgs {
     #[command(flatten)]
     selection: Selection,
     /// How many (version, id) pairs to keep per image
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = keep_count)]
     keep: u64,
     /// Print what would be removed, and remove nothing
     #[arg(long)]
@@ -56,5 +56,14 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
     match error {
         Some(e) => Err(e.into()),
         None => Ok(Status::Success),
+    }
+}
+
+/// `--keep N`: a whole number, at least 1 (keeping none would remove every archive).
+fn keep_count(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("keep at least 1: --keep 0 would remove every archive of the image".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number (keep at least 1)")),
     }
 }
