@@ -10,14 +10,17 @@ default:
 deps:
     scripts/install-deps
 
-# Run every test: unit tests beside the code, end-to-end tests in tests/ (against a real engine,
-# started under target/engine/ when none answers).
+# Run every test (unit, end-to-end against a real engine started under target/engine/, properties).
 test: deps
     #!/usr/bin/env bash
     set -euo pipefail
     DOCKER_HOST=$(scripts/engine start)
     export DOCKER_HOST
     cargo test --all-targets
+
+# Install the toolbox binary into ~/.cargo/bin (on the PATH with rustup).
+install:
+    cargo install --locked --path .
 
 # Start the private Docker engine (when none answers) and print its DOCKER_HOST.
 engine-start:
@@ -27,8 +30,7 @@ engine-start:
 engine-stop:
     scripts/engine stop
 
-# The fuzz targets (property tests of name parsing, archive reading and the latest rule) with many cases, for a
-# bounded time; failures found are kept under proptest-regressions/ and replayed by `just test`.
+# Property tests (names, damaged archives, the latest rule) with many cases; failures are kept for `just test`.
 fuzz cases="20000" seconds="600":
     PROPTEST_CASES={{cases}} timeout {{seconds}} cargo test --release --test properties --test latest_rule
 
@@ -42,8 +44,7 @@ demo: deps
     cargo build --release
     scripts/demo
 
-# Benchmarks (never timed assertions in tests): archive listing, then saving, compressing and
-# loading a large image against docker save / zip / docker load (results in bench/RESULTS.md).
+# Benchmarks: listing 100,000 archives, and saving, compressing and loading a large image (bench/RESULTS.md).
 bench: deps
     #!/usr/bin/env bash
     set -euo pipefail

@@ -979,3 +979,32 @@ fn a_zip_without_its_end_record_is_truncated_or_not_a_zip() {
     assert!(text.contains("truncated or not a ZIP"), "{text}");
     assert!(!text.contains("EOCD"), "{text}");
 }
+
+#[test]
+fn completions_and_manual_page() {
+    let s = Scratch::new();
+    for (shell, marker) in [
+        ("bash", "_toolbox()"),
+        ("zsh", "#compdef toolbox"),
+        ("fish", "complete -c toolbox"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = s.toolbox().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(marker), "{shell}: {text}");
+        assert!(text.contains("update-image"), "{shell}");
+    }
+    let out = s.toolbox().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = s.toolbox().arg("man").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH toolbox"),
+        "{page}"
+    );
+    assert!(page.contains("update\\-image"), "{page}");
+    let out = s.toolbox().arg("--help").output().unwrap();
+    assert!(stdout(&out).contains("`zst`"), "{}", stdout(&out));
+}

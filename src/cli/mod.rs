@@ -17,8 +17,8 @@ use toolbox::lock::Wait;
 
 use commands::registry::RegistryCommand;
 use commands::{
-    build, clean, compress, config, decompress, extract, images, inspect, is_dirty, latest, load,
-    parse, pull, push, registry, update_image, verify,
+    build, clean, completions, compress, config, decompress, extract, images, inspect, is_dirty,
+    latest, load, man, parse, pull, push, registry, update_image, verify,
 };
 use context::Context;
 use exit::{Failure, Status};
@@ -26,10 +26,11 @@ use exit::{Failure, Status};
 /// Keeps Docker images as archive files in an artifacts directory.
 ///
 /// Archives are named <image>_<version>_<id>.<format>, where <id> is the first 12 hex digits of
-/// the image ID and <format> is `docker` (a `docker save` tar) or `zip` (that tar, compressed).
+/// the image ID and <format> is `docker` (a `docker save` tar), `zip` (that tar as a ZIP's one
+/// entry) or `zst` (that tar, compressed with zstd).
 #[derive(Debug, Parser)]
 #[command(name = "toolbox", version)]
-struct Cli {
+pub(crate) struct Cli {
     /// The config file [default: config/toolbox.yaml when it exists]
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -85,6 +86,10 @@ enum Command {
     Registry(RegistryCommand),
     /// Load an archive into the engine, checking its image ID
     Load(load::LoadArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff)
+    Man(man::ManArgs),
 }
 
 /// Parses the arguments, runs the command, and turns the outcome into an exit code:
@@ -120,5 +125,7 @@ fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::Pull(args) => pull::run(args, &cx),
         Command::Registry(command) => registry::run(command, &cx),
         Command::Load(args) => load::run(args, &cx),
+        Command::Completions(args) => completions::run(args, &cx),
+        Command::Man(args) => man::run(args, &cx),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod clean;
+pub mod completions;
 pub mod compress;
 pub mod config;
 pub mod decompress;
@@ -12,6 +13,7 @@ pub mod inspect;
 pub mod is_dirty;
 pub mod latest;
 pub mod load;
+pub mod man;
 pub mod parse;
 pub mod pull;
 pub mod push;
