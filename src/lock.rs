@@ -51,6 +51,8 @@ pub enum Notice<'a> {
     Waiting { lock_file: &'a Path },
     /// `path`, a temporary file an interrupted run left, was removed.
     RemovedLeftover { path: &'a Path },
+    /// The artifacts directory `dir` did not exist and was created.
+    Created { dir: &'a Path },
 }
 
 /// The directory to lock to change the archive file `file`: the artifacts directory
@@ -130,6 +132,20 @@ impl DirLock {
             notice(Notice::RemovedLeftover { path: &path });
         }
         Ok(lock)
+    }
+
+    /// The same as [`DirLock::for_change`], for a run that writes into `dir`: a missing `dir`
+    /// (and the folders above it) is created first, and `notice` told so.
+    pub fn for_writing(
+        dir: &Path,
+        wait: Wait,
+        notice: &mut dyn FnMut(Notice<'_>),
+    ) -> Result<DirLock> {
+        if fs::symlink_metadata(dir).is_err() {
+            fs::create_dir_all(dir).at(dir)?;
+            notice(Notice::Created { dir });
+        }
+        DirLock::for_change(dir, wait, notice)
     }
 
     /// The lock file.
@@ -237,6 +253,7 @@ mod tests {
         let lock = DirLock::for_change(d.path(), Wait::No, &mut |n| match n {
             Notice::RemovedLeftover { path } => told.push(path.to_path_buf()),
             Notice::Waiting { .. } => panic!("nothing holds the lock"),
+            Notice::Created { .. } => panic!("the directory exists"),
         })
         .unwrap();
         assert_eq!(told, vec![dead.clone()]);
@@ -266,5 +283,24 @@ mod tests {
             other.canonicalize().unwrap()
         );
         assert_eq!(dir_to_change(&base.join("gone.docker"), &base), base);
+    }
+
+    #[test]
+    fn a_writing_run_creates_the_directory_and_says_so() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("new/artifacts");
+        let mut created = Vec::new();
+        let lock = DirLock::for_writing(&dir, Wait::No, &mut |n| {
+            if let Notice::Created { dir } = n {
+                created.push(dir.to_path_buf());
+            }
+        })
+        .unwrap();
+        assert_eq!(created, vec![dir.clone()]);
+        assert_eq!(lock.dir(), dir.as_path());
+        drop(lock);
+        created.clear();
+        DirLock::for_writing(&dir, Wait::No, &mut |_| created.push(PathBuf::new())).unwrap();
+        assert!(created.is_empty(), "an existing directory is not announced");
     }
 }

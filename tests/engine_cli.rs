@@ -536,3 +536,38 @@ fn update_image_into_zst_and_load_it_back() {
     assert_eq!(full_id(&s, &host, &format!("{image}:4.0")), id);
     docker_ok(&s, &host, &["rmi", &format!("{image}:4.0")]);
 }
+
+#[test]
+fn update_image_creates_a_missing_artifacts_directory_and_says_so() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("newdir");
+    let ctx = scratch_context(s.path(), "new directory", "");
+    let id = build(&s, &host, &image, "1.0", &ctx);
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "1.0",
+            "--basedir",
+            "made/here",
+            "--json",
+        ],
+    ));
+    assert!(
+        stderr(&out).contains("created the artifacts directory `made/here`"),
+        "{}",
+        stderr(&out)
+    );
+    let written = json(&out);
+    assert_eq!(written["id"].as_str(), Some(&id[7..19]));
+    assert!(s.path().join(written["path"].as_str().unwrap()).is_file());
+    // A read-only command still says a missing directory is missing.
+    let out = toolbox(&s, &host, &["images", "--basedir", "not/made"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!s.path().join("not/made").exists());
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+}

@@ -61,20 +61,13 @@ impl Context {
     /// Locks `dir` for a command that changes it, saying on stderr when it waits and what
     /// interrupted runs left there that it removes.
     pub fn lock(&self, dir: &Path) -> Result<DirLock, Error> {
-        Ok(DirLock::for_change(
-            dir,
-            self.wait,
-            &mut |notice| match notice {
-                Notice::Waiting { lock_file } => printer::notice(&format_args!(
-                    "waiting for another toolbox run to release `{}`",
-                    lock_file.display()
-                )),
-                Notice::RemovedLeftover { path } => printer::notice(&format_args!(
-                    "removed `{}`, left by an interrupted run",
-                    path.display()
-                )),
-            },
-        )?)
+        Ok(DirLock::for_change(dir, self.wait, &mut tell)?)
+    }
+
+    /// Locks the artifacts directory `dir` for a command that writes archives into it
+    /// (`update-image`, `pull`), creating it, and saying so, when it is missing.
+    pub fn lock_for_writing(&self, dir: &Path) -> Result<DirLock, Error> {
+        Ok(DirLock::for_writing(dir, self.wait, &mut tell)?)
     }
 
     /// Locks the directory that an `ARCHIVE|IMAGE[:VERSION]` argument changes: the artifacts
@@ -85,6 +78,24 @@ impl Context {
             _ => basedir.to_path_buf(),
         };
         self.lock(&dir)
+    }
+}
+
+/// Says on stderr what locking the artifacts directory did besides locking it.
+fn tell(notice: Notice<'_>) {
+    match notice {
+        Notice::Waiting { lock_file } => printer::notice(&format_args!(
+            "waiting for another toolbox run to release `{}`",
+            lock_file.display()
+        )),
+        Notice::RemovedLeftover { path } => printer::notice(&format_args!(
+            "removed `{}`, left by an interrupted run",
+            path.display()
+        )),
+        Notice::Created { dir } => printer::notice(&format_args!(
+            "created the artifacts directory `{}`",
+            dir.display()
+        )),
     }
 }
 

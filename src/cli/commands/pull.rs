@@ -53,7 +53,7 @@ pub fn run(args: &PullArgs, cx: &Context) -> Result<Status, Failure> {
         compress: args.compress.then_some(compression),
     };
     let access = args.access.access()?;
-    let lock = cx.lock(&settings.artifacts_dir)?;
+    let lock = cx.lock_for_writing(&settings.artifacts_dir)?;
     let reporter = progress::reporter(&format!("pulling {}", args.reference));
     let pulled =
         context::runtime()?.block_on(ops::pull::pull(&lock, &request, &access, reporter))?;

@@ -65,7 +65,7 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
         pull: args.pull.pull,
     };
     let reporter = progress::reporter(&format!("saving {}:{}", args.image, args.version));
-    let lock = cx.lock(&settings.artifacts_dir)?;
+    let lock = cx.lock_for_writing(&settings.artifacts_dir)?;
     let outcome = context::runtime()?.block_on(async {
         let engine = context::connect(&settings).await?;
         update::update_image(&engine, &lock, &request, reporter).await
