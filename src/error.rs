@@ -63,6 +63,15 @@ pub enum Error {
     Registry(#[from] RegistryError),
 
     // The use cases' own errors.
+    #[error(
+        "{archive}. The stream to the engine was stopped before its end, but the engine may have \
+         kept what it had loaded: look with `docker images`, and remove it with `docker rmi IMAGE`"
+    )]
+    LoadedDamaged {
+        #[source]
+        archive: ArchiveError,
+    },
+
     #[error("base URL `{url}` is not valid: {reason}")]
     BadUrl { url: String, reason: String },
 

@@ -571,3 +571,34 @@ fn update_image_creates_a_missing_artifacts_directory_and_says_so() {
     assert!(!s.path().join("not/made").exists());
     docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
 }
+
+#[test]
+fn load_checks_every_layer_as_it_streams() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("flip");
+    let ctx = scratch_context(s.path(), "flip one byte of me", "");
+    build(&s, &host, &image, "1.0", &ctx);
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &["update-image", &image, "--version", "1.0", "--json"],
+    ));
+    let path = s.path().join(json(&out)["path"].as_str().unwrap());
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes
+        .windows(19)
+        .position(|w| w == b"flip one byte of me")
+        .expect("the layer is stored uncompressed");
+    bytes[at] ^= 0x20;
+    fs::write(&path, &bytes).unwrap();
+    // The engine already has these layers: only the stream's own digests can tell.
+    let out = toolbox(&s, &host, &["load", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("layer") && err.contains("has digest") && err.contains("docker rmi"),
+        "{err}"
+    );
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+}

@@ -30,7 +30,7 @@ pub fn verify(archive: &Archive) -> Result<(), ArchiveError> {
 }
 
 /// The checks of a hashed index against the ID in the file name.
-pub(crate) fn check(index: &TarIndex, name_id: &str) -> std::result::Result<(), ImageError> {
+pub fn check(index: &TarIndex, name_id: &str) -> std::result::Result<(), ImageError> {
     let images = index.images()?;
     for (n, image) in images.iter().enumerate() {
         for layer in &image.layers {

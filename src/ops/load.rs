@@ -1,4 +1,5 @@
-//! `load`: stream an archive into the engine and check that it holds the image its name says.
+//! `load`: stream an archive into the engine, checking every digest of what streams (the
+//! verifier's checks, in the same pass), and that the engine holds the image the name says.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use crate::archive::Archive;
 use crate::codec;
 use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
+use crate::image::{self, ArchiveError, ImageError, Reading, TarIndex};
 use crate::ops::update::short_id;
 use crate::pipe;
 use crate::progress::{Reporter, Silent};
@@ -26,12 +28,29 @@ pub async fn load(
     let reader = tokio::task::spawn_blocking(move || {
         codec::with_tar_reader(&source, &Silent, |tar| {
             let mut writer = writer;
-            match io::copy(tar, &mut writer).and_then(|_| writer.flush()) {
+            // Every byte the index reads (and hashes) goes on to the engine as it is read.
+            let mut tee = Tee {
+                inner: tar,
+                out: &mut writer,
+            };
+            let indexed = TarIndex::read(&mut tee, Reading::Hashed);
+            let drained = io::copy(&mut tee, &mut io::sink()).and_then(|_| writer.flush());
+            let checked = match (drained, indexed) {
+                (Err(e), _) => Err(Error::io(&source.path, e)),
+                (Ok(()), Err(ImageError::Read { source: e, .. })) => {
+                    Err(Error::io(&source.path, e))
+                }
+                (Ok(()), Err(e)) => Err(damaged(&source, e)),
+                (Ok(()), Ok(index)) => {
+                    image::verify::check(&index, &source.name.id).map_err(|e| damaged(&source, e))
+                }
+            };
+            match checked {
                 Ok(()) => writer.finish().map_err(|e| Error::io(&source.path, e)),
                 Err(e) => {
-                    let message = e.to_string();
-                    writer.fail(e);
-                    Err(Error::io(&source.path, io::Error::other(message)))
+                    // Stopping the stream before its end makes the engine give up the load.
+                    writer.fail(io::Error::other(e.to_string()));
+                    Err(e)
                 }
             }
         })
@@ -76,4 +95,28 @@ pub async fn load(
             reason: "the engine reported no loaded image".into(),
         })
         .map_err(Error::from)
+}
+
+/// The error of an archive found damaged while it streamed into the engine.
+fn damaged(archive: &Archive, source: ImageError) -> Error {
+    Error::LoadedDamaged {
+        archive: ArchiveError::Damaged {
+            path: archive.path.clone(),
+            source,
+        },
+    }
+}
+
+/// A reader that passes on to `out` every byte read through it.
+struct Tee<'a, R: ?Sized> {
+    inner: &'a mut R,
+    out: &'a mut dyn Write,
+}
+
+impl<R: io::Read + ?Sized> io::Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
