@@ -602,3 +602,39 @@ fn load_checks_every_layer_as_it_streams() {
     );
     docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
 }
+
+#[test]
+fn update_image_force_saves_again_and_replaces() {
+    use std::os::unix::fs::MetadataExt;
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("force");
+    let ctx = scratch_context(s.path(), "forced", "");
+    build(&s, &host, &image, "1.0", &ctx);
+    let update = |extra: &[&str]| {
+        let mut args = vec!["update-image", image.as_str(), "--version", "1.0", "--json"];
+        args.extend(extra);
+        json(&ok(toolbox(&s, &host, &args)))
+    };
+    let first = update(&[]);
+    assert_eq!(first["written"], true);
+    let path = s.path().join(first["path"].as_str().unwrap());
+    let inode = fs::metadata(&path).unwrap().ino();
+    let bytes = fs::read(&path).unwrap();
+    assert_eq!(update(&[])["written"], false);
+    let forced = update(&["--force"]);
+    assert_eq!(forced["written"], true);
+    assert_eq!(forced["path"], first["path"]);
+    assert_ne!(
+        fs::metadata(&path).unwrap().ino(),
+        inode,
+        "a new file took its place"
+    );
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    // --force --compress writes the compressed archive even though one of this ID exists.
+    let zipped = update(&["--compress"]);
+    assert_eq!(zipped["written"], true);
+    assert_eq!(update(&["--compress"])["written"], false);
+    assert_eq!(update(&["--compress", "--force"])["written"], true);
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+}

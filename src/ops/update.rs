@@ -35,6 +35,8 @@ pub struct UpdateRequest {
     /// Remove every other archive of the image afterwards.
     pub clean: bool,
     pub pull: PullPolicy,
+    /// Save again even when the archive is current, replacing it atomically.
+    pub force: bool,
 }
 
 /// What `update-image` did.
@@ -136,6 +138,24 @@ pub async fn update_image(
         .find(|a| a.name.format == Format::Docker)
         .copied();
     let (path, format, written) = match (compressed, tar, &req.compress) {
+        _ if req.force => {
+            let (format, level) = req
+                .compress
+                .as_ref()
+                .map_or((Format::Docker, 0), |c| (c.format.clone(), c.level));
+            // The archive of this format is replaced where it is (the old one stays whole until
+            // the new one is committed); else the new one goes beside the others.
+            let dest = twins
+                .iter()
+                .find(|a| a.name.format == format)
+                .map(|a| a.path.clone())
+                .unwrap_or_else(|| dir.join(docker_name.with_format(format.clone()).file_name()));
+            (
+                save(engine, &reference, &dest, level, reporter, &facts).await?,
+                format,
+                true,
+            )
+        }
         (Some(done), _, _) => (done.path.clone(), done.name.format.clone(), false),
         (None, Some(tar), None) => (tar.path.clone(), Format::Docker, false),
         (None, Some(tar), Some(c)) => {

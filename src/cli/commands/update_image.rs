@@ -32,6 +32,9 @@ pub struct UpdateImageArgs {
     /// The engine repository [default: the config file's images.IMAGE.repository, else IMAGE]
     #[arg(long, value_name = "REPO")]
     repository: Option<String>,
+    /// Save again even when the archive is current, replacing it atomically
+    #[arg(long)]
+    force: bool,
     /// Print JSON on stdout
     #[arg(long)]
     json: bool,
@@ -62,6 +65,7 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
             .or(settings.image(&args.image).repository),
         compress: args.compress.then_some(compression),
         clean: args.clean,
+        force: args.force,
         pull: args.pull.pull,
     };
     let reporter = progress::reporter(&format!("saving {}:{}", args.image, args.version));
