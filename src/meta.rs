@@ -85,15 +85,21 @@ impl From<&ImageInfo> for Summary {
 /// The creation time of each archive, in order (`None` where it cannot be read), read as
 /// [`summaries`] reads them.
 pub fn created_times(archives: &[&Archive]) -> Vec<Option<OffsetDateTime>> {
-    summaries(archives)
+    created_times_of(archives, true)
+}
+
+/// [`created_times`], remembering what is read in the cache only when `remember`.
+pub fn created_times_of(archives: &[&Archive], remember: bool) -> Vec<Option<OffsetDateTime>> {
+    read_summaries(archives, remember)
         .into_iter()
         .map(|s| s.ok().and_then(|s| s.created_time()))
         .collect()
 }
 
-/// The full image ID of each archive, in order (`None` where it cannot be read).
-pub fn full_ids(archives: &[&Archive]) -> Vec<Option<String>> {
-    summaries(archives)
+/// The full image ID of each archive, in order (`None` where it cannot be read), remembering
+/// what is read in the cache only when `remember`.
+pub fn full_ids(archives: &[&Archive], remember: bool) -> Vec<Option<String>> {
+    read_summaries(archives, remember)
         .into_iter()
         .map(|s| s.ok().map(|s| s.id))
         .collect()
@@ -103,13 +109,19 @@ pub fn full_ids(archives: &[&Archive]) -> Vec<Option<String>> {
 /// from its ZIP comment, else by reading the archive; what is read (or found unreadable) is
 /// then kept in the cache.
 pub fn summaries(archives: &[&Archive]) -> Vec<Result<Summary>> {
+    read_summaries(archives, true)
+}
+
+/// The same as [`summaries`]; with `remember` false, what is read is not written to the
+/// cache (for a run that must leave the folder as it is).
+pub fn read_summaries(archives: &[&Archive], remember: bool) -> Vec<Result<Summary>> {
     let mut caches: HashMap<PathBuf, Cache> = HashMap::new();
     let out: Vec<Result<Summary>> = archives
         .iter()
         .map(|archive| summary_of(archive, &mut caches))
         .collect();
     for (dir, cache) in caches {
-        if cache.changed {
+        if remember && cache.changed {
             // A cache that cannot be written (a read-only folder) only costs time later.
             let _ = cache.save(&dir);
         }

@@ -638,3 +638,56 @@ fn update_image_force_saves_again_and_replaces() {
     assert_eq!(update(&["--compress", "--force"])["written"], true);
     docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
 }
+
+#[test]
+fn a_dirty_build_with_clean_keeps_the_release() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("release");
+    let ctx = scratch_context(s.path(), "release", "");
+    build(&s, &host, &image, "1.0.0.2", &ctx);
+    fs::write(ctx.join("content.txt"), "dirty build").unwrap();
+    build(&s, &host, &image, "1.0.0.0", &ctx);
+    let update = |version: &str, extra: &[&str]| {
+        let mut args = vec![
+            "update-image",
+            image.as_str(),
+            "--version",
+            version,
+            "--compress",
+        ];
+        args.extend(extra);
+        ok(toolbox(&s, &host, &args))
+    };
+    let release = json(&update("1.0.0.2", &["--json"]));
+    let release_path = release["path"].as_str().unwrap().to_string();
+    let out = update("1.0.0.0", &["--clean"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "kept {release_path} (a clean build ranks above the dirty one written)"
+        )),
+        "{text}"
+    );
+    assert!(s.path().join(&release_path).is_file());
+    let config = json(&ok(toolbox(
+        &s,
+        &host,
+        &["config", "--baseurl", "https://h", "--json"],
+    )));
+    let url = config["images"][&image]["url"].as_str().unwrap();
+    assert!(url.contains("_1.0.0.2_"), "{url}");
+    // --clean-all keeps the old meaning: every other archive goes.
+    let all = json(&update("1.0.0.0", &["--clean-all", "--json"]));
+    assert_eq!(all["removed"], serde_json::json!([release_path]));
+    assert!(!s.path().join(&release_path).exists());
+    docker_ok(
+        &s,
+        &host,
+        &[
+            "rmi",
+            &format!("{image}:1.0.0.2"),
+            &format!("{image}:1.0.0.0"),
+        ],
+    );
+}

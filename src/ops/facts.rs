@@ -11,22 +11,37 @@ use crate::error::Result;
 use crate::meta;
 use crate::store::{ArchiveFacts, Store};
 
-/// Answers from the archives themselves, cached.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ArchiveContents;
+/// Answers from the archives themselves, through the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveContents {
+    /// Whether what is read is written to the cache.
+    pub remember: bool,
+}
 
 impl ArchiveFacts for ArchiveContents {
     fn created(&self, archives: &[&Archive]) -> Vec<Option<OffsetDateTime>> {
-        meta::created_times(archives)
+        meta::created_times_of(archives, self.remember)
     }
 
     fn full_ids(&self, archives: &[&Archive]) -> Vec<Option<String>> {
-        meta::full_ids(archives)
+        meta::full_ids(archives, self.remember)
     }
 }
 
 /// Opens the artifacts directory `dir`, with what is inside its archives read as the latest rule
 /// and ID lookups need it.
 pub fn open_store(dir: &Path) -> Result<Store> {
-    Ok(Store::open(dir, Arc::new(ArchiveContents))?)
+    Ok(Store::open(
+        dir,
+        Arc::new(ArchiveContents { remember: true }),
+    )?)
+}
+
+/// [`open_store`], for a use case that leaves in the folder only what it is asked to change:
+/// what it reads of archives is not written to the cache.
+pub fn open_store_quietly(dir: &Path) -> Result<Store> {
+    Ok(Store::open(
+        dir,
+        Arc::new(ArchiveContents { remember: false }),
+    )?)
 }

@@ -19,7 +19,7 @@ use crate::meta::Summary;
 use crate::name::{self, ArchiveName, Format, NameError};
 use crate::pipe;
 use crate::progress::Reporter;
-use crate::store;
+use crate::store::{self, LatestRule, Store};
 use crate::version;
 
 /// What `update-image` is asked to do.
@@ -32,8 +32,8 @@ pub struct UpdateRequest {
     pub repository: Option<String>,
     /// Write (or turn an existing `.docker` into) a compressed archive, of this format and level.
     pub compress: Option<Compression>,
-    /// Remove every other archive of the image afterwards.
-    pub clean: bool,
+    /// What to remove afterwards.
+    pub clean: Clean,
     pub pull: PullPolicy,
     /// Save again even when the archive is current, replacing it atomically.
     pub force: bool,
@@ -49,6 +49,21 @@ pub struct UpdateOutcome {
     pub written: bool,
     /// The other archives of the image removed by `clean`.
     pub removed: Vec<PathBuf>,
+    /// The archives `--clean` kept because they rank above the one written, and why.
+    pub kept: Vec<(PathBuf, &'static str)>,
+}
+
+/// What `update-image` removes once the archive is current.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clean {
+    /// Nothing.
+    #[default]
+    No,
+    /// `--clean`: what the archive supersedes — the image's archives that rank below it by the
+    /// latest rule, and its twins in other formats; a release that ranks above it stays.
+    Superseded,
+    /// `--clean-all`: every other archive of the image.
+    All,
 }
 
 /// The engine reference of an image at a version: `<repository>:<docker tag>`.
@@ -178,12 +193,20 @@ pub async fn update_image(
     let name = docker_name.with_format(format);
 
     let mut removed = Vec::new();
-    if req.clean {
-        let store = super::open_store(dir)?;
-        let others: Vec<&Archive> = store
-            .known_of(&req.image)
-            .filter(|a| a.path != path)
-            .collect();
+    let mut kept = Vec::new();
+    if req.clean != Clean::No {
+        let store = super::facts::open_store_quietly(dir)?;
+        let others: Vec<&Archive> = match req.clean {
+            Clean::All => store
+                .known_of(&req.image)
+                .filter(|a| a.path != path)
+                .collect(),
+            _ => {
+                let (doomed, above) = superseded(&store, &name, &path);
+                kept = above;
+                doomed
+            }
+        };
         let (gone, error) = store::remove(&others);
         removed = gone;
         if let Some(e) = error {
@@ -195,6 +218,7 @@ pub async fn update_image(
         name,
         written,
         removed,
+        kept,
     })
 }
 
@@ -261,6 +285,51 @@ pub async fn save(
     match failure {
         Some(e) => Err(e.into()),
         None => written.map_err(Error::from),
+    }
+}
+
+/// What the archive at `path` (named `name`) supersedes among its image's archives: those that
+/// rank below it by the latest rule, and its twins (same version and ID, other formats). The
+/// others rank above it, and stay: they are returned with the reason.
+fn superseded<'a>(
+    store: &'a Store,
+    name: &ArchiveName,
+    path: &Path,
+) -> (Vec<&'a Archive>, Vec<(PathBuf, &'static str)>) {
+    let ordered = store.ordered(
+        store.by_image(std::slice::from_ref(&name.image)),
+        LatestRule::default(),
+    );
+    let archives = ordered.into_values().next().unwrap_or_default();
+    let at = archives.iter().position(|a| a.path == path);
+    let mut doomed = Vec::new();
+    let mut kept = Vec::new();
+    for (i, a) in archives.into_iter().enumerate() {
+        let twin = a.name.version == name.version && a.name.id == name.id;
+        if a.path == path {
+            continue;
+        } else if twin || at.is_some_and(|at| i > at) {
+            doomed.push(a);
+        } else {
+            kept.push((a.path.clone(), why_above(a, name)));
+        }
+    }
+    (doomed, kept)
+}
+
+/// Why `a` ranks above the archive named `written`, in the latest rule's words.
+fn why_above(a: &Archive, written: &ArchiveName) -> &'static str {
+    match (a.is_dirty(), written.is_dirty()) {
+        (false, true) => "a clean build ranks above the dirty one written",
+        _ => match (
+            version::Version::parse(&a.name.version),
+            version::Version::parse(&written.version),
+        ) {
+            (Some(x), Some(y)) if x > y => "a newer version",
+            (Some(_), None) => "a version that parses ranks above one that does not",
+            _ if a.name.version == written.version => "a newer build of the same version",
+            _ => "it ranks above the archive written",
+        },
     }
 }
 

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde::Serialize;
 use toolbox::Format;
-use toolbox::ops::update::{self, UpdateOutcome, UpdateRequest};
+use toolbox::ops::update::{self, Clean, UpdateOutcome, UpdateRequest};
 
 use crate::cli::args::{CompressionArgs, PullArgs};
 use crate::cli::context::{self, Context};
@@ -19,9 +19,13 @@ pub struct UpdateImageArgs {
     /// The version, which gives the tag
     #[arg(long, value_name = "V", default_value = "latest")]
     version: String,
-    /// Remove every other archive of the image afterwards
-    #[arg(long)]
+    /// Afterwards, remove what the archive supersedes: the image's archives that rank below it
+    /// by the latest rule (a release that ranks above a dirty build stays)
+    #[arg(long, conflicts_with = "clean_all")]
     clean: bool,
+    /// Afterwards, remove every other archive of the image
+    #[arg(long)]
+    clean_all: bool,
     /// Write a compressed archive (turning an existing .docker of the same ID into one)
     #[arg(long)]
     compress: bool,
@@ -50,6 +54,14 @@ struct UpdateJson<'a> {
     format: &'a Format,
     written: bool,
     removed: Vec<String>,
+    kept: Vec<KeptJson>,
+}
+
+/// An archive `--clean` kept, and why.
+#[derive(Serialize)]
+struct KeptJson {
+    path: String,
+    reason: &'static str,
 }
 
 /// Saves the image under the artifacts directory's lock and says what was written and removed.
@@ -64,7 +76,13 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
             .clone()
             .or(settings.image(&args.image).repository),
         compress: args.compress.then_some(compression),
-        clean: args.clean,
+        clean: if args.clean_all {
+            Clean::All
+        } else if args.clean {
+            Clean::Superseded
+        } else {
+            Clean::No
+        },
         force: args.force,
         pull: args.pull.pull,
     };
@@ -91,6 +109,14 @@ fn json(outcome: &UpdateOutcome) -> UpdateJson<'_> {
             .iter()
             .map(|p| output::path_text(p))
             .collect(),
+        kept: outcome
+            .kept
+            .iter()
+            .map(|(p, reason)| KeptJson {
+                path: output::path_text(p),
+                reason,
+            })
+            .collect(),
     }
 }
 
@@ -102,6 +128,9 @@ fn text(outcome: &UpdateOutcome) -> String {
     );
     for path in &outcome.removed {
         text.push_str(&format!("removed {}\n", output::path_text(path)));
+    }
+    for (path, reason) in &outcome.kept {
+        text.push_str(&format!("kept {} ({reason})\n", output::path_text(path)));
     }
     text
 }
