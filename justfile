@@ -40,8 +40,8 @@ lint:
     cargo clippy --all-targets -- -D warnings
 
 # The main job: build the example image and keep it as a compressed archive in ./artifacts.
-demo: deps
-    cargo build --release
+demo:
+    cargo build --release --quiet
     scripts/demo
 
 # Benchmarks: listing 100,000 archives, and saving, compressing and loading a large image (bench/RESULTS.md).
