@@ -62,12 +62,21 @@ pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
 }
 
 /// `K=V`, or `K` alone for the value of the environment variable `K`.
-fn parse_build_arg(arg: &str) -> Result<(String, String), String> {
+fn parse_build_arg(arg: &str) -> Result<(String, String), BadBuildArg> {
     match arg.split_once('=') {
-        Some(("", _)) => Err(format!("`{arg}` has no name before `=`")),
+        Some(("", _)) => Err(BadBuildArg::NoName(arg.to_string())),
         Some((k, v)) => Ok((k.to_string(), v.to_string())),
         None => std::env::var(arg)
             .map(|v| (arg.to_string(), v))
-            .map_err(|_| format!("`{arg}` is not K=V, and no environment variable {arg} is set")),
+            .map_err(|_| BadBuildArg::NoValue(arg.to_string())),
     }
+}
+
+/// A `--build-arg` that names no argument or gives it no value.
+#[derive(Debug, thiserror::Error)]
+enum BadBuildArg {
+    #[error("`{0}` has no name before `=`")]
+    NoName(String),
+    #[error("`{0}` is not K=V, and no environment variable {0} is set")]
+    NoValue(String),
 }

@@ -60,10 +60,19 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
 }
 
 /// `--keep N`: a whole number, at least 1 (keeping none would remove every archive).
-fn keep_count(text: &str) -> Result<u64, String> {
+fn keep_count(text: &str) -> Result<u64, BadKeep> {
     match text.parse::<u64>() {
-        Ok(0) => Err("keep at least 1: --keep 0 would remove every archive of the image".into()),
+        Ok(0) => Err(BadKeep::Zero),
         Ok(n) => Ok(n),
-        Err(_) => Err(format!("`{text}` is not a whole number (keep at least 1)")),
+        Err(_) => Err(BadKeep::NotANumber(text.to_string())),
     }
+}
+
+/// A `--keep` that keeps nothing, or is no number.
+#[derive(Debug, thiserror::Error)]
+enum BadKeep {
+    #[error("keep at least 1: --keep 0 would remove every archive of the image")]
+    Zero,
+    #[error("`{0}` is not a whole number (keep at least 1)")]
+    NotANumber(String),
 }
