@@ -70,9 +70,49 @@ pub struct ConfigFile {
     pub compress_format: Option<CompressFormat>,
     /// The compression level (`zip`: 0-9, default 6; `zst`: 1-19, default 3).
     pub compress_level: Option<u32>,
+    /// How long work shows its progress: `auto`, `bar`, `plain` or `none`.
+    pub progress: Option<ProgressMode>,
     /// Per-image settings, keyed by image name.
     #[serde(default, deserialize_with = "null_as_default")]
     pub images: BTreeMap<String, ImageConfig>,
+}
+
+/// How long work shows its progress on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, nothing otherwise.
+    #[default]
+    Auto,
+    /// A bar (drawn only on a terminal).
+    Bar,
+    /// A line about every 10 % or 10 s, for logs.
+    Plain,
+    /// Nothing.
+    None,
+}
+
+impl ProgressMode {
+    /// The names the flag and the config file take.
+    pub const NAMES: [&'static str; 4] = ["auto", "bar", "plain", "none"];
+}
+
+impl std::str::FromStr for ProgressMode {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "auto" => Ok(ProgressMode::Auto),
+            "bar" => Ok(ProgressMode::Bar),
+            "plain" => Ok(ProgressMode::Plain),
+            "none" => Ok(ProgressMode::None),
+            _ => Err(ConfigError::BadEnvironment {
+                name: "--progress",
+                value: s.to_string(),
+                reason: "use auto, bar, plain or none".into(),
+            }),
+        }
+    }
 }
 
 /// The format of compressed archives.
@@ -275,6 +315,8 @@ pub struct Settings {
     pub images: BTreeMap<String, ImageConfig>,
     pub compress_format: Option<CompressFormat>,
     pub compress_level: Option<u32>,
+    /// The config file's `progress`.
+    pub progress: Option<ProgressMode>,
     /// The config file read, if any.
     pub file: Option<PathBuf>,
 }
@@ -312,6 +354,7 @@ impl Settings {
             images: file.images,
             compress_format: file.compress_format,
             compress_level: file.compress_level,
+            progress: file.progress,
             file: file_path,
         })
     }
@@ -339,6 +382,16 @@ mod tests {
 
     fn parse(text: &str) -> Result<ConfigFile> {
         ConfigFile::parse(text, Path::new("t.yaml"))
+    }
+
+    #[test]
+    fn progress_mode() {
+        assert_eq!(
+            parse("progress: plain\n").unwrap().progress,
+            Some(ProgressMode::Plain)
+        );
+        assert!(parse("progress: loud\n").is_err());
+        assert_eq!("none".parse::<ProgressMode>().unwrap(), ProgressMode::None);
     }
 
     #[test]

@@ -146,6 +146,8 @@ pub struct ImageFacts {
     pub id: String,
     /// RFC 3339.
     pub created: Option<String>,
+    /// The image's size as the engine gives it (about what `docker save` streams).
+    pub size: Option<u64>,
 }
 
 impl Engine {
@@ -205,6 +207,7 @@ impl Engine {
                 })?;
                 Ok(Some(ImageFacts {
                     id,
+                    size: inspect.size.and_then(|s| u64::try_from(s).ok()),
                     created: inspect.created,
                 }))
             }

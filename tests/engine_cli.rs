@@ -691,3 +691,55 @@ fn a_dirty_build_with_clean_keeps_the_release() {
         ],
     );
 }
+
+#[test]
+fn progress_plain_prints_lines_for_logs_and_none_prints_nothing() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("plain");
+    let ctx = scratch_context(s.path(), "progress", "");
+    build(&s, &host, &image, "1.0", &ctx);
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "1.0",
+            "--progress",
+            "plain",
+        ],
+    ));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with(&format!("toolbox: saving {image}:1.0  ")))
+        .collect();
+    assert!(lines.len() >= 2, "{err}");
+    assert!(
+        lines[0].contains("  0%  "),
+        "the size is known from the start: {err}"
+    );
+    assert!(
+        lines.last().unwrap().contains("  100%  ") && lines.last().unwrap().contains("done in"),
+        "{err}"
+    );
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "1.0",
+            "--force",
+            "--progress",
+            "none",
+        ],
+    ));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let out = toolbox(&s, &host, &["images", "--progress", "sometimes"]);
+    assert_eq!(out.status.code(), Some(2));
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+}

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use toolbox::config::{ConfigFile, Environment, Settings};
+use toolbox::config::{ConfigFile, Environment, ProgressMode, Settings};
 use toolbox::engine::Engine;
 use toolbox::lock::{self, DirLock, Notice, Wait};
 use toolbox::{Archive, Error, Format, Store, Target, ops, store};
 
-use crate::cli::printer;
+use crate::cli::{printer, progress};
 
 /// The global flags, and what commands derive from them.
 #[derive(Debug)]
@@ -20,6 +20,8 @@ pub struct Context {
     pub basedir: Option<PathBuf>,
     /// `--no-wait`, as a lock policy.
     pub wait: Wait,
+    /// `--progress`.
+    pub progress: Option<ProgressMode>,
 }
 
 impl Context {
@@ -32,6 +34,16 @@ impl Context {
             file,
             path,
         )?)
+    }
+
+    /// The reporter of work described by `message`, as `--progress` (else the config file's
+    /// `progress`, else `auto`) says.
+    pub fn reporter(&self, message: &str) -> std::sync::Arc<dyn toolbox::progress::Reporter> {
+        let mode = self
+            .progress
+            .or_else(|| self.settings().ok().and_then(|s| s.progress))
+            .unwrap_or_default();
+        progress::reporter(mode, message)
     }
 
     /// The artifacts directory's archives.

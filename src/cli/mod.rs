@@ -12,7 +12,9 @@ mod progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
+use toolbox::config::ProgressMode;
 use toolbox::lock::Wait;
 
 use commands::registry::RegistryCommand;
@@ -44,6 +46,18 @@ pub(crate) struct Cli {
     /// (commands that change the directory: update-image, compress, decompress, clean)
     #[arg(long, global = true)]
     no_wait: bool,
+
+    /// How long work shows its progress on stderr: auto (a bar on a terminal, else nothing),
+    /// bar, plain (a line about every 10 % or 10 s, for logs) or none [default: the config
+    /// file's progress, else auto]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MODE",
+        value_parser = clap::builder::PossibleValuesParser::new(ProgressMode::NAMES)
+            .try_map(|s| s.parse::<ProgressMode>()),
+    )]
+    progress: Option<ProgressMode>,
 
     #[command(subcommand)]
     command: Command,
@@ -106,6 +120,7 @@ fn dispatch(cli: Cli) -> Result<Status, Failure> {
         config: cli.config,
         basedir: cli.basedir,
         wait: if cli.no_wait { Wait::No } else { Wait::Yes },
+        progress: cli.progress,
     };
     match &cli.command {
         Command::Parse(args) => parse::run(args, &cx),

@@ -245,7 +245,7 @@ pub async fn save(
         };
         codec::write_archive(&mut reader, body, &writer_dest, level)
     });
-    reporter.start(None);
+    reporter.start(facts.size);
     let mut stream = pin!(engine.export(reference));
     let mut failure = None;
     let mut tail = TarTail::default();

@@ -6,7 +6,7 @@ use toolbox::{Format, ops};
 use crate::cli::args::CompressionArgs;
 use crate::cli::context::Context;
 use crate::cli::exit::{Failure, Status};
-use crate::cli::{output, printer, progress};
+use crate::cli::{output, printer};
 
 /// `compress ARCHIVE|IMAGE[:VERSION] [--format FORMAT] [--level N]`.
 #[derive(Debug, Args)]
@@ -24,7 +24,7 @@ pub fn run(args: &CompressArgs, cx: &Context) -> Result<Status, Failure> {
     let compression = args.compression.resolve(&settings)?;
     let lock = cx.lock_for(&args.target, &settings.artifacts_dir)?;
     let src = cx.select(&args.target, &[Format::Docker], "compress")?;
-    let reporter = progress::reporter(&format!("compressing {}", src.file_name()));
+    let reporter = cx.reporter(&format!("compressing {}", src.file_name()));
     let dest = ops::compress::compress(&lock, &src, &compression, reporter.as_ref())?;
     printer::lines([output::path_text(&dest)])?;
     Ok(Status::Success)

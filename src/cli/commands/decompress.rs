@@ -5,7 +5,7 @@ use toolbox::{Format, ops};
 
 use crate::cli::context::Context;
 use crate::cli::exit::{Failure, Status};
-use crate::cli::{output, printer, progress};
+use crate::cli::{output, printer};
 
 /// `decompress ARCHIVE|IMAGE[:VERSION]`.
 #[derive(Debug, Args)]
@@ -19,7 +19,7 @@ pub struct DecompressArgs {
 pub fn run(args: &DecompressArgs, cx: &Context) -> Result<Status, Failure> {
     let lock = cx.lock_for(&args.target, &cx.settings()?.artifacts_dir)?;
     let src = cx.select(&args.target, &[Format::Zip, Format::Zst], "decompress")?;
-    let reporter = progress::reporter(&format!("decompressing {}", src.file_name()));
+    let reporter = cx.reporter(&format!("decompressing {}", src.file_name()));
     let dest = ops::compress::decompress(&lock, &src, reporter.as_ref())?;
     printer::lines([output::path_text(&dest)])?;
     Ok(Status::Success)

@@ -5,7 +5,7 @@ use toolbox::ops::load;
 
 use crate::cli::context::{self, Context};
 use crate::cli::exit::{Failure, Status};
-use crate::cli::{printer, progress};
+use crate::cli::printer;
 
 /// `load ARCHIVE|IMAGE[:VERSION]`.
 #[derive(Debug, Args)]
@@ -19,7 +19,7 @@ pub struct LoadArgs {
 pub fn run(args: &LoadArgs, cx: &Context) -> Result<Status, Failure> {
     let archive = cx.select(&args.target, &[], "load")?;
     let settings = cx.settings()?;
-    let reporter = progress::reporter(&format!("loading {}", archive.file_name()));
+    let reporter = cx.reporter(&format!("loading {}", archive.file_name()));
     let reference = context::runtime()?.block_on(async {
         let engine = context::connect(&settings).await?;
         load::load(&engine, &archive, reporter).await

@@ -8,7 +8,7 @@ use toolbox::registry::{self, PullRequest};
 use crate::cli::args::{CompressionArgs, RegistryArgs};
 use crate::cli::context::{self, Context};
 use crate::cli::exit::{Failure, Status};
-use crate::cli::{output, printer, progress};
+use crate::cli::{output, printer};
 
 /// `pull REF [--image NAME] [--version V] [--platform OS/ARCH] [--compress [--format F]
 /// [--level N]] [registry flags] [--json]`.
@@ -54,7 +54,7 @@ pub fn run(args: &PullArgs, cx: &Context) -> Result<Status, Failure> {
     };
     let access = args.access.access()?;
     let lock = cx.lock_for_writing(&settings.artifacts_dir)?;
-    let reporter = progress::reporter(&format!("pulling {}", args.reference));
+    let reporter = cx.reporter(&format!("pulling {}", args.reference));
     let pulled =
         context::runtime()?.block_on(ops::pull::pull(&lock, &request, &access, reporter))?;
     let json = serde_json::json!({

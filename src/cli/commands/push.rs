@@ -7,7 +7,7 @@ use toolbox::ops::push;
 use crate::cli::args::RegistryArgs;
 use crate::cli::context::{self, Context};
 use crate::cli::exit::{Failure, Status};
-use crate::cli::{printer, progress};
+use crate::cli::printer;
 
 /// `push ARCHIVE|IMAGE[:VERSION] REF [registry flags] [--json]`.
 #[derive(Debug, Args)]
@@ -30,7 +30,7 @@ pub fn run(args: &PushArgs, cx: &Context) -> Result<Status, Failure> {
     let archive = cx.select(&args.target, &[], "push")?;
     let access = args.access.access()?;
     let cache = Environment::from_process().pushed_layers_file();
-    let reporter = progress::reporter(&format!("pushing {}", archive.file_name()));
+    let reporter = cx.reporter(&format!("pushing {}", archive.file_name()));
     let pushed = context::runtime()?.block_on(push::push(
         &archive,
         &args.reference,

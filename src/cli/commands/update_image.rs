@@ -8,7 +8,7 @@ use toolbox::ops::update::{self, Clean, UpdateOutcome, UpdateRequest};
 use crate::cli::args::{CompressionArgs, PullArgs};
 use crate::cli::context::{self, Context};
 use crate::cli::exit::{Failure, Status};
-use crate::cli::{output, printer, progress};
+use crate::cli::{output, printer};
 
 /// `update-image IMAGE [--version V] [--clean] [--compress [--format F] [--level N]]
 /// [--pull POLICY] [--repository REPO] [--json]`.
@@ -86,7 +86,7 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
         force: args.force,
         pull: args.pull.pull,
     };
-    let reporter = progress::reporter(&format!("saving {}:{}", args.image, args.version));
+    let reporter = cx.reporter(&format!("saving {}:{}", args.image, args.version));
     let lock = cx.lock_for_writing(&settings.artifacts_dir)?;
     let outcome = context::runtime()?.block_on(async {
         let engine = context::connect(&settings).await?;
