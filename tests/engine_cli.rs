@@ -741,5 +741,32 @@ fn progress_plain_prints_lines_for_logs_and_none_prints_nothing() {
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
     let out = toolbox(&s, &host, &["images", "--progress", "sometimes"]);
     assert_eq!(out.status.code(), Some(2));
+    // load counts what it reads of the archive, against the archive's own size.
+    let zipped = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "1.0",
+            "--compress",
+            "--json",
+        ],
+    )));
+    let zip = zipped["path"].as_str().unwrap();
+    let out = ok(toolbox(&s, &host, &["load", zip, "--progress", "plain"]));
+    let err = stderr(&out);
+    let last = err
+        .lines()
+        .rfind(|l| l.starts_with("toolbox: loading "))
+        .unwrap_or_default();
+    assert!(
+        last.contains("  100%  ") && last.contains("done in"),
+        "{err}"
+    );
+    let sizes = last.split("  ").nth(2).unwrap_or_default();
+    let (done, total) = sizes.split_once('/').unwrap_or_default();
+    assert_eq!(done, total, "{err}");
     docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
 }

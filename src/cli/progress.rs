@@ -112,7 +112,7 @@ impl Plain {
                     "{}  {pct}%  {}/{}  {rate}/s",
                     self.message,
                     BinaryBytes(state.done),
-                    BinaryBytes(total.max(state.done))
+                    BinaryBytes(total)
                 )
             }
             None => format!("{}  {}  {rate}/s", self.message, BinaryBytes(state.done)),
@@ -175,10 +175,6 @@ mod tests {
         plain.advance(1500);
         let state = plain.state.lock().unwrap();
         assert!(plain.line(&state, false).contains("  99%  "));
-        assert!(
-            plain
-                .line(&state, true)
-                .contains("  100%  1.46 KiB/1.46 KiB")
-        );
+        assert!(plain.line(&state, true).contains("  100%  1.46 KiB/1000 B"));
     }
 }

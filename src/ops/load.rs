@@ -4,8 +4,6 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use futures_util::StreamExt;
-
 use crate::archive::Archive;
 use crate::codec;
 use crate::engine::{Engine, EngineError};
@@ -13,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::image::{self, ArchiveError, ImageError, Reading, TarIndex};
 use crate::ops::update::short_id;
 use crate::pipe;
-use crate::progress::{Reporter, Silent};
+use crate::progress::Reporter;
 
 /// Loads `archive` (either format; a ZIP streams out of the ZIP, with no temporary tar) into the
 /// engine, checks that the loaded image ID starts with the ID in the archive's name, and returns
@@ -25,8 +23,10 @@ pub async fn load(
 ) -> Result<String> {
     let (writer, body) = pipe::from_writer();
     let source = archive.clone();
+    let counter = reporter.clone();
     let reader = tokio::task::spawn_blocking(move || {
-        codec::with_tar_reader(&source, &Silent, |tar| {
+        // Progress counts what is read of the file (or of a ZIP's entry), against its size.
+        codec::with_tar_reader(&source, counter.as_ref(), |tar| {
             let mut writer = writer;
             // Every byte the index reads (and hashes) goes on to the engine as it is read.
             let mut tee = Tee {
@@ -54,13 +54,6 @@ pub async fn load(
                 }
             }
         })
-    });
-    reporter.start(Some(archive.size));
-    let counter = reporter.clone();
-    let body = body.inspect(move |chunk| {
-        if let Ok(chunk) = chunk {
-            counter.advance(chunk.len() as u64);
-        }
     });
     let loaded = engine.import(body).await;
     let read = reader.await.map_err(|e| EngineError::Protocol {
