@@ -19,7 +19,7 @@ use crate::version::Version;
 ///    [`Version`] does;
 /// 3. among archives that tie on 1 and 2 and do not all hold the same image ID: the newer image
 ///    creation time, an archive whose creation time cannot be read ranking below every one that
-///    has one (the times are read before sorting, in one batch: see [`LatestRule::needs_created`]);
+///    has one (the times are read before sorting, in one batch: see [`LatestRule::keys`]);
 /// 4. the newer file modification time;
 /// 5. the greater file name, then the greater path (so that the answer is always the same).
 #[derive(Debug, Clone, Copy, Default)]
@@ -53,13 +53,9 @@ impl LatestRule {
         }
     }
 
-    /// The key of `archive`, given its creation time when the rule needs it (`None` when it
-    /// is not needed or cannot be read).
-    pub fn key<'a>(&self, archive: &'a Archive, created: Option<OffsetDateTime>) -> LatestKey<'a> {
-        self.key_at(self.level(archive), archive, created)
-    }
-
-    fn key_at<'a>(
+    /// The key of `archive` at `level`, given its creation time when the rule needs it
+    /// (`None` when it is not needed or cannot be read).
+    fn key<'a>(
         &self,
         level: Level,
         archive: &'a Archive,
@@ -74,19 +70,9 @@ impl LatestRule {
         }
     }
 
-    /// Which of `archives` (of any images) the rule needs the creation time of: those of an
-    /// image whose archives tie on cleanliness and version with an archive of another image
-    /// ID. Usually none.
-    pub fn needs_created<'a>(&self, archives: &[&'a Archive]) -> Vec<&'a Archive> {
-        let levels: Vec<Level> = archives.iter().map(|a| self.level(a)).collect();
-        needing(archives, &levels)
-            .into_iter()
-            .map(|i| archives[i])
-            .collect()
-    }
-
     /// The key of each archive, in order, with the creation times the rule needs read in one
-    /// batch (from `facts`, asked once, for the archives [`LatestRule::needs_created`] names).
+    /// batch: `facts` is asked once, for the archives of groups (one image, one cleanliness and
+    /// version) that hold more than one image ID — usually none.
     pub fn keys<'a>(
         &self,
         archives: &[&'a Archive],
@@ -105,7 +91,7 @@ impl LatestRule {
             .into_iter()
             .zip(archives)
             .zip(created)
-            .map(|((level, a), time)| self.key_at(level, a, time))
+            .map(|((level, a), time)| self.key(level, a, time))
             .collect()
     }
 
