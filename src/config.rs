@@ -311,6 +311,8 @@ impl Environment {
 pub struct Settings {
     pub artifacts_dir: PathBuf,
     pub docker_host: Option<String>,
+    /// Whether `docker_host` came from the environment (`DOCKER_HOST`) rather than the file.
+    pub docker_host_from_env: bool,
     pub api_timeout_s: u64,
     pub images: BTreeMap<String, ImageConfig>,
     pub compress_format: Option<CompressFormat>,
@@ -349,6 +351,7 @@ impl Settings {
         };
         Ok(Settings {
             artifacts_dir,
+            docker_host_from_env: env.docker_host.is_some(),
             docker_host: env.docker_host.clone().or(file.docker_host),
             api_timeout_s,
             images: file.images,
@@ -357,6 +360,17 @@ impl Settings {
             progress: file.progress,
             file: file_path,
         })
+    }
+
+    /// Where the engine address came from, in words: `from DOCKER_HOST`, `from docker_host in
+    /// FILE`, or `the default address`.
+    pub fn docker_host_source(&self) -> String {
+        match (&self.docker_host, self.docker_host_from_env, &self.file) {
+            (None, _, _) => "the default address".to_string(),
+            (Some(_), true, _) => format!("from {ENV_DOCKER_HOST}"),
+            (Some(_), false, Some(file)) => format!("from docker_host in {}", file.display()),
+            (Some(_), false, None) => "from docker_host in the config file".to_string(),
+        }
     }
 
     /// The compression in force: the flags' format and level, else the config file's, else

@@ -19,10 +19,15 @@ use crate::io_error::IoError;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(
-        "cannot reach the Docker engine at {address}: {reason}. Start an engine (dockerd), or \
-         point DOCKER_HOST (or docker_host in the config file) at a running one"
+        "cannot reach the Docker engine at {address} ({source_of}): {reason}. Start an engine \
+         (dockerd), or point DOCKER_HOST (or docker_host in the config file) at a running one"
     )]
-    Unreachable { address: String, reason: String },
+    Unreachable {
+        address: String,
+        /// Where the address came from (`from DOCKER_HOST`, …).
+        source_of: String,
+        reason: String,
+    },
 
     #[error("{action}: {reason}")]
     Api {
@@ -150,17 +155,58 @@ pub struct ImageFacts {
     pub size: Option<u64>,
 }
 
+/// Why the engine could not be reached, in the system's words (never the client library's):
+/// the I/O error underneath, a missing socket, a timeout, or the HTTP answer of something that
+/// is not a Docker engine.
+fn unreachable_reason(e: &bollard::errors::Error, secs: u64) -> String {
+    use bollard::errors::Error as B;
+    match e {
+        B::SocketNotFoundError(path) => format!("no socket at {path}"),
+        B::RequestTimeoutError => format!("no answer within {secs} s"),
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("it answered HTTP {status_code} ({message}): is it a Docker engine?"),
+        other => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(other);
+            while let Some(c) = cause {
+                if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                    return match io.kind() {
+                        std::io::ErrorKind::NotFound => "no such socket".to_string(),
+                        std::io::ErrorKind::ConnectionRefused => {
+                            "connection refused: nothing listens there".to_string()
+                        }
+                        std::io::ErrorKind::PermissionDenied => {
+                            "permission denied: run as a user allowed to use it".to_string()
+                        }
+                        _ => io.to_string(),
+                    };
+                }
+                cause = c.source();
+            }
+            "the connection failed before the engine answered".to_string()
+        }
+    }
+}
+
 impl Engine {
     /// Connects to the engine at `host` (`unix:///path`, `/path`, `tcp://host:port` or
     /// `http://host:port`; [`DEFAULT_HOST`] when `None`), negotiates the API version, and checks
-    /// that it answers within `api_timeout`.
-    pub async fn connect(host: Option<&str>, api_timeout: Duration) -> Result<Engine> {
+    /// that it answers within `api_timeout`. `source_of` says where the address came from, for
+    /// the error when the engine cannot be reached.
+    pub async fn connect(
+        host: Option<&str>,
+        source_of: &str,
+        api_timeout: Duration,
+    ) -> Result<Engine> {
         let address = host.unwrap_or(DEFAULT_HOST).to_string();
+        let secs = api_timeout.as_secs().max(1);
         let unreachable = |reason: String| Error::Unreachable {
             address: address.clone(),
+            source_of: source_of.to_string(),
             reason,
         };
-        let secs = api_timeout.as_secs().max(1);
+        let failed = |e: bollard::errors::Error| unreachable(unreachable_reason(&e, secs));
         let docker = if let Some(path) = address.strip_prefix("unix://") {
             Docker::connect_with_unix(path, secs, API_DEFAULT_VERSION)
         } else if address.starts_with('/') {
@@ -172,12 +218,9 @@ impl Engine {
                 "the address is not unix:///PATH, tcp://HOST:PORT or http://HOST:PORT".into(),
             ));
         }
-        .map_err(|e| unreachable(e.to_string()))?;
-        let api = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        api.ping().await.map_err(|e| unreachable(e.to_string()))?;
+        .map_err(failed)?;
+        let api = docker.negotiate_version().await.map_err(failed)?;
+        api.ping().await.map_err(failed)?;
         let transfer = api.clone().with_timeout(TRANSFER_TIMEOUT);
         Ok(Engine {
             api,

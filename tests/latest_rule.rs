@@ -183,25 +183,57 @@ fn check_store(dir: &Path) -> Result<(), TestCaseError> {
     for allow_dirty in [false, true] {
         let rule = LatestRule { allow_dirty };
         let listing = store.listing(&[], rule);
-        let latest = store.latest_of(&[], rule).unwrap();
+        let all_latest = store.latest_of(&[], rule);
         let deployed = deploy::deployment(&store, &[], "https://h", rule);
+        let mut some_image_all_broken = false;
         for image in store.images() {
             let rows: Vec<&Archive> = listing
                 .iter()
                 .copied()
                 .filter(|a| a.name.image == image && a.name.format.is_known())
                 .collect();
-            // `latest` (every image, or this one) is the first row of `images`.
-            prop_assert_eq!(&rows[0].path, &latest[image].path);
+            // The archive `store.latest` resolves `IMAGE` to is the first row of `images`.
             prop_assert_eq!(&rows[0].path, &store.latest(image, rule).unwrap().path);
-            if let Ok(deployed) = &deployed {
-                let url = &deployed.images[image].url;
-                prop_assert!(
-                    url.ends_with(&rows[0].file_name()),
-                    "{} {}",
-                    url,
-                    rows[0].file_name()
-                );
+            // `latest` and `config` (every image, or this one) answer the first row of
+            // `images` that passes the quick check of its ends.
+            let sound = rows.iter().find(|a| store.facts().broken(a).is_none());
+            let one = store.latest_of(&[image.to_string()], rule);
+            match sound {
+                Some(sound) => {
+                    prop_assert_eq!(&sound.path, &one.unwrap().chosen[image].path);
+                    if let Ok(latest) = &all_latest {
+                        prop_assert_eq!(&sound.path, &latest.chosen[image].path);
+                    }
+                    if let Ok((deployed, _)) = &deployed {
+                        let url = &deployed.images[image].url;
+                        prop_assert!(
+                            url.ends_with(&sound.file_name()),
+                            "{} {}",
+                            url,
+                            sound.file_name()
+                        );
+                    }
+                    // `clean` never removes it, whatever --keep.
+                    for keep in 1..=3 {
+                        let plan = store.clean_plan(&[image.to_string()], keep, rule);
+                        prop_assert!(
+                            !plan.doomed.iter().any(|a| a.path == sound.path),
+                            "keep {} removes the latest",
+                            keep
+                        );
+                    }
+                }
+                None => {
+                    // Nothing passes: an error, and `clean` removes nothing of the image.
+                    some_image_all_broken = true;
+                    prop_assert!(one.is_err());
+                    prop_assert!(
+                        store
+                            .clean_plan(&[image.to_string()], 1, rule)
+                            .doomed
+                            .is_empty()
+                    );
+                }
             }
             // The rows are in the README's order.
             let level = |x: &Archive| {
@@ -224,16 +256,8 @@ fn check_store(dir: &Path) -> Result<(), TestCaseError> {
                     pair[1].path
                 );
             }
-            // `clean` never removes it, whatever --keep.
-            for keep in 1..=3 {
-                let plan = store.clean_plan(&[image.to_string()], keep, rule);
-                prop_assert!(
-                    !plan.iter().any(|a| a.path == rows[0].path),
-                    "keep {} removes the latest",
-                    keep
-                );
-            }
         }
+        prop_assert_eq!(all_latest.is_err(), some_image_all_broken);
     }
     Ok(())
 }
@@ -306,6 +330,7 @@ fn three_archives_of_one_version() {
     assert_eq!(rows[1], earlier[7..19]);
     let plan: Vec<String> = store
         .clean_plan(&[], 1, rule)
+        .doomed
         .iter()
         .map(|a| a.name.id.clone())
         .collect();

@@ -136,7 +136,7 @@ fn images_lists_by_image_latest_first_with_foreign_files() {
         ]
     );
     let api = &v[0];
-    assert_eq!(api["size"], 0);
+    assert_eq!(api["size"], common::sound_body("zip").len());
     assert_eq!(api["dirty"], false);
     assert_eq!(api["id"], ID);
     assert_eq!(api["modified"], "2030-03-17T17:46:40Z");
@@ -330,7 +330,7 @@ fn clean_keeps_the_latest_pairs_and_touches_nothing_else() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|r| r["image"] == "web" && r["size"] == 0)
+            .all(|r| r["image"] == "web" && r["size"].as_u64().unwrap() > 0)
     );
     let mut left = s.files();
     left.sort();
@@ -494,7 +494,11 @@ fn basedir_comes_from_flag_then_env_then_file_then_default() {
     let s = Scratch::new();
     for dir in ["flag", "env", "file"] {
         fs::create_dir(s.path().join(dir)).unwrap();
-        fs::write(s.path().join(dir).join(format!("{dir}_1.0_{ID}.zip")), b"").unwrap();
+        fs::write(
+            s.path().join(dir).join(format!("{dir}_1.0_{ID}.zip")),
+            common::sound_body("zip"),
+        )
+        .unwrap();
     }
     s.touch(&format!("default_1.0_{ID}.zip"), 0);
     fs::create_dir(s.path().join("config")).unwrap();
@@ -771,7 +775,8 @@ fn compress_formats_and_levels() {
             .args(["compress", "web", "--format", format, "--level", level])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{format} {level}");
+        // An invalid argument is wrong usage, as the README's exit codes say.
+        assert_eq!(out.status.code(), Some(2), "{format} {level}");
         assert!(
             stderr(&out).contains(&format!("level {level}")),
             "{}",
@@ -1007,4 +1012,256 @@ fn completions_and_manual_page() {
     assert!(page.contains("update\\-image"), "{page}");
     let out = s.toolbox().arg("--help").output().unwrap();
     assert!(stdout(&out).contains("`zst`"), "{}", stdout(&out));
+}
+
+/// Truncates `path` to `keep` of its bytes.
+fn truncate(path: &std::path::Path, keep: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(keep)
+        .unwrap();
+}
+
+#[test]
+fn a_broken_archive_never_wins_and_never_costs_the_good_one() {
+    let s = Scratch::new();
+    // Real archives, written by toolbox itself: a .zip and a .zst of one tar.
+    let data = sample_tar(2 << 20);
+    for (version, format) in [("1.0.0.1", "zip"), ("1.0.0.2", "zst"), ("1.0.0.8", "zip")] {
+        s.write(&format!("web_{version}_{ID}.docker"), &data, 0);
+        let out = s
+            .toolbox()
+            .args(["compress", &format!("web:{version}"), "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let good = s.artifacts().join(format!("web_1.0.0.1_{ID}.zip"));
+    let zst = s.artifacts().join(format!("web_1.0.0.2_{ID}.zst"));
+    let cut = s.artifacts().join(format!("web_1.0.0.8_{ID}.zip"));
+    let len = fs::metadata(&cut).unwrap().len();
+    truncate(&cut, len / 2);
+    let zst_len = fs::metadata(&zst).unwrap().len();
+    truncate(&zst, zst_len - 100);
+    // A truncated .docker too, as the latest of another image.
+    s.write(
+        &format!("api_2.0_{ID}.docker"),
+        &data[..data.len() - 1024],
+        0,
+    );
+    s.write(&format!("api_1.0_{ID}.docker"), &data, 10);
+
+    // latest: the broken ones are skipped, one warning line each naming the file and the check.
+    let out = s.toolbox().args(["latest", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["web"]["version"], "1.0.0.1");
+    assert_eq!(v["api"]["version"], "1.0");
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err.lines().collect();
+    assert_eq!(warnings.len(), 3, "{err}");
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains(&format!("web_1.0.0.8_{ID}.zip"))
+                && l.contains("zip: truncated or not a ZIP")),
+        "{err}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains(&format!("web_1.0.0.2_{ID}.zst")) && l.contains("zst: truncated")),
+        "{err}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains(&format!("api_2.0_{ID}.docker"))
+                && l.contains("tar: the end-of-archive blocks")),
+        "{err}"
+    );
+    let out = s.toolbox().args(["latest", "web"]).output().unwrap();
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("./artifacts/web_1.0.0.1_{ID}.zip")
+    );
+
+    // config deploys the good one.
+    let out = s
+        .toolbox()
+        .args(["config", "--baseurl", "https://h", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["images"]["web"]["version"], "1.0.0.1");
+    assert!(stderr(&out).contains("skipping"), "{}", stderr(&out));
+
+    // clean never removes the good one (and leaves the broken ones for a person to look at).
+    for args in [
+        vec!["clean", "web", "--dry-run", "--json"],
+        vec!["clean", "web", "--json"],
+    ] {
+        let out = s.toolbox().args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(json(&out), serde_json::json!([]), "{args:?}");
+        assert!(good.exists() && cut.exists() && zst.exists());
+    }
+
+    // images --check marks the broken ones.
+    let out = s
+        .toolbox()
+        .args(["images", "--check", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = json(&out);
+    let broken: Vec<(String, bool)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}:{}",
+                    r["image"].as_str().unwrap(),
+                    r["version"].as_str().unwrap()
+                ),
+                r["broken"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expect = |i: &str, b: bool| (i.to_string(), b);
+    assert_eq!(
+        broken,
+        vec![
+            expect("api:2.0", true),
+            expect("api:1.0", false),
+            expect("web:1.0.0.8", true),
+            expect("web:1.0.0.2", true),
+            expect("web:1.0.0.1", false),
+        ]
+    );
+    let out = s.toolbox().args(["images", "--check"]).output().unwrap();
+    let text = stdout(&out);
+    assert!(text.lines().next().unwrap().contains("CHECK"), "{text}");
+    assert_eq!(text.matches("BROKEN").count(), 3, "{text}");
+    // Without --check, nothing is said about it.
+    let out = s.toolbox().args(["images", "--json"]).output().unwrap();
+    assert!(json(&out)[0].get("broken").is_none());
+
+    // Every archive of an image broken: latest is an error naming the image, clean removes
+    // nothing.
+    fs::remove_file(&good).unwrap();
+    let out = s.toolbox().args(["latest", "web"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("every archive of image `web`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s
+        .toolbox()
+        .args(["clean", "web", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(cut.exists() && zst.exists());
+}
+
+#[test]
+fn invalid_arguments_exit_2_and_say_what_to_do() {
+    let s = Scratch::new();
+    s.write(&format!("web_1.0_{ID}.docker"), &sample_tar(4096), 0);
+    let cases: [(&[&str], &str); 5] = [
+        (&["update-image", "team/web"], "--repository"),
+        (&["update-image", "Web"], "lower-case"),
+        (
+            &["update-image", "web", "--version", "1_2"],
+            "separates the parts",
+        ),
+        (&["compress", "web", "--level", "12"], "level 12"),
+        (
+            &["build", "web", "--version", "1_2", "--context", "."],
+            "use `-` or `.`",
+        ),
+    ];
+    for (args, says) in cases {
+        // No engine is needed to refuse them: they are refused before one is asked.
+        let out = s
+            .toolbox()
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.docker")]);
+}
+
+#[test]
+fn an_unreachable_engine_names_the_address_and_where_it_came_from() {
+    let s = Scratch::new();
+    fs::write(s.path().join("c.yaml"), "docker_host: tcp://127.0.0.1:9\n").unwrap();
+    let cases: [(Option<&str>, &[&str], &str); 3] = [
+        (
+            Some("unix:///nonexistent/docker.sock"),
+            &["update-image", "web"],
+            "unix:///nonexistent/docker.sock (from DOCKER_HOST): no socket",
+        ),
+        (
+            None,
+            &["update-image", "web", "--config", "c.yaml"],
+            "tcp://127.0.0.1:9 (from docker_host in c.yaml): connection refused",
+        ),
+        (
+            Some("tcp://127.0.0.1:9"),
+            &["build", "web", "--context", "."],
+            "tcp://127.0.0.1:9 (from DOCKER_HOST): connection refused",
+        ),
+    ];
+    for (host, args, says) in cases {
+        let mut cmd = s.toolbox();
+        cmd.env("TOOLBOX_ARTIFACTS_DIR", s.path().join("new"));
+        match host {
+            Some(h) => cmd.env("DOCKER_HOST", h),
+            None => cmd.env_remove("DOCKER_HOST"),
+        };
+        let out = cmd.args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for library_words in ["hyper", "client error", "Connect)", "bollard"] {
+            assert!(!err.contains(library_words), "{err}");
+        }
+    }
+    // Nothing was created for a run that could not reach its engine.
+    assert!(!s.path().join("new").exists());
+}
+
+#[test]
+fn verify_json_and_inspect_say_what_they_mean() {
+    let s = Scratch::new();
+    s.write(&format!("web_1.0_{ID}.docker"), &sample_tar(4096), 0);
+    let out = s
+        .toolbox()
+        .args(["verify", "--json", "web", "nothing:9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["path"], "nothing:9");
+    assert_eq!(rows[0]["ok"], false);
+    assert!(rows[0]["problem"].as_str().unwrap().contains("nothing"));
+    assert_eq!(rows[1]["path"], format!("./artifacts/web_1.0_{ID}.docker"));
+    assert_eq!(rows[1]["ok"], false);
+    assert!(rows[1]["problem"].is_string());
+    assert!(stdout(&out).starts_with('['));
 }

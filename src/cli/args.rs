@@ -10,7 +10,7 @@ use toolbox::codec::Compression;
 use toolbox::config::Environment;
 use toolbox::config::{CompressFormat, Settings};
 use toolbox::engine::PullPolicy;
-use toolbox::{Error, LatestRule, registry};
+use toolbox::{LatestRule, registry};
 
 use crate::cli::exit::Failure;
 
@@ -57,9 +57,15 @@ pub struct CompressionArgs {
 }
 
 impl CompressionArgs {
-    /// The compression in force: these flags, else the config file's settings.
-    pub fn resolve(&self, settings: &Settings) -> Result<Compression, Error> {
-        Ok(settings.compression(self.format, self.level)?)
+    /// The compression in force: these flags, else the config file's settings. A `--level`
+    /// the format does not take is wrong usage (exit 2).
+    pub fn resolve(&self, settings: &Settings) -> Result<Compression, Failure> {
+        settings
+            .compression(self.format, self.level)
+            .map_err(|e| match self.level {
+                Some(_) => Failure::usage(e),
+                None => e.into(),
+            })
     }
 }
 

@@ -122,6 +122,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub async fn connect(settings: &Settings) -> Result<Engine, Error> {
     Ok(Engine::connect(
         settings.docker_host.as_deref(),
+        &settings.docker_host_source(),
         Duration::from_secs(settings.api_timeout_s),
     )
     .await?)

@@ -33,9 +33,20 @@ pub enum Failure {
     /// `--password-stdin`, and stdin cannot be read.
     #[error("--password-stdin: cannot read stdin: {0}")]
     Stdin(#[source] io::Error),
+    /// An argument the command line accepted but the command cannot use (an image name with
+    /// `/`, a version with `_`, a level out of range): wrong usage, exit 2.
+    #[error(transparent)]
+    Usage(Box<Failure>),
     /// `--password-stdin`, and stdin is empty.
     #[error("--password-stdin: stdin gave no password")]
     NoPassword,
+}
+
+impl Failure {
+    /// `error`, told as wrong usage (exit 2): the argument it names is invalid.
+    pub fn usage(error: impl Into<Failure>) -> Failure {
+        Failure::Usage(Box::new(error.into()))
+    }
 }
 
 /// Every layer's error is the library's error to the command line.
@@ -72,7 +83,10 @@ pub fn code(outcome: Result<Status, Failure>) -> ExitCode {
         Ok(Status::Failure) => ExitCode::FAILURE,
         Err(failure) => {
             printer::error(&failure);
-            ExitCode::FAILURE
+            match failure {
+                Failure::Usage(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -22,9 +22,21 @@ pub struct ArchiveJson<'a> {
     created: Option<Option<String>>,
     modified: String,
     path: String,
+    /// With `images --check`: whether the quick check failed, and which check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broken: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
 }
 
 impl<'a> ArchiveJson<'a> {
+    /// With `images --check`: the quick check's verdict (`None` when it passed).
+    pub fn checked(mut self, broken: Option<&toolbox::codec::Broken>) -> Self {
+        self.broken = Some(broken.is_some());
+        self.problem = broken.map(ToString::to_string);
+        self
+    }
+
     /// With `created`: the image's creation time too (`null` when it cannot be read).
     pub fn new(a: &'a Archive, created: Option<Option<time::OffsetDateTime>>) -> Self {
         let mut json = ArchiveJson::from(a);
@@ -47,6 +59,8 @@ impl<'a> From<&'a Archive> for ArchiveJson<'a> {
             size: a.size,
             modified: rfc3339(a.modified),
             path: path_text(&a.path),
+            broken: None,
+            problem: None,
         }
     }
 }
@@ -213,7 +227,13 @@ pub fn inspect_text(info: &ImageInfo, archive: &Archive) -> String {
         ("Env", list("Env")),
         ("ExposedPorts", list("ExposedPorts")),
         ("Labels", list("Labels")),
-        ("Size", vec![human_size(info.size())]),
+        (
+            "Size",
+            vec![format!(
+                "{} (the layers as stored in the archive; not docker's unpacked size)",
+                human_size(info.size())
+            )],
+        ),
     ];
     lines.push((
         "Layers",

@@ -54,6 +54,17 @@ pub fn warning(message: &dyn Display) {
     eprintln!("toolbox: warning: {message}");
 }
 
+/// One warning line per broken archive the quick check skipped, naming it and the check.
+pub fn skipped(skipped: &[toolbox::store::Skipped<'_>]) {
+    for s in skipped {
+        warning(&format_args!(
+            "skipping `{}`, which is broken: {}",
+            s.archive.path.display(),
+            s.broken
+        ));
+    }
+}
+
 /// `toolbox: ...` on stderr: what the run is doing besides its work.
 pub fn notice(message: &dyn Display) {
     eprintln!("toolbox: {message}");

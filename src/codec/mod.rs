@@ -3,6 +3,7 @@
 //! Everything streams: memory stays bounded whatever the image size.
 
 pub mod deflate;
+mod ends;
 mod zipfile;
 
 use std::fs::{self, File};
@@ -13,6 +14,7 @@ use std::time::SystemTime;
 use zip::ZipArchive;
 
 pub use deflate::{Deflated, PipelineError, default_threads};
+pub use ends::{Broken, check_ends};
 pub use zipfile::{ZipOptions, write_zip};
 
 use crate::archive::{Archive, WrongFormat};
@@ -313,22 +315,7 @@ fn check_tar_start(file: &File, path: &Path) -> Result<()> {
     if got < block.len() {
         return Err(corrupt("it is too short to be a `docker save` tar"));
     }
-    // A tar header's checksum: the sum of its bytes, with the checksum field read as spaces.
-    let stored = std::str::from_utf8(&block[148..156])
-        .ok()
-        .and_then(|s| u32::from_str_radix(s.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok());
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    if stored != Some(sum) {
+    if !ends::header_checksum_ok(&block) {
         return Err(corrupt(
             "it does not start with a tar header: not a `docker save` tar",
         ));

@@ -104,6 +104,11 @@ impl ImageInfo {
             }),
         );
         out.insert("Size".into(), self.size().into());
+        // Said in the output too: this is not the unpacked size `docker inspect` shows.
+        out.insert(
+            "SizeNote".into(),
+            "Size is the layers' total as stored in the archive, not docker's unpacked size".into(),
+        );
         out.insert(
             "Layers".into(),
             self.layers

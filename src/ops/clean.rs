@@ -3,13 +3,15 @@
 use crate::archive::Archive;
 use crate::io_error::IoError;
 use crate::lock::DirLock;
-use crate::store::{self, LatestRule, Store};
+use crate::store::{self, LatestRule, Skipped, Store};
 
 /// What `clean` did: the archives removed (or, for a dry run, that would be), and the first
 /// removal that failed, if one did (the others are still tried).
 #[derive(Debug)]
 pub struct Cleaned<'a> {
     pub removed: Vec<&'a Archive>,
+    /// Broken archives (by the quick check) that were skipped and left alone.
+    pub skipped: Vec<Skipped<'a>>,
     pub error: Option<IoError>,
 }
 
@@ -35,13 +37,16 @@ pub fn clean<'a>(
     let plan = store.clean_plan(images, keep, rule);
     if let Removal::DryRun = removal {
         return Cleaned {
-            removed: plan,
+            removed: plan.doomed,
+            skipped: plan.skipped,
             error: None,
         };
     }
-    let (removed, error) = store::remove(&plan);
+    let (removed, error) = store::remove(&plan.doomed);
     Cleaned {
+        skipped: plan.skipped,
         removed: plan
+            .doomed
             .into_iter()
             .filter(|a| removed.contains(&a.path))
             .collect(),

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::name::Format;
-use crate::store::{LatestRule, Store};
+use crate::store::{LatestRule, Skipped, Store};
 use crate::version;
 
 /// The deploy configuration of the latest archives.
@@ -28,13 +28,14 @@ pub struct DeployedImage {
 }
 
 /// Builds the deploy configuration of the latest archive of each of `images` (of every image
-/// in `store` when empty).
-pub fn deployment(
-    store: &Store,
+/// in `store` when empty) that passes the quick check; also returns the broken archives
+/// skipped on the way.
+pub fn deployment<'a>(
+    store: &'a Store,
     images: &[String],
     base_url: &str,
     rule: LatestRule,
-) -> Result<Deployment> {
+) -> Result<(Deployment, Vec<Skipped<'a>>)> {
     if base_url.trim().is_empty() {
         return Err(Error::BadUrl {
             url: base_url.to_string(),
@@ -43,7 +44,8 @@ pub fn deployment(
     }
     let base = base_url.trim_end_matches('/');
     let mut deployed = BTreeMap::new();
-    for (image, archive) in store.latest_of(images, rule)? {
+    let latest = store.latest_of(images, rule)?;
+    for (image, archive) in latest.chosen {
         let name = &archive.name;
         let tag = version::docker_tag(&name.version)?;
         deployed.insert(
@@ -57,7 +59,7 @@ pub fn deployment(
             },
         );
     }
-    Ok(Deployment { images: deployed })
+    Ok((Deployment { images: deployed }, latest.skipped))
 }
 
 #[cfg(test)]
@@ -75,7 +77,7 @@ mod tests {
             "https://host/path/",
             "https://host/path//",
         ] {
-            let dep = deployment(&store, &[], base, LatestRule::default()).unwrap();
+            let (dep, _) = deployment(&store, &[], base, LatestRule::default()).unwrap();
             let web = &dep.images["web"];
             assert_eq!(web.url, "https://host/path/web_1.2.3+b7_0123456789ab.zip");
             assert_eq!(web.tag, "web:1.2.3-b7");

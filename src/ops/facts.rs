@@ -7,6 +7,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::archive::Archive;
+use crate::codec::{self, Broken};
 use crate::error::Result;
 use crate::meta;
 use crate::store::{ArchiveFacts, Store};
@@ -25,6 +26,10 @@ impl ArchiveFacts for ArchiveContents {
 
     fn full_ids(&self, archives: &[&Archive]) -> Vec<Option<String>> {
         meta::full_ids(archives, self.remember)
+    }
+
+    fn broken(&self, archive: &Archive) -> Option<Broken> {
+        codec::check_ends(&archive.path, &archive.name.format).err()
     }
 }
 

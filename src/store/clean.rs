@@ -4,48 +4,71 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::PathBuf;
 
-use super::{LatestRule, Store};
+use super::{LatestRule, Skipped, Store};
 use crate::archive::Archive;
 use crate::io_error::IoError;
 use crate::name::Format;
 
+/// What `clean` would remove, and the broken archives it skipped (and leaves alone).
+#[derive(Debug, Default)]
+pub struct CleanPlan<'a> {
+    pub doomed: Vec<&'a Archive>,
+    pub skipped: Vec<Skipped<'a>>,
+}
+
 impl Store {
     /// What `clean` removes: for each of `images` (every image when empty), every archive
-    /// outside the `keep` greatest (version, id) pairs by `rule`, and every `.docker` archive
-    /// whose `.zip` twin (same image, version and id) exists. Foreign files are never included.
-    pub fn clean_plan(&self, images: &[String], keep: usize, rule: LatestRule) -> Vec<&Archive> {
-        let mut doomed = Vec::new();
+    /// outside the `keep` greatest (version, id) pairs by `rule` that hold an archive passing
+    /// the quick check, and every `.docker` archive of a kept pair whose compressed twin (same
+    /// image, version and id) passes it. Walking an image's archives latest first, each archive
+    /// of a pair that may still be kept is checked; a broken one is skipped (left alone, and
+    /// reported); archives below the kept pairs are removed unchecked. So the latest archive
+    /// that passes is never removed, and an image none of whose archives passes loses nothing.
+    /// Foreign files are never included.
+    pub fn clean_plan(&self, images: &[String], keep: usize, rule: LatestRule) -> CleanPlan<'_> {
+        let mut plan = CleanPlan::default();
         // Every image's archives latest first, as `images` lists them.
         let by_image = self.ordered(self.by_image(images), rule).into_values();
         for archives in by_image {
             let pair = |a: &Archive| (a.name.version.clone(), a.name.id.clone());
-            // Pairs in the order of their best archive; the first `keep` stay.
             let mut kept = HashSet::new();
-            let mut seen = HashSet::new();
+            let mut sound = Vec::new();
+            let mut stale = Vec::new();
             for a in &archives {
-                if seen.insert(pair(a)) && kept.len() < keep {
-                    kept.insert(pair(a));
+                let p = pair(a);
+                if kept.len() >= keep && !kept.contains(&p) {
+                    stale.push(*a);
+                    continue;
+                }
+                match self.facts().broken(a) {
+                    Some(broken) => plan.skipped.push(Skipped { archive: a, broken }),
+                    None => {
+                        kept.insert(p);
+                        sound.push(*a);
+                    }
                 }
             }
-            let compressed: HashSet<_> = archives
+            // A `.docker` goes when a compressed twin of its pair passed the check, but never
+            // the archive `latest` returns (the first that passes).
+            let compressed: HashSet<_> = sound
                 .iter()
                 .filter(|a| a.name.format.is_compressed())
                 .map(|a| pair(a))
                 .collect();
-            // Never the archive `latest` returns (the first after sorting), whatever the twins.
-            let latest = archives.first().map(|a| a.path.clone());
-            doomed.extend(
-                archives
-                    .into_iter()
-                    .filter(|a| Some(&a.path) != latest.as_ref())
-                    .filter(|a| {
-                        let p = pair(a);
-                        !kept.contains(&p)
-                            || (a.name.format == Format::Docker && compressed.contains(&p))
-                    }),
-            );
+            let latest = sound.first().map(|a| a.path.clone());
+            let twins: Vec<&Archive> = sound
+                .iter()
+                .filter(|a| Some(&a.path) != latest.as_ref())
+                .filter(|a| a.name.format == Format::Docker && compressed.contains(&pair(a)))
+                .copied()
+                .collect();
+            // In the order `images` lists them.
+            plan.doomed.extend(archives.iter().copied().filter(|a| {
+                stale.iter().any(|s| std::ptr::eq(*s, *a))
+                    || twins.iter().any(|t| std::ptr::eq(*t, *a))
+            }));
         }
-        doomed
+        plan
     }
 }
 

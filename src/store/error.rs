@@ -17,6 +17,17 @@ pub enum StoreError {
     #[error("no archive of image `{image}` in `{}`", dir.display())]
     NoArchive { image: String, dir: PathBuf },
 
+    #[error(
+        "every archive of image `{image}` in `{}` is broken ({count} failed the quick check; \
+         `toolbox images {image} --check` lists them): rebuild it, or restore a good copy",
+        dir.display()
+    )]
+    AllBroken {
+        image: String,
+        dir: PathBuf,
+        count: usize,
+    },
+
     #[error("{count} archives match {prefix}: {list}; give more digits of the image ID")]
     AmbiguousId {
         count: usize,

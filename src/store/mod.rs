@@ -17,13 +17,14 @@ use time::OffsetDateTime;
 use walkdir::WalkDir;
 
 pub use crate::archive::Archive;
+use crate::codec::Broken;
 use crate::io_error::{IoError, MissingDir};
 pub use error::StoreError;
 
 type Error = StoreError;
 type Result<T> = std::result::Result<T, StoreError>;
 use crate::name::ArchiveName;
-pub use clean::remove;
+pub use clean::{CleanPlan, remove};
 pub use rule::{LatestKey, LatestRule};
 pub use select::{Target, check_format};
 
@@ -35,6 +36,24 @@ pub trait ArchiveFacts: Send + Sync {
     /// The full image ID (`sha256:<64 hex>`) of each archive, in order (`None` where it cannot
     /// be read).
     fn full_ids(&self, archives: &[&Archive]) -> Vec<Option<String>>;
+    /// Whether `archive` fails the quick structural check of its ends (see
+    /// [`crate::codec::check_ends`]), and which check failed; `None` when it passes.
+    fn broken(&self, archive: &Archive) -> Option<Broken>;
+}
+
+/// An archive the quick check found broken, skipped by `latest`, `config` or `clean`.
+#[derive(Debug, Clone)]
+pub struct Skipped<'a> {
+    pub archive: &'a Archive,
+    pub broken: Broken,
+}
+
+/// The latest archive of each image that passes the quick check, and the broken ones skipped
+/// on the way.
+#[derive(Debug, Clone, Default)]
+pub struct Latest<'a> {
+    pub chosen: BTreeMap<String, &'a Archive>,
+    pub skipped: Vec<Skipped<'a>>,
 }
 
 /// Facts from the file names alone: nothing inside an archive is known.
@@ -47,6 +66,9 @@ impl ArchiveFacts for NamesOnly {
     }
     fn full_ids(&self, archives: &[&Archive]) -> Vec<Option<String>> {
         vec![None; archives.len()]
+    }
+    fn broken(&self, _archive: &Archive) -> Option<Broken> {
+        None
     }
 }
 
@@ -252,12 +274,11 @@ impl Store {
             })
     }
 
-    /// The latest archive of each of `images` (of every image when empty), keyed by image.
-    pub fn latest_of(
-        &self,
-        images: &[String],
-        rule: LatestRule,
-    ) -> Result<BTreeMap<String, &Archive>> {
+    /// The latest archive of each of `images` (of every image when empty), keyed by image, that
+    /// passes the quick check of its ends: a broken one is skipped (and reported in
+    /// [`Latest::skipped`]) and the next in order taken. Only the archives chosen are checked.
+    /// An image none of whose archives passes is an error.
+    pub fn latest_of(&self, images: &[String], rule: LatestRule) -> Result<Latest<'_>> {
         let by_image = self.by_image(images);
         if let Some(missing) = images.iter().find(|i| !by_image.contains_key(i.as_str())) {
             return Err(Error::NoArchive {
@@ -268,19 +289,57 @@ impl Store {
         // Each image's top (cleanliness, version) group; the creation times they need, read in
         // one batch.
         let tops: Vec<(&str, Vec<&Archive>)> = by_image
-            .into_iter()
-            .map(|(image, group)| (image, rule.top(&group)))
+            .iter()
+            .map(|(image, group)| (*image, rule.top(group)))
             .collect();
         let all: Vec<&Archive> = tops.iter().flat_map(|(_, t)| t.iter().copied()).collect();
         let keys = rule.keys(&all, self.facts());
         let mut keyed = keys.into_iter().zip(all.iter().copied());
-        let mut out = BTreeMap::new();
+        let mut latest = Latest::default();
         for (image, top) in tops {
-            if let Some((_, best)) = keyed.by_ref().take(top.len()).max_by(|a, b| a.0.cmp(&b.0)) {
-                out.insert(image.to_string(), best);
+            let Some((_, best)) = keyed.by_ref().take(top.len()).max_by(|a, b| a.0.cmp(&b.0))
+            else {
+                continue;
+            };
+            let Some(broken) = self.facts.broken(best) else {
+                latest.chosen.insert(image.to_string(), best);
+                continue;
+            };
+            // The rare case: walk the image's archives in order until one passes.
+            latest.skipped.push(Skipped {
+                archive: best,
+                broken,
+            });
+            let one = BTreeMap::from([(image, by_image[image].clone())]);
+            let ordered = self.ordered(one, rule).remove(image).unwrap_or_default();
+            let mut found = None;
+            for a in ordered.into_iter().filter(|a| a.path != best.path) {
+                match self.facts.broken(a) {
+                    None => {
+                        found = Some(a);
+                        break;
+                    }
+                    Some(broken) => latest.skipped.push(Skipped { archive: a, broken }),
+                }
+            }
+            match found {
+                Some(a) => {
+                    latest.chosen.insert(image.to_string(), a);
+                }
+                None => {
+                    return Err(Error::AllBroken {
+                        image: image.to_string(),
+                        dir: self.dir.clone(),
+                        count: latest
+                            .skipped
+                            .iter()
+                            .filter(|s| s.archive.name.image == image)
+                            .count(),
+                    });
+                }
             }
         }
-        Ok(out)
+        Ok(latest)
     }
 }
 
@@ -471,7 +530,7 @@ mod tests {
         };
         let rule = LatestRule::default();
         assert_eq!(
-            names(store.clean_plan(&["web".into()], 1, rule)),
+            names(store.clean_plan(&["web".into()], 1, rule).doomed),
             vec![
                 format!("web_1.0_{ID}.zip"),
                 format!("web_2.0_{ID}.docker"),
@@ -479,16 +538,82 @@ mod tests {
             ]
         );
         assert_eq!(
-            names(store.clean_plan(&["web".into()], 2, rule)),
+            names(store.clean_plan(&["web".into()], 2, rule).doomed),
             vec![format!("web_1.0_{ID}.zip"), format!("web_2.0_{ID}.docker")]
         );
         assert!(
             store
                 .clean_plan(&[], 5, rule)
+                .doomed
                 .iter()
                 .all(|a| a.name.format.is_known())
         );
-        assert!(store.clean_plan(&["api".into()], 1, rule).is_empty());
+        assert!(store.clean_plan(&["api".into()], 1, rule).doomed.is_empty());
+    }
+
+    /// Facts that call the archives named broken.
+    struct BrokenNames(Vec<String>);
+
+    impl ArchiveFacts for BrokenNames {
+        fn created(&self, archives: &[&Archive]) -> Vec<Option<OffsetDateTime>> {
+            vec![None; archives.len()]
+        }
+        fn full_ids(&self, archives: &[&Archive]) -> Vec<Option<String>> {
+            vec![None; archives.len()]
+        }
+        fn broken(&self, archive: &Archive) -> Option<Broken> {
+            self.0.contains(&archive.file_name()).then(|| Broken {
+                check: "zip: truncated".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn broken_archives_are_skipped_and_never_cost_the_last_sound_one() {
+        let d = tempfile::tempdir().unwrap();
+        let n = |v: &str, f: &str| format!("web_{v}_{ID}.{f}");
+        touch(d.path(), &n("1.0.0.8", "zip"), 0);
+        touch(d.path(), &n("1.0.0.7", "zip"), 5);
+        touch(d.path(), &n("1.0.0.1", "zip"), 10);
+        touch(d.path(), &n("1.0.0.1", "docker"), 10);
+        touch(d.path(), &n("0.9", "zip"), 20);
+        let facts = BrokenNames(vec![n("1.0.0.8", "zip"), n("1.0.0.7", "zip")]);
+        let store = Store::open(d.path(), Arc::new(facts)).unwrap();
+        let rule = LatestRule::default();
+        let latest = store.latest_of(&[], rule).unwrap();
+        assert_eq!(latest.chosen["web"].file_name(), n("1.0.0.1", "zip"));
+        let skipped: Vec<String> = latest
+            .skipped
+            .iter()
+            .map(|s| s.archive.file_name())
+            .collect();
+        assert_eq!(skipped, vec![n("1.0.0.8", "zip"), n("1.0.0.7", "zip")]);
+        // clean --keep 1: the broken ones above are left alone, the good 1.0.0.1 stays, its
+        // .docker goes (its .zip passed), 0.9 goes.
+        let plan = store.clean_plan(&[], 1, rule);
+        let mut doomed: Vec<String> = plan.doomed.iter().map(|a| a.file_name()).collect();
+        doomed.sort();
+        assert_eq!(doomed, vec![n("0.9", "zip"), n("1.0.0.1", "docker")]);
+        assert_eq!(plan.skipped.len(), 2);
+        // A broken .zip twin never costs its .docker.
+        let facts = BrokenNames(vec![n("1.0.0.1", "zip")]);
+        let d2 = tempfile::tempdir().unwrap();
+        touch(d2.path(), &n("1.0.0.1", "zip"), 0);
+        touch(d2.path(), &n("1.0.0.1", "docker"), 10);
+        let store = Store::open(d2.path(), Arc::new(facts)).unwrap();
+        assert!(store.clean_plan(&[], 1, rule).doomed.is_empty());
+        assert_eq!(
+            store.latest_of(&[], rule).unwrap().chosen["web"].file_name(),
+            n("1.0.0.1", "docker")
+        );
+        // Nothing passes: latest is an error, clean removes nothing.
+        let facts = BrokenNames(vec![n("1.0.0.1", "zip"), n("1.0.0.1", "docker")]);
+        let store = Store::open(d2.path(), Arc::new(facts)).unwrap();
+        assert!(matches!(
+            store.latest_of(&[], rule),
+            Err(StoreError::AllBroken { count: 2, .. })
+        ));
+        assert!(store.clean_plan(&[], 1, rule).doomed.is_empty());
     }
 
     #[test]

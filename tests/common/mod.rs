@@ -94,10 +94,15 @@ impl Scratch {
         Command::from_std(self.toolbox_std())
     }
 
-    /// Creates an empty file under `artifacts/` whose modification time is `age_s` seconds
-    /// before a fixed instant.
+    /// Creates a file under `artifacts/` whose modification time is `age_s` seconds before a
+    /// fixed instant: for an archive extension, a small body whose ends pass the quick check
+    /// (`sound_body`; not an image: `verify` fails it), else empty.
     pub fn touch(&self, rel: &str, age_s: u64) -> PathBuf {
-        self.write(rel, b"", age_s)
+        let ext = Path::new(rel)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("");
+        self.write(rel, &sound_body(ext), age_s)
     }
 
     pub fn write(&self, rel: &str, data: &[u8], age_s: u64) -> PathBuf {
@@ -276,6 +281,26 @@ pub fn scratch_context(dir: &Path, content: &str, extra: &str) -> PathBuf {
     )
     .unwrap();
     ctx
+}
+
+/// A body for an archive name with extension `ext` whose ends pass the quick check that
+/// `latest`, `config` and `clean` make (a whole tar; a ZIP of one entry; a zstd frame), for
+/// tests about names and order; empty for other extensions.
+pub fn sound_body(ext: &str) -> Vec<u8> {
+    let tar = tar_holding(b"");
+    match ext {
+        "docker" => tar,
+        "zip" => {
+            use std::io::Write;
+            let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            w.start_file("a.docker", zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(&tar).unwrap();
+            w.finish().unwrap().into_inner()
+        }
+        "zst" => zstd::encode_all(&tar[..], 3).unwrap(),
+        _ => Vec::new(),
+    }
 }
 
 /// A tar holding one file, `blob`, with `data`: the shape of a `.docker` archive's body for

@@ -52,7 +52,12 @@ pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
         &args.version,
         &flags,
         &settings.image(&args.image),
-    )?;
+    )
+    .map_err(|e| match e {
+        // An image, version or repository that cannot give a reference is wrong usage.
+        build::Error::Reference(_) => Failure::usage(e),
+        other => other.into(),
+    })?;
     let id = context::runtime()?.block_on(async {
         let engine = context::connect(&settings).await?;
         Ok::<_, Failure>(engine.build(&spec, &mut std::io::stderr()).await?)

@@ -39,6 +39,7 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
     let images = store.resolve_images(&sel.images)?;
     let Cleaned {
         removed: done,
+        skipped,
         error,
     } = ops::clean::clean(
         &store,
@@ -47,6 +48,7 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
         sel.rule(),
         lock.as_ref().map_or(Removal::DryRun, Removal::Remove),
     );
+    printer::skipped(&skipped);
     if sel.json {
         let items: Vec<ArchiveJson> = done.into_iter().map(Into::into).collect();
         printer::json(&items)?;

@@ -23,7 +23,8 @@ pub fn run(args: &ConfigArgs, cx: &Context) -> Result<Status, Failure> {
     let store = cx.open()?;
     let sel = &args.selection;
     let names = store.resolve_images(&sel.images)?;
-    let deployment = deploy::deployment(&store, &names, &args.baseurl, sel.rule())?;
+    let (deployment, skipped) = deploy::deployment(&store, &names, &args.baseurl, sel.rule())?;
+    printer::skipped(&skipped);
     if sel.json {
         printer::json(&deployment)?;
     } else {

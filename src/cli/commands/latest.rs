@@ -21,7 +21,9 @@ pub struct LatestArgs {
 pub fn run(args: &LatestArgs, cx: &Context) -> Result<Status, Failure> {
     let store = cx.open()?;
     let sel = &args.selection;
-    let latest = store.latest_of(&store.resolve_images(&sel.images)?, sel.rule())?;
+    let found = store.latest_of(&store.resolve_images(&sel.images)?, sel.rule())?;
+    printer::skipped(&found.skipped);
+    let latest = found.chosen;
     if sel.json {
         let items: BTreeMap<&str, ArchiveJson> = latest
             .iter()

@@ -24,6 +24,7 @@ pub fn run(args: &LoadArgs, cx: &Context) -> Result<Status, Failure> {
         let engine = context::connect(&settings).await?;
         load::load(&engine, &archive, reporter).await
     })?;
-    printer::lines([reference])?;
+    // As `docker load` says it.
+    printer::lines([format!("Loaded image: {reference}")])?;
     Ok(Status::Success)
 }

@@ -68,13 +68,16 @@ struct KeptJson {
 pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
     let settings = cx.settings()?;
     let compression = args.compression.resolve(&settings)?;
+    let repository = args
+        .repository
+        .clone()
+        .or(settings.image(&args.image).repository);
+    // An image, version or repository that cannot give a reference is wrong usage.
+    update::reference(&args.image, repository.as_deref(), &args.version).map_err(Failure::usage)?;
     let request = UpdateRequest {
         image: args.image.clone(),
         version: args.version.clone(),
-        repository: args
-            .repository
-            .clone()
-            .or(settings.image(&args.image).repository),
+        repository,
         compress: args.compress.then_some(compression),
         clean: if args.clean_all {
             Clean::All
@@ -87,10 +90,11 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
         pull: args.pull.pull,
     };
     let reporter = cx.reporter(&format!("saving {}:{}", args.image, args.version));
-    let lock = cx.lock_for_writing(&settings.artifacts_dir)?;
     let outcome = context::runtime()?.block_on(async {
+        // The engine first: nothing is created or locked for a run that cannot save.
         let engine = context::connect(&settings).await?;
-        update::update_image(&engine, &lock, &request, reporter).await
+        let lock = cx.lock_for_writing(&settings.artifacts_dir)?;
+        Ok::<_, Failure>(update::update_image(&engine, &lock, &request, reporter).await?)
     })?;
     printer::show(args.json, &json(&outcome), |_| text(&outcome))?;
     Ok(Status::Success)

@@ -1,18 +1,32 @@
 //! `verify`: check archives fully.
 
 use clap::Args;
+use serde::Serialize;
 use toolbox::ops::verify::{self, Outcome};
 
 use crate::cli::context::Context;
 use crate::cli::exit::{Failure, Status};
 use crate::cli::{output, printer};
 
-/// `verify [ARCHIVE|IMAGE[:VERSION]...]`.
+/// `verify [ARCHIVE|IMAGE[:VERSION]...] [--json]`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Archive files, or IMAGE[:VERSION] (its latest archive); all archives when none
     #[arg(value_name = "ARCHIVE|IMAGE[:VERSION]")]
     targets: Vec<String>,
+    /// Print a JSON array on stdout: {"path","ok","problem"} per archive (problem is null when
+    /// ok)
+    #[arg(long)]
+    json: bool,
+}
+
+/// One archive's verdict, as `verify --json` shows it.
+#[derive(Serialize)]
+struct VerdictJson {
+    /// The archive's path (or, for an argument that names no archive, the argument).
+    path: String,
+    ok: bool,
+    problem: Option<String>,
 }
 
 /// One line per archive, `PATH: ok` or what is wrong (and `ARG: error` for an argument that
@@ -23,25 +37,47 @@ pub fn run(args: &VerifyArgs, cx: &Context) -> Result<Status, Failure> {
     } else {
         Vec::new()
     };
-    let mut bad = 0;
+    let mut verdicts = Vec::new();
     for target in &args.targets {
         match cx.select(target, &[], "verify") {
             Ok(archive) => archives.push(archive),
-            Err(e) => {
-                printer::text(&format!("{target}: {e}\n"))?;
-                bad += 1;
-            }
+            Err(e) => verdicts.push(VerdictJson {
+                path: target.clone(),
+                ok: false,
+                problem: Some(e.to_string()),
+            }),
+        }
+    }
+    if !args.json {
+        for v in &verdicts {
+            printer::text(&format!(
+                "{}: {}\n",
+                v.path,
+                v.problem.as_deref().unwrap_or("")
+            ))?;
         }
     }
     for (archive, outcome) in verify::verify(&archives) {
-        bad += usize::from(!outcome.is_sound());
-        let line = match outcome {
-            Outcome::Sound => "ok".to_string(),
-            Outcome::Damaged { reason } => reason,
-            Outcome::Failed(e) => e.to_string(),
+        let problem = match outcome {
+            Outcome::Sound => None,
+            Outcome::Damaged { reason } => Some(reason),
+            Outcome::Failed(e) => Some(e.to_string()),
         };
-        printer::text(&format!("{}: {line}\n", output::path_text(&archive.path)))?;
+        let path = output::path_text(&archive.path);
+        if !args.json {
+            let line = problem.as_deref().unwrap_or("ok");
+            printer::text(&format!("{path}: {line}\n"))?;
+        }
+        verdicts.push(VerdictJson {
+            path,
+            ok: problem.is_none(),
+            problem,
+        });
     }
+    if args.json {
+        printer::json(&verdicts)?;
+    }
+    let bad = verdicts.iter().filter(|v| !v.ok).count();
     Ok(if bad == 0 {
         Status::Success
     } else {
