@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lists and resolves the latest of a directory of 100,000 archive names (empty files).
+# Lists and resolves the latest of a directory of 100,000 archives (small bodies whose ends pass
+# the quick check `latest`, `config` and `clean` make: a whole tar, a ZIP of one entry).
 # Target: `toolbox latest --json` in under 0.5 s on a 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,12 +10,19 @@ bin=${TOOLBOX_BIN:-target/release/toolbox}
 dir=target/bench/latest
 count=${COUNT:-100000}
 
-if [[ ! -f $dir/.complete-$count ]]; then
+if [[ ! -f $dir/.complete-sound-$count ]]; then
     rm -rf "$dir" && mkdir -p "$dir"
     echo "creating $count archive names in $dir" >&2
     python3 - "$dir" "$count" <<'PY'
-import os, sys, random
+import io, os, sys, random, tarfile, zipfile
 d, count = sys.argv[1], int(sys.argv[2])
+tar = io.BytesIO()
+with tarfile.open(fileobj=tar, mode="w", format=tarfile.GNU_FORMAT) as t:
+    t.addfile(tarfile.TarInfo("manifest.json"), io.BytesIO(b""))
+zipped = io.BytesIO()
+with zipfile.ZipFile(zipped, "w") as z:
+    z.writestr("a.docker", tar.getvalue())
+body = {"docker": tar.getvalue(), "zip": zipped.getvalue(), "bak": b""}
 random.seed(7)
 images = [f"image{i:03d}" for i in range(500)]
 formats = ["zip", "docker", "zip", "bak"]
@@ -33,9 +41,10 @@ while len(made) < count:
     made.add(name)
     folder = os.path.join(d, f"part{len(made) % 10}")
     os.makedirs(folder, exist_ok=True)
-    open(os.path.join(folder, name), "w").close()
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(body[name.rsplit(".", 1)[1]])
 PY
-    touch "$dir/.complete-$count"
+    touch "$dir/.complete-sound-$count"
 fi
 
 echo "$(nproc) cores; $count archive names"

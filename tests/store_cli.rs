@@ -1265,3 +1265,68 @@ fn verify_json_and_inspect_say_what_they_mean() {
     assert!(rows[1]["problem"].is_string());
     assert!(stdout(&out).starts_with('['));
 }
+
+#[test]
+fn ctrl_c_clears_the_bar_says_so_in_one_line_and_the_next_run_cleans_up() {
+    use std::io::{Read, Write};
+    let s = Scratch::new();
+    // Large enough that deflate at level 9 takes seconds: Ctrl-C comes long before the end.
+    let data = sample_tar(256 << 20);
+    let tar = s.write(&format!("web_1.0_{ID}.docker"), &data, 0);
+    drop(data);
+    // A terminal, as a person has one: `script` runs the command on a pseudo-terminal and
+    // passes what it reads on stdin (here Ctrl-C, byte 3) to that terminal.
+    let command = format!("{} compress web --level 9", env!("CARGO_BIN_EXE_toolbox"));
+    let mut child = s
+        .command("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("TOOLBOX_ARTIFACTS_DIR", s.artifacts())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (bsdutils) is installed");
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The bar is drawn at once, with a percentage.
+    while !String::from_utf8_lossy(&seen).contains("0%") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "no bar: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("compressing"));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&[3]).unwrap();
+    stdin.flush().unwrap();
+    out.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen).to_string();
+    assert_eq!(status.code(), Some(130), "{text}");
+    // After the bar is cleared (erase line), one line says what happened; nothing follows it.
+    let tail = text.rsplit("\x1b[2K").next().unwrap();
+    assert!(
+        tail.trim_start_matches(['^', 'C', '\r'])
+            .starts_with("toolbox: interrupted")
+            && tail.contains("the next run")
+            && tail.trim_end().lines().count() == 1,
+        "{text:?}"
+    );
+    assert!(!text.contains("panicked"));
+    // Nothing lost, nothing half-written under an archive name.
+    assert!(tar.exists());
+    assert!(!s.artifacts().join(format!("web_1.0_{ID}.zip")).exists());
+    // The next run removes the leftover and says so.
+    let out = s
+        .toolbox()
+        .args(["compress", "web", "--level", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("left by an interrupted run"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(s.files(), vec![format!("web_1.0_{ID}.zip")]);
+}

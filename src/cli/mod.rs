@@ -109,6 +109,7 @@ enum Command {
 /// Parses the arguments, runs the command, and turns the outcome into an exit code:
 /// 0 success, 1 failure, 2 wrong usage.
 pub fn run() -> ExitCode {
+    progress::on_interrupt();
     match Cli::try_parse() {
         Ok(cli) => exit::code(dispatch(cli)),
         Err(usage) => exit::usage(&usage),

@@ -10,6 +10,9 @@ use toolbox::progress::{Reporter, Silent};
 
 use crate::cli::printer;
 
+/// The bars on screen, so that an interrupted run can clear them.
+static ACTIVE: Mutex<Vec<ProgressBar>> = Mutex::new(Vec::new());
+
 /// A byte-counting bar with a rate, drawn on stderr.
 struct Bar {
     bar: ProgressBar,
@@ -21,15 +24,16 @@ impl Reporter for Bar {
             Some(total) => self.bar.set_length(total),
             None => {
                 let style = ProgressStyle::with_template(
-                    "{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
+                    "{spinner} {wide_msg} {binary_bytes} {binary_bytes_per_sec} {elapsed}",
                 );
                 if let Ok(style) = style {
                     self.bar.set_style(style);
                 }
-                self.bar
-                    .enable_steady_tick(std::time::Duration::from_millis(200));
             }
         }
+        // Drawn now and kept moving, even while the engine has sent nothing yet.
+        self.bar.enable_steady_tick(Duration::from_millis(100));
+        self.bar.tick();
     }
 
     fn advance(&self, bytes: u64) {
@@ -38,7 +42,30 @@ impl Reporter for Bar {
 
     fn finish(&self) {
         self.bar.finish_and_clear();
+        if let Ok(mut active) = ACTIVE.lock() {
+            active.retain(|b| !b.is_finished());
+        }
     }
+}
+
+/// On Ctrl-C (SIGINT) or SIGTERM: clears the bars, says in one line that the run was
+/// interrupted and that the next run cleans up after it, and exits 130. What the run was
+/// writing is a temporary file beside its target (never under an archive name), which the
+/// next run that takes the directory's lock removes.
+pub fn on_interrupt() {
+    // Without the handler the run still stops, only less tidily: nothing to report.
+    let _ = ctrlc::set_handler(|| {
+        if let Ok(active) = ACTIVE.lock() {
+            for bar in active.iter() {
+                bar.finish_and_clear();
+            }
+        }
+        printer::notice(
+            &"interrupted: no archive was half-written; the next run that writes into the \
+              artifacts directory removes the temporary files this one left",
+        );
+        std::process::exit(130);
+    });
 }
 
 /// A reporter for work described by `message`, as `mode` says: `auto` is a bar on a terminal
@@ -55,12 +82,16 @@ pub fn reporter(mode: ProgressMode, message: &str) -> Arc<dyn Reporter> {
 fn bar(message: &str) -> Arc<dyn Reporter> {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(
-        "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        "{spinner} {wide_msg} [{bar:20}] {percent:>3}% {binary_bytes}/{binary_total_bytes} \
+         {binary_bytes_per_sec} eta {eta}",
     )
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_message(message.to_string());
+    if let Ok(mut active) = ACTIVE.lock() {
+        active.push(bar.clone());
+    }
     Arc::new(Bar { bar })
 }
 
