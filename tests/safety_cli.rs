@@ -657,6 +657,7 @@ impl DisposableEngine {
             );
             return None;
         }
+        common::hygiene::scratch_root(dir.path());
         let engine = DisposableEngine { dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -694,10 +695,18 @@ impl Drop for DisposableEngine {
     fn drop(&mut self) {
         self.kill();
         std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("umount")
-            .arg("-R")
-            .arg(self.dir.path())
-            .status();
+        // What dockerd mounted below its folder (its data root's bind mount, overlays), the
+        // deepest first: the folder itself is no mount point, so `umount -R` on it does nothing.
+        let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut below: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| Path::new(m).starts_with(self.dir.path()))
+            .collect();
+        below.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in below {
+            let _ = Command::new("umount").arg(m).status();
+        }
     }
 }
 

@@ -30,12 +30,15 @@ const PRIVATE: [(&str, &str); 6] = [
 
 impl Scratch {
     pub fn new() -> Scratch {
+        hygiene::watch();
         let dir = tempfile::tempdir().expect("a temporary directory");
         fs::create_dir(dir.path().join("artifacts")).unwrap();
         let home = tempfile::Builder::new()
             .prefix("toolbox-test-home.")
             .tempdir()
             .expect("a temporary home");
+        hygiene::scratch_root(dir.path());
+        hygiene::scratch_root(home.path());
         let scratch = Scratch { dir, home };
         for (_, rel) in PRIVATE {
             fs::create_dir_all(scratch.private(rel)).unwrap();
@@ -168,8 +171,10 @@ pub fn stderr(output: &std::process::Output) -> String {
 /// (`scripts/engine start`) when none does. Without an engine the calling test fails with a
 /// message saying how to start one: an engine test never passes by not running.
 pub fn engine() -> Option<String> {
-    use std::sync::OnceLock;
-    static ENGINE: OnceLock<Result<String, String>> = OnceLock::new();
+    hygiene::watch();
+    if hygiene::skipping("a Docker engine") {
+        return None;
+    }
     let found = ENGINE.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engine");
         let out = std::process::Command::new(&script)
@@ -183,13 +188,21 @@ pub fn engine() -> Option<String> {
         }
     });
     match found {
-        Ok(host) => Some(host.clone()),
+        Ok(host) => {
+            hygiene::engine_images_before(host);
+            Some(host.clone())
+        }
         Err(reason) => panic!(
             "no Docker engine can be reached ({reason}). Start one with `scripts/engine start` \
-             (as root; `just test` does it), or set DOCKER_HOST to a running engine"
+             (as root; `just test` does it), or set DOCKER_HOST to a running engine (or set \
+             {} to skip the tests that need one, loudly)",
+            hygiene::SKIP_VAR
         ),
     }
 }
+
+/// The engine the tests use, once found.
+static ENGINE: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
 
 /// The engine's address (the test fails when there is none).
 #[allow(unused_macros)]
@@ -260,12 +273,14 @@ pub fn unique_image(prefix: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!(
+    let name = format!(
         "{prefix}{}x{}x{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
         nanos % 10_000
-    )
+    );
+    hygiene::image_name(&name);
+    name
 }
 
 /// A build context with a Dockerfile FROM scratch, a file holding `content`, and busybox as
@@ -336,6 +351,10 @@ impl TestRegistry {
     /// With `tls`, the registry serves HTTPS with a certificate for 127.0.0.1 signed by a test
     /// CA, written to `ca.pem` in [`TestRegistry::dir`].
     pub fn start_with(user: Option<(&str, &str)>, tls: bool) -> Option<TestRegistry> {
+        hygiene::watch();
+        if hygiene::skipping("a registry (docker-registry)") {
+            return None;
+        }
         let binary = ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"]
             .into_iter()
             .find(|p| Path::new(p).exists());
@@ -485,4 +504,228 @@ macro_rules! registry {
             None => return,
         }
     };
+}
+
+/// What the tests leave behind: nothing. Checked (and, for the engine's images, cleaned) when
+/// the test program exits, after every test has run:
+/// - no filesystem is still mounted below a test's scratch folders or homes;
+/// - no image the tests named (`unique_image`), and no image made since the first engine test
+///   started that no longer has a name (a rebuilt tag's old image), is left in the engine: the
+///   harness removes them, and fails if any remains;
+/// - nothing in the user's home changed (`~/.docker`, `~/.cache/toolbox`, `~/.config/toolbox`).
+///
+/// A failed check prints what is left on stderr and makes the test program exit 1.
+/// With `TOOLBOX_SKIP_SERVICE_TESTS=1`, the tests that need an engine or a registry return at
+/// once instead of failing, and the count of those skipped is printed on stderr, outside the
+/// test runner's capture, at the end.
+pub mod hygiene {
+    use std::collections::BTreeSet;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Mutex, Once, OnceLock};
+    use std::time::SystemTime;
+
+    /// The opt-out: set to 1 to skip (loudly) the tests that need an engine or a registry.
+    pub const SKIP_VAR: &str = "TOOLBOX_SKIP_SERVICE_TESTS";
+
+    static ROOTS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    static HOME: OnceLock<Vec<(PathBuf, Option<SystemTime>)>> = OnceLock::new();
+    /// The engine, and the IDs of the images it had before the first test used it.
+    static BEFORE: OnceLock<(String, BTreeSet<String>)> = OnceLock::new();
+
+    /// Starts watching: the end-of-run check is registered once per test program.
+    pub fn watch() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            HOME.get_or_init(home_state);
+            // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds (it catches panics).
+            unsafe {
+                libc::atexit(at_exit);
+            }
+        });
+    }
+
+    /// Whether the opt-out is set; if so, counts one more skipped test.
+    pub fn skipping(what: &str) -> bool {
+        let on = std::env::var(SKIP_VAR).is_ok_and(|v| v == "1");
+        if on {
+            SKIPPED.fetch_add(1, Ordering::SeqCst);
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: a test that needs {what} did not run ({SKIP_VAR}=1)"
+            );
+        }
+        on
+    }
+
+    pub fn scratch_root(path: &Path) {
+        if let Ok(mut roots) = ROOTS.lock() {
+            roots.push(path.to_path_buf());
+        }
+    }
+
+    pub fn image_name(name: &str) {
+        if let Ok(mut names) = NAMES.lock() {
+            names.push(name.to_string());
+        }
+    }
+
+    /// Notes the images `host` has before the tests use it (once).
+    pub fn engine_images_before(host: &str) {
+        BEFORE.get_or_init(|| (host.to_string(), image_ids(host, &[]).into_iter().collect()));
+    }
+
+    fn docker(host: &str) -> Command {
+        let mut cmd = Command::new("docker");
+        let config = std::env::temp_dir().join(format!("toolbox-hygiene-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&config);
+        cmd.env("DOCKER_HOST", host).env("DOCKER_CONFIG", config);
+        cmd
+    }
+
+    fn image_ids(host: &str, filter: &[&str]) -> Vec<String> {
+        let out = docker(host)
+            .args(["images", "--all", "--no-trunc", "--quiet"])
+            .args(filter)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn home_state() -> Vec<(PathBuf, Option<SystemTime>)> {
+        let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+            return Vec::new();
+        };
+        [
+            ".docker",
+            ".docker/config.json",
+            ".cache/toolbox",
+            ".config/toolbox",
+        ]
+        .iter()
+        .map(|rel| {
+            let p = home.join(rel);
+            let t = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+            (p, t)
+        })
+        .collect()
+    }
+
+    fn mounts_left() -> Vec<String> {
+        let roots = ROOTS.lock().map(|r| r.clone()).unwrap_or_default();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| roots.iter().any(|r| Path::new(m).starts_with(r)))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Removes what the tests made in the engine; returns what could not be removed.
+    fn images_left() -> Vec<String> {
+        let Some((host, before)) = BEFORE.get() else {
+            return Vec::new();
+        };
+        let names = NAMES.lock().map(|n| n.clone()).unwrap_or_default();
+        // Named images first (every tag of every name a test made), then what lost its name.
+        let listed = docker(host)
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let ours: Vec<&str> = listed
+            .lines()
+            .filter(|r| names.iter().any(|n| r.contains(n.as_str())))
+            .collect();
+        for chunk in ours.chunks(50) {
+            let _ = docker(host).args(["rmi", "--force"]).args(chunk).output();
+        }
+        let made: Vec<String> = image_ids(host, &["--filter", "dangling=true"])
+            .into_iter()
+            .filter(|id| !before.contains(id))
+            .collect();
+        for id in &made {
+            let _ = docker(host).args(["rmi", "--force", id]).output();
+        }
+        let mut left: Vec<String> = image_ids(host, &[])
+            .into_iter()
+            .filter(|id| made.contains(id))
+            .collect();
+        let listed = docker(host)
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        left.extend(
+            listed
+                .lines()
+                .filter(|r| names.iter().any(|n| r.contains(n.as_str())))
+                .map(str::to_string),
+        );
+        left
+    }
+
+    extern "C" fn at_exit() {
+        let _ = std::panic::catch_unwind(check);
+    }
+
+    fn check() {
+        let mut err = std::io::stderr();
+        let skipped = SKIPPED.load(Ordering::SeqCst);
+        if skipped > 0 {
+            let _ = writeln!(
+                err,
+                "\n*** {skipped} test(s) that need an engine or a registry were SKIPPED ({SKIP_VAR}=1): \
+                 they did not run and prove nothing ***\n"
+            );
+        }
+        let mut problems = Vec::new();
+        let mounts = mounts_left();
+        if !mounts.is_empty() {
+            problems.push(format!("filesystems still mounted: {}", mounts.join(", ")));
+            for m in &mounts {
+                let _ = Command::new("umount").arg("-l").arg(m).status();
+            }
+        }
+        let images = images_left();
+        if !images.is_empty() {
+            problems.push(format!("images left in the engine: {}", images.join(", ")));
+        }
+        if let Some(before) = HOME.get() {
+            let after = home_state();
+            let changed: Vec<String> = before
+                .iter()
+                .zip(&after)
+                .filter(|(b, a)| b.1 != a.1)
+                .map(|(b, _)| b.0.display().to_string())
+                .collect();
+            if !changed.is_empty() {
+                problems.push(format!("the user's home changed: {}", changed.join(", ")));
+            }
+        }
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("toolbox-hygiene-{}", std::process::id())),
+        );
+        if !problems.is_empty() {
+            let _ = writeln!(
+                err,
+                "\n*** the tests left things behind: {} ***\n",
+                problems.join("; ")
+            );
+            // SAFETY: ends the process now, with a failing status, as a failed test would.
+            unsafe { libc::_exit(1) };
+        }
+    }
 }
