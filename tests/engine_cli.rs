@@ -219,7 +219,12 @@ fn build_update_clean_compress_and_load() {
     docker_ok(
         &s,
         &host,
-        &["rmi", &format!("{image}:1.0"), &format!("{image}:2.0-b1")],
+        &[
+            "rmi",
+            "--no-prune",
+            &format!("{image}:1.0"),
+            &format!("{image}:2.0-b1"),
+        ],
     );
     assert!(
         !docker(&s, &host)
@@ -234,12 +239,12 @@ fn build_update_clean_compress_and_load() {
     assert_eq!(full_id(&s, &host, &format!("{image}:1.0")), id2);
 
     // docker load reads a .docker archive written by update-image.
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
     let tar = s.path().join("plain.docker");
     fs::write(&tar, unzip(&zip2)).unwrap();
     docker_ok(&s, &host, &["load", "-i", tar.to_str().unwrap()]);
     assert_eq!(full_id(&s, &host, &format!("{image}:1.0")), id2);
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -347,6 +352,7 @@ fn build_from_the_config_file_with_a_repository() {
         &host,
         &[
             "rmi",
+            "--no-prune",
             &format!("{repository}:3.1"),
             &format!("{repository}:3.2"),
         ],
@@ -474,7 +480,12 @@ fn missing_image_unreachable_engine_and_foreign_twin_are_clear_errors() {
     docker_ok(
         &s,
         &host,
-        &["rmi", &format!("{image}:1.0"), &format!("{image}:1.1")],
+        &[
+            "rmi",
+            "--no-prune",
+            &format!("{image}:1.0"),
+            &format!("{image}:1.1"),
+        ],
     );
 }
 
@@ -530,11 +541,23 @@ fn update_image_into_zst_and_load_it_back() {
         (Some(false), Some("zst"))
     );
 
-    docker_ok(&s, &host, &["rmi", &format!("{image}:4.0")]);
+    // verify --json: one row per archive.
+    let out = ok(toolbox(
+        &s,
+        &host,
+        &["verify", "--json", zst.to_str().unwrap()],
+    ));
+    let rows = json(&out);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["ok"], true);
+    assert!(rows[0]["problem"].is_null());
+    assert!(rows[0]["path"].as_str().unwrap().ends_with(".zst"));
+
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:4.0")]);
     let out = ok(toolbox(&s, &host, &["load", zst.to_str().unwrap()]));
     assert_eq!(stdout(&out).trim(), format!("Loaded image: {image}:4.0"));
     assert_eq!(full_id(&s, &host, &format!("{image}:4.0")), id);
-    docker_ok(&s, &host, &["rmi", &format!("{image}:4.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:4.0")]);
 }
 
 #[test]
@@ -569,7 +592,7 @@ fn update_image_creates_a_missing_artifacts_directory_and_says_so() {
     let out = toolbox(&s, &host, &["images", "--basedir", "not/made"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!s.path().join("not/made").exists());
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -600,7 +623,7 @@ fn load_checks_every_layer_as_it_streams() {
         err.contains("layer") && err.contains("has digest") && err.contains("docker rmi"),
         "{err}"
     );
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -636,7 +659,7 @@ fn update_image_force_saves_again_and_replaces() {
     assert_eq!(zipped["written"], true);
     assert_eq!(update(&["--compress"])["written"], false);
     assert_eq!(update(&["--compress", "--force"])["written"], true);
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -686,10 +709,49 @@ fn a_dirty_build_with_clean_keeps_the_release() {
         &host,
         &[
             "rmi",
+            "--no-prune",
             &format!("{image}:1.0.0.2"),
             &format!("{image}:1.0.0.0"),
         ],
     );
+}
+
+#[test]
+fn a_save_on_a_terminal_shows_a_bar_with_percentage_and_eta() {
+    let host = engine!();
+    let s = Scratch::new();
+    let image = unique_image("bar");
+    let ctx = scratch_context(s.path(), "bar", "");
+    build(&s, &host, &image, "1.0", &ctx);
+    // A terminal, as a person has one: `script` runs toolbox on a pseudo-terminal.
+    let command = format!(
+        "stty cols 160 rows 40; {} update-image {image} --version 1.0 --compress",
+        env!("CARGO_BIN_EXE_toolbox")
+    );
+    let out = s
+        .command("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("DOCKER_HOST", &host)
+        .env("TOOLBOX_ARTIFACTS_DIR", s.artifacts())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (bsdutils) is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // The bar, drawn from the start against the image's size: a percentage, the total, an ETA.
+    let frames: Vec<&str> = text
+        .split(['\r', '\n'])
+        .filter(|f| f.contains("saving") && f.contains('%'))
+        .collect();
+    assert!(!frames.is_empty(), "{text:?}");
+    assert!(frames.iter().all(|f| f.contains("eta")), "{text:?}");
+    assert!(
+        frames[0].contains("  0%") || frames[0].contains(" 0%"),
+        "{text:?}"
+    );
+    // Cleared at the end: the last thing on the terminal is the result line.
+    assert!(text.trim_end().ends_with("written"), "{text:?}");
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -768,5 +830,5 @@ fn progress_plain_prints_lines_for_logs_and_none_prints_nothing() {
     let sizes = last.split("  ").nth(2).unwrap_or_default();
     let (done, total) = sizes.split_once('/').unwrap_or_default();
     assert_eq!(done, total, "{err}");
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }

@@ -213,6 +213,14 @@ fn inspect_agrees_with_docker_inspect_and_extract_with_docker_export() {
         );
         let total: u64 = layers.iter().map(|l| l["Size"].as_u64().unwrap()).sum();
         assert_eq!(ours["Size"].as_u64(), Some(total));
+        // Said in the output: as stored, not docker's unpacked size.
+        assert!(
+            ours["SizeNote"]
+                .as_str()
+                .unwrap()
+                .contains("not docker's unpacked size"),
+            "{target}"
+        );
         assert!(
             ours["Format"] == "zst" || ours["Format"] == "zip",
             "{target}"
@@ -228,6 +236,14 @@ fn inspect_agrees_with_docker_inspect_and_extract_with_docker_export() {
         "{text}"
     );
     assert!(text.contains("org.example.team=release"), "{text}");
+    let size_line = text
+        .lines()
+        .find(|l| l.starts_with("Size"))
+        .unwrap_or_default();
+    assert!(
+        size_line.contains("as stored") && size_line.contains("not docker's unpacked size"),
+        "{text}"
+    );
 
     // The root filesystem: the same tree as `docker export` of a container of the image.
     let container = docker_ok(&s, &host, &["create", &format!("{image}:1.0")]);
@@ -269,7 +285,7 @@ fn inspect_agrees_with_docker_inspect_and_extract_with_docker_export() {
         vec!["data", "data/keep", "data/keep/a", "data/keep/hard"]
     );
 
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }
 
 /// A tar of regular files.

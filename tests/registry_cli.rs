@@ -89,7 +89,7 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
     );
 
     // The engine pulls it with the same image ID; skopeo reads the same manifest.
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
     docker_ok(&s, &host, &["pull", &format!("{repo}:1.0")]);
     assert_eq!(full_id(&s, &host, &format!("{repo}:1.0")), id);
     let skopeo = common::skopeo(&s)
@@ -215,7 +215,7 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
         stdout(&out)
     );
 
-    docker_ok(&s, &host, &["rmi", &format!("{repo}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{repo}:1.0")]);
 }
 
 #[test]
@@ -261,17 +261,17 @@ fn an_image_pushed_by_docker_is_pulled_into_a_loadable_archive() {
     assert_eq!(json(&out)["written"], false);
 
     // docker load of the archive gives the same image ID; so does toolbox load of the ZIP.
-    docker_ok(&s, &host, &["rmi", &reference]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &reference]);
     let tar = s
         .artifacts()
         .join(format!("{image}_3.0_{}.docker", &id[7..19]));
     let loaded = docker_ok(&s, &host, &["load", "-i", tar.to_str().unwrap()]);
     assert!(loaded.contains(&format!("{image}:3.0")), "{loaded}");
     assert_eq!(full_id(&s, &host, &format!("{image}:3.0")), id);
-    docker_ok(&s, &host, &["rmi", &format!("{image}:3.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:3.0")]);
     ok(toolbox(&s, &host, &["load", "lib-copy:3.0"]));
     assert_eq!(full_id(&s, &host, "lib-copy:3.0"), id);
-    docker_ok(&s, &host, &["rmi", "lib-copy:3.0"]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", "lib-copy:3.0"]);
 }
 
 #[test]

@@ -271,7 +271,12 @@ fn killed_runs_never_leave_a_partial_archive() {
     docker_ok(
         &s,
         &host,
-        &["rmi", &format!("{image}:1.0"), &format!("{image}:0.9")],
+        &[
+            "rmi",
+            "--no-prune",
+            &format!("{image}:1.0"),
+            &format!("{image}:0.9"),
+        ],
     );
 }
 
@@ -378,7 +383,7 @@ fn a_full_disk_during_a_save_leaves_nothing() {
         .filter(|n| n != ".toolbox.lock")
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -449,9 +454,13 @@ fn concurrent_updates_end_with_one_correct_archive() {
             "{:?}",
             s.files()
         );
-        docker_ok(&s, &host, &["rmi", &format!("{image}:{version}")]);
+        docker_ok(
+            &s,
+            &host,
+            &["rmi", "--no-prune", &format!("{image}:{version}")],
+        );
     }
-    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
 }
 
 #[test]
@@ -563,7 +572,12 @@ fn verify_finds_flipped_bytes_truncation_and_renames() {
     docker_ok(
         &s,
         &host,
-        &["rmi", &format!("{image}:1.0"), &format!("{image}:1.1")],
+        &[
+            "rmi",
+            "--no-prune",
+            &format!("{image}:1.0"),
+            &format!("{image}:1.1"),
+        ],
     );
 }
 

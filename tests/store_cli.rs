@@ -983,6 +983,27 @@ fn a_zip_without_its_end_record_is_truncated_or_not_a_zip() {
     let text = stdout(&out);
     assert!(text.contains("truncated or not a ZIP"), "{text}");
     assert!(!text.contains("EOCD"), "{text}");
+    // Paths are printed once, on every line that names one.
+    s.write(
+        &format!("web_1.1_{ID}.zst"),
+        b"not zstd at all, not even close",
+        0,
+    );
+    let out = s.toolbox().args(["verify"]).output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    for line in text.lines() {
+        assert_eq!(line.matches(&format!("_{ID}.")).count(), 1, "{line}");
+    }
+    assert!(text.contains("zstd data is damaged"), "{text}");
+    let out = s
+        .toolbox()
+        .args(["extract", "web:1.1", "out"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(err.matches(&format!("_{ID}.")).count(), 1, "{err}");
+    assert!(!err.contains(".toolbox-extract"), "{err}");
 }
 
 #[test]
@@ -1296,6 +1317,18 @@ fn ctrl_c_clears_the_bar_says_so_in_one_line_and_the_next_run_cleans_up() {
         seen.extend_from_slice(&buf[..n]);
     }
     assert!(String::from_utf8_lossy(&seen).contains("compressing"));
+    // Ctrl-C once the archive is being written (under its temporary name).
+    let writing = || {
+        fs::read_dir(s.artifacts())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".toolbox-tmp."))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !writing() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(writing(), "no temporary file appeared");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&[3]).unwrap();
     stdin.flush().unwrap();

@@ -282,8 +282,8 @@ pub fn with_tar_reader<T, E: From<CodecError> + From<IoError>>(
             let size = file.metadata().at(path)?.len();
             reporter.start(Some(size));
             let counted = ProgressReader::new(file, reporter);
-            let mut decoder = zstd::stream::read::Decoder::new(counted).at(path)?;
-            f(&mut decoder)
+            let decoder = zstd::stream::read::Decoder::new(counted).at(path)?;
+            f(&mut ZstdData(decoder))
         }
         Format::Foreign(ref ext) => Err(E::from(CodecError::from(WrongFormat {
             path: path.clone(),
@@ -291,6 +291,24 @@ pub fn with_tar_reader<T, E: From<CodecError> + From<IoError>>(
             expected: ".docker, .zip or .zst".into(),
             command: "reading",
         }))),
+    }
+}
+
+/// A zstd stream whose decoding errors say what they mean: the data is damaged or cut short
+/// (zstd's own words, such as `Unknown frame descriptor`, follow in parentheses).
+struct ZstdData<R>(R);
+
+impl<R: Read> Read for ZstdData<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Other | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the zstd data is damaged or truncated ({e})"),
+                )
+            }
+            _ => e,
+        })
     }
 }
 
@@ -324,7 +342,7 @@ fn check_tar_start(file: &File, path: &Path) -> Result<()> {
 }
 
 /// Copies a stream, naming the source or the destination in the error of whichever failed.
-fn copy(reader: &mut dyn Read, from: &Path, writer: &mut dyn Write, to: &Path) -> Result<u64> {
+pub fn copy(reader: &mut dyn Read, from: &Path, writer: &mut dyn Write, to: &Path) -> Result<u64> {
     pump(reader, writer, |_| {}).map_err(|e| match e {
         PipelineError::Read(e) => IoError::new(from, e).into(),
         PipelineError::Write(e) => IoError::new(to, e).into(),

@@ -119,9 +119,8 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
                 .at(parent)?;
             let spool_path = spool.path().to_path_buf();
             codec::with_tar_reader(archive, &Silent, |tar| {
-                io::copy(tar, spool.as_file_mut())
+                codec::copy(tar, &archive.path, spool.as_file_mut(), &spool_path)
                     .map(|_| ())
-                    .at(&spool_path)
                     .map_err(Error::from)
             })?;
             let file = spool.reopen().at(&spool_path)?;

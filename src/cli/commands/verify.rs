@@ -62,7 +62,8 @@ pub fn run(args: &VerifyArgs, cx: &Context) -> Result<Status, Failure> {
             Outcome::Sound => None,
             Outcome::Damaged { reason } => Some(reason),
             Outcome::Failed(e) => Some(e.to_string()),
-        };
+        }
+        .map(|p| without_path(&p, &archive.path));
         let path = output::path_text(&archive.path);
         if !args.json {
             let line = problem.as_deref().unwrap_or("ok");
@@ -83,4 +84,42 @@ pub fn run(args: &VerifyArgs, cx: &Context) -> Result<Status, Failure> {
     } else {
         Status::Failure
     })
+}
+
+/// `problem` without the archive's path at its start: the line (or the JSON row) names the path
+/// already, and a path is printed once.
+fn without_path(problem: &str, path: &std::path::Path) -> String {
+    let p = path.display();
+    [
+        format!("`{p}` is "),
+        format!("`{p}`: "),
+        format!("`{p}` "),
+        format!("{p}: "),
+    ]
+    .iter()
+    .find_map(|prefix| problem.strip_prefix(prefix.as_str()))
+    .unwrap_or(problem)
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_is_said_once() {
+        let p = std::path::Path::new("./a/web_1_0123456789ab.zip");
+        assert_eq!(
+            without_path(
+                "`./a/web_1_0123456789ab.zip` is not a valid ZIP archive: x",
+                p
+            ),
+            "not a valid ZIP archive: x"
+        );
+        assert_eq!(
+            without_path("./a/web_1_0123456789ab.zip: the zstd data is damaged", p),
+            "the zstd data is damaged"
+        );
+        assert_eq!(without_path("the tar is damaged", p), "the tar is damaged");
+    }
 }
