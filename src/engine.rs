@@ -153,6 +153,8 @@ pub struct ImageFacts {
     pub created: Option<String>,
     /// The image's size as the engine gives it (about what `docker save` streams).
     pub size: Option<u64>,
+    /// The layers' diff IDs (the config's `rootfs.diff_ids`), bottom first.
+    pub layers: Vec<String>,
 }
 
 /// Why the engine could not be reached, in the system's words (never the client library's):
@@ -252,6 +254,7 @@ impl Engine {
                     id,
                     size: inspect.size.and_then(|s| u64::try_from(s).ok()),
                     created: inspect.created,
+                    layers: inspect.root_fs.and_then(|r| r.layers).unwrap_or_default(),
                 }))
             }
             Err(bollard::errors::Error::DockerResponseServerError {

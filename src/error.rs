@@ -76,14 +76,17 @@ pub enum Error {
     BadUrl { url: String, reason: String },
 
     #[error(
-        "`{}` holds image {found}, but its name says {expected}: the file was renamed or is not \
-         what it claims",
+        "`{}` loaded as image {found}, which is none of the archive's identities ({compared}) \
+         and whose config (layers, creation time) is not the archive's, whose name says \
+         {expected}: the file was renamed or is not what it claims",
         path.display()
     )]
     IdMismatch {
         path: PathBuf,
         expected: String,
         found: String,
+        /// The identities compared: the config digest, the manifests' and indexes'.
+        compared: String,
     },
 
     #[error(

@@ -73,10 +73,20 @@ impl Summary {
     }
 }
 
-impl From<&ImageInfo> for Summary {
-    fn from(info: &ImageInfo) -> Summary {
+impl Summary {
+    /// The summary of the image `info` describes, in the archive named with `name_id`: its ID
+    /// is the identity the name's ID begins (the config digest for a classic engine's archive
+    /// and a pull's, a manifest's or index's digest for a containerd-store engine's), else the
+    /// config digest.
+    pub fn of(info: &ImageInfo, name_id: &str) -> Summary {
+        let id = info
+            .identities()
+            .into_iter()
+            .find(|id| digest::hex_part(id).starts_with(name_id))
+            .unwrap_or(&info.id)
+            .to_string();
         Summary {
-            id: info.id.clone(),
+            id,
             created: info.created().map(str::to_string),
         }
     }
@@ -159,7 +169,7 @@ fn summary_of(archive: &Archive, caches: &mut HashMap<PathBuf, Cache>) -> Result
     let found = match comment {
         Some(summary) => Ok(summary),
         None => image::inspect(archive)
-            .map(|info| Summary::from(&info))
+            .map(|info| Summary::of(&info, &archive.name.id))
             .map_err(MetaError::from),
     };
     // What cannot be read is remembered too (until the file changes), but not a failed read.

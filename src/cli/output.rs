@@ -212,6 +212,20 @@ pub fn inspect_text(info: &ImageInfo, archive: &Archive) -> String {
             )],
         ),
         ("Id", vec![info.id.clone()]),
+        (
+            "Manifests",
+            info.manifests
+                .iter()
+                .map(|m| {
+                    let kind = if m.is_index { "index" } else { "manifest" };
+                    match &m.platform {
+                        Some(p) => format!("{kind} {} ({p})", m.digest),
+                        None => format!("{kind} {}", m.digest),
+                    }
+                })
+                .collect(),
+        ),
+        ("Reads", info.reading().into_iter().collect()),
         ("RepoTags", info.repo_tags.clone()),
         ("Created", vec![text(info.created())]),
         ("Architecture", vec![text(info.field("architecture"))]),

@@ -88,8 +88,16 @@ pub enum ImageError {
     #[error("the blob `{path}` has digest {found}")]
     BlobDigest { path: String, found: String },
 
-    #[error("the image ID is {id}, but the file name says {name_id}")]
-    IdMismatch { id: String, name_id: String },
+    #[error(
+        "the file name says {name_id}, but the image is config {id}{others}: none of its \
+         identities begins with it"
+    )]
+    IdMismatch {
+        id: String,
+        /// `, manifest sha256:…` for each manifest or index that leads to the image.
+        others: String,
+        name_id: String,
+    },
 }
 
 /// Why an archive's image could not be read, verified or extracted.

@@ -20,6 +20,26 @@ pub struct ImageInfo {
     pub config_bytes: Vec<u8>,
     /// The layers, bottom first.
     pub layers: Vec<LayerInfo>,
+    /// The manifests and indexes of the archive's OCI layout that lead to this image,
+    /// outermost first (empty for a classic archive): on a containerd-store engine the image's
+    /// ID is the digest of the outermost one.
+    pub manifests: Vec<ManifestRef>,
+}
+
+/// A manifest or index that leads to an image, as the archive's `index.json` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRef {
+    /// `sha256:` and 64 hex digits.
+    pub digest: String,
+    pub media_type: String,
+    /// `os/architecture[/variant]`, when the descriptor says.
+    pub platform: Option<String>,
+    /// Whether it is an index (a manifest list) rather than an image manifest.
+    pub is_index: bool,
+    /// The other image manifests of the index this one is listed in, that toolbox does not
+    /// read (other platforms), and the attestation manifests beside it.
+    pub siblings: usize,
+    pub attestations: usize,
 }
 
 /// One layer of an image.
@@ -39,6 +59,15 @@ pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
 }
 
 impl ImageInfo {
+    /// Every digest the image is known by: its config digest (its ID on a classic engine and in
+    /// a registry), then the manifests and indexes that lead to it (its ID on a
+    /// containerd-store engine).
+    pub fn identities(&self) -> Vec<&str> {
+        std::iter::once(self.id.as_str())
+            .chain(self.manifests.iter().map(|m| m.digest.as_str()))
+            .collect()
+    }
+
     /// The `created` string of the config.
     pub fn created(&self) -> Option<&str> {
         self.config.get("created").and_then(Value::as_str)
@@ -57,6 +86,34 @@ impl ImageInfo {
     /// The runtime configuration (`config` in the image config), when there is one.
     pub fn runtime(&self) -> Option<&serde_json::Map<String, Value>> {
         self.config.get("config").and_then(Value::as_object)
+    }
+
+    /// Which image of an index toolbox reads, and why, when the archive's index offers more
+    /// than one (platforms, attestation manifests); `None` when there was no choice.
+    pub fn reading(&self) -> Option<String> {
+        let chosen = self.manifests.last()?;
+        if chosen.siblings == 0 && chosen.attestations == 0 {
+            return None;
+        }
+        let platform = chosen.platform.as_deref().unwrap_or("its platform");
+        let mut why = format!(
+            "the image manifest {} for {platform}: the image the archive's manifest.json (or the \
+             first entry of its index) names",
+            chosen.digest
+        );
+        if chosen.siblings > 0 {
+            why.push_str(&format!(
+                "; {} other platform manifest(s) are not read",
+                chosen.siblings
+            ));
+        }
+        if chosen.attestations > 0 {
+            why.push_str(&format!(
+                "; {} attestation manifest(s) (provenance, SBOM) are not images",
+                chosen.attestations
+            ));
+        }
+        Some(why)
     }
 
     /// The total size of the layers as stored.
@@ -78,7 +135,31 @@ impl ImageInfo {
             config.entry(key).or_insert(Value::Null);
         }
         let mut out = serde_json::Map::new();
-        out.insert("Id".into(), self.id.clone().into());
+        // `Id` as the saving engine showed it: the identity the name's ID begins.
+        let id = self
+            .identities()
+            .into_iter()
+            .find(|id| crate::digest::hex_part(id).starts_with(&archive.name.id))
+            .unwrap_or(&self.id);
+        out.insert("Id".into(), id.into());
+        out.insert("ConfigDigest".into(), self.id.clone().into());
+        out.insert(
+            "ManifestDigests".into(),
+            self.manifests
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "Digest": m.digest,
+                        "MediaType": m.media_type,
+                        "Kind": if m.is_index { "index" } else { "manifest" },
+                        "Platform": m.platform,
+                    })
+                })
+                .collect(),
+        );
+        if let Some(why) = self.reading() {
+            out.insert("Reads".into(), why.into());
+        }
         out.insert("RepoTags".into(), self.repo_tags.clone().into());
         out.insert("Created".into(), self.created().into());
         for (key, field) in [

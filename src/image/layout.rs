@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::ImageError;
 use super::index::{TarIndex, blob_path};
-use super::info::{ImageInfo, LayerInfo};
+use super::info::{ImageInfo, LayerInfo, ManifestRef};
 use crate::digest::sha256;
 use crate::oci::Document;
 
@@ -39,8 +39,103 @@ impl TarIndex {
         self.read_images(usize::MAX)
     }
 
-    /// The first `count` images the tar holds (the others are not read).
+    /// The first `count` images the tar holds (the others are not read), each with the
+    /// manifests and indexes of `index.json` that lead to it.
     fn read_images(&self, count: usize) -> Result<Vec<ImageInfo>, ImageError> {
+        let mut images = self.read_image_configs(count)?;
+        if self.contains("index.json") {
+            for image in &mut images {
+                image.manifests = self.manifests_of(&image.id);
+            }
+        }
+        Ok(images)
+    }
+
+    /// The chain of descriptors from `index.json` down to the image manifest whose config is
+    /// `config_digest` (the first such chain), outermost first.
+    pub(crate) fn manifests_of(&self, config_digest: &str) -> Vec<ManifestRef> {
+        let Some(top) = self
+            .document("index.json")
+            .and_then(|b| Document::parse(b).ok())
+        else {
+            return Vec::new();
+        };
+        let mut chain = Vec::new();
+        self.find_chain(&top, config_digest, 0, &mut chain);
+        chain
+    }
+
+    fn find_chain(
+        &self,
+        doc: &Document,
+        config_digest: &str,
+        depth: usize,
+        chain: &mut Vec<ManifestRef>,
+    ) -> bool {
+        if depth >= MAX_DEPTH {
+            return false;
+        }
+        let Some(list) = &doc.manifests else {
+            return false;
+        };
+        let children: Vec<(&crate::oci::Descriptor, Option<Document>)> = list
+            .iter()
+            .map(|d| {
+                let parsed = self
+                    .document(&blob_path(&d.digest))
+                    .and_then(|b| Document::parse(b).ok());
+                (d, parsed)
+            })
+            .collect();
+        let attestation = |d: &crate::oci::Descriptor| {
+            d.annotations
+                .get("vnd.docker.reference.type")
+                .is_some_and(|t| t == "attestation-manifest")
+        };
+        let attestations = children.iter().filter(|(d, _)| attestation(d)).count();
+        let images = children.len() - attestations;
+        for (descriptor, parsed) in &children {
+            let Some(child) = parsed else { continue };
+            let reference = ManifestRef {
+                digest: descriptor.digest.clone(),
+                media_type: child
+                    .media_type
+                    .clone()
+                    .unwrap_or_else(|| descriptor.media_type.clone()),
+                platform: descriptor.platform.as_ref().map(|p| {
+                    let mut text = format!("{}/{}", p.os, p.architecture);
+                    if let Some(v) = &p.variant {
+                        text.push('/');
+                        text.push_str(v);
+                    }
+                    text
+                }),
+                is_index: child.manifests.is_some(),
+                siblings: images.saturating_sub(1),
+                attestations,
+            };
+            if child
+                .config
+                .as_ref()
+                .is_some_and(|c| c.digest == config_digest)
+            {
+                chain.push(reference);
+                return true;
+            }
+            if child.manifests.is_some() {
+                chain.push(reference);
+                if self.find_chain(child, config_digest, depth + 1, chain) {
+                    return true;
+                }
+                chain.pop();
+            }
+        }
+        false
+    }
+
+    /// The first `count` images of `manifest.json` or, when there is none, the one image
+    /// `index.json` leads to.
+    fn read_image_configs(&self, count: usize) -> Result<Vec<ImageInfo>, ImageError> {
         if let Some(bytes) = self.document("manifest.json") {
             let manifest: Vec<ManifestEntry> =
                 serde_json::from_slice(bytes).map_err(ImageError::BadManifest)?;
@@ -164,6 +259,7 @@ impl TarIndex {
             config,
             config_path: config_path.to_string(),
             config_bytes: bytes.to_vec(),
+            manifests: Vec::new(),
         })
     }
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 
 pub use error::{ArchiveError, ImageError, Refusal};
 pub use index::{FileDigest, Member, Reading, TarIndex, blob_path};
-pub use info::{ImageInfo, LayerInfo, parse_time};
+pub use info::{ImageInfo, LayerInfo, ManifestRef, parse_time};
 pub use verify::verify;
 
 use crate::archive::Archive;
@@ -66,13 +66,27 @@ pub(crate) fn indexing(path: &Path, e: ImageError) -> ArchiveError {
     }
 }
 
-/// Checks that the image ID begins with the ID in the archive's name.
+/// Checks that the ID in the archive's name begins one of the image's identities: its config
+/// digest (the ID a classic engine shows, and a pull's), or the digest of a manifest or index
+/// that leads to it (the ID a containerd-store engine shows).
 fn check_name(info: &ImageInfo, name_id: &str) -> std::result::Result<(), ImageError> {
-    if digest::hex_part(&info.id).starts_with(name_id) {
+    let ids = info.identities();
+    if ids
+        .iter()
+        .any(|id| digest::hex_part(id).starts_with(name_id))
+    {
         Ok(())
     } else {
         Err(ImageError::IdMismatch {
             id: info.id.clone(),
+            others: info
+                .manifests
+                .iter()
+                .map(|m| {
+                    let kind = if m.is_index { "index" } else { "manifest" };
+                    format!(", {kind} {}", m.digest)
+                })
+                .collect(),
             name_id: name_id.to_string(),
         })
     }

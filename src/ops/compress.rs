@@ -23,7 +23,7 @@ pub fn compress(
 ) -> Result<PathBuf> {
     let comment = image::inspect(src)
         .ok()
-        .map(|info| Summary::from(&info).zip_comment());
+        .map(|info| Summary::of(&info, &src.name.id).zip_comment());
     Ok(codec::compress(
         src,
         compression,

@@ -20,11 +20,14 @@ pub fn run(args: &LoadArgs, cx: &Context) -> Result<Status, Failure> {
     let archive = cx.select(&args.target, &[], "load")?;
     let settings = cx.settings()?;
     let reporter = cx.reporter(&format!("loading {}", archive.file_name()));
-    let reference = context::runtime()?.block_on(async {
+    let loaded = context::runtime()?.block_on(async {
         let engine = context::connect(&settings).await?;
         load::load(&engine, &archive, reporter).await
     })?;
-    // As `docker load` says it.
-    printer::lines([format!("Loaded image: {reference}")])?;
+    // As `docker load` says it, then the ID the engine gave the image.
+    printer::lines([
+        format!("Loaded image: {}", loaded.reference),
+        format!("Loaded image ID: {}", loaded.id),
+    ])?;
     Ok(Status::Success)
 }
