@@ -13,8 +13,32 @@ use common::{
     Scratch, build, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
 };
 
+/// The config digest of an engine's image (`sha256:<hex>`): what a registry and `pull` know an
+/// image by, on every engine (on a containerd-store engine the image's ID is its manifest's
+/// digest instead), read from what `docker save` writes.
 fn full_id(s: &Scratch, host: &str, reference: &str) -> String {
-    docker_ok(s, host, &["image", "inspect", "-f", "{{.Id}}", reference])
+    let path = s.path().join(format!(
+        "config-of-{}.tar",
+        reference.replace([':', '/'], "_")
+    ));
+    docker_ok(s, host, &["save", "-o", path.to_str().unwrap(), reference]);
+    let mut archive = tar::Archive::new(fs::File::open(&path).unwrap());
+    let mut manifest = None;
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("manifest.json") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            manifest = Some(text);
+        }
+    }
+    fs::remove_file(&path).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest.unwrap()).unwrap();
+    let config = manifest[0]["Config"].as_str().unwrap();
+    let hex = config
+        .trim_start_matches("blobs/sha256/")
+        .trim_end_matches(".json");
+    format!("sha256:{hex}")
 }
 
 /// The manifest at a reference, as the registry serves it, read by skopeo.
@@ -47,7 +71,7 @@ fn toolbox_stdin(s: &Scratch, args: &[&str], input: &str) -> std::process::Outpu
     child.wait_with_output().unwrap()
 }
 
-/// An image of three layers, saved into the artifacts directory; returns (image, full ID,
+/// An image of three layers, saved into the artifacts directory; returns (image, config digest,
 /// archive path relative to the scratch folder).
 fn saved_image(s: &Scratch, host: &str, compress: bool) -> (String, String, String) {
     let image = unique_image("reg");
@@ -56,15 +80,20 @@ fn saved_image(s: &Scratch, host: &str, compress: bool) -> (String, String, Stri
         &image,
         "RUN [\"/bin/sh\", \"-c\", \"echo layered > /layer.txt\"]\n",
     );
-    let id = build(s, host, &image, "1.0", &ctx);
+    // The archive is named with the engine's ID; the registry knows the config digest.
+    let engine_id = build(s, host, &image, "1.0", &ctx);
     let mut args = vec!["update-image", &image, "--version", "1.0"];
     if compress {
         args.push("--compress");
     }
     ok(toolbox(s, host, &args));
     let ext = if compress { "zip" } else { "docker" };
-    let archive = format!("artifacts/{image}_1.0_{}.{ext}", &id[7..19]);
-    (image, id, archive)
+    let archive = format!("artifacts/{image}_1.0_{}.{ext}", &engine_id[7..19]);
+    (
+        image.clone(),
+        full_id(s, host, &format!("{image}:1.0")),
+        archive,
+    )
 }
 
 #[test]

@@ -265,8 +265,21 @@ fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<Fi
     };
     let uncompressed = if first[..got] == GZIP_MAGIC {
         let mut plain = HashingReader::new(flate2::read::MultiGzDecoder::new(&mut tee));
-        io::copy(&mut plain, &mut io::sink())?;
-        Some(plain.digest())
+        match io::copy(&mut plain, &mut io::sink()) {
+            Ok(_) => Some(plain.digest()),
+            // Gzip data that does not decode (a flipped byte, a bad checksum) is a damaged
+            // blob, not a failed read: its stored digest (hashed to the end below) then matches
+            // neither its name nor the config's diff_id, and the check names the layer.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };

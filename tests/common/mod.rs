@@ -298,6 +298,27 @@ pub fn scratch_context(dir: &Path, content: &str, extra: &str) -> PathBuf {
     ctx
 }
 
+/// Flips one byte of a layer inside a `docker save` tar: in `marker` when the layer is stored
+/// uncompressed (a classic store's archive), else in the middle of the largest member (a
+/// containerd store's gzip-compressed layer).
+pub fn flip_in_layer(bytes: &mut [u8], marker: &[u8]) {
+    let at = match bytes.windows(marker.len()).position(|w| w == marker) {
+        Some(at) => at,
+        None => {
+            let mut archive = tar::Archive::new(&bytes[..]);
+            let (offset, size) = archive
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap())
+                .map(|e| (e.raw_file_position(), e.header().size().unwrap()))
+                .max_by_key(|(_, size)| *size)
+                .unwrap();
+            (offset + size / 2) as usize
+        }
+    };
+    bytes[at] ^= 0x20;
+}
+
 /// A body for an archive name with extension `ext` whose ends pass the quick check that
 /// `latest`, `config` and `clean` make (a whole tar; a ZIP of one entry; a zstd frame), for
 /// tests about names and order; empty for other extensions.
