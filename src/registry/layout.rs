@@ -93,7 +93,8 @@ pub(super) async fn send_layout(
             "digest": resolved.digest,
             "size": resolved.manifest_bytes.len(),
             "annotations": {
-                "io.containerd.image.name": tag,
+                // containerd keeps images under their fully qualified name.
+                "io.containerd.image.name": qualified(tag),
                 "org.opencontainers.image.ref.name": tag.rsplit(':').next().unwrap_or_default(),
             },
         }],
@@ -161,5 +162,38 @@ mod tests {
         let mut data = String::new();
         entry.read_to_string(&mut data).unwrap();
         assert_eq!(data, "hello");
+    }
+}
+
+/// `reference` fully qualified as containerd names images (what a containerd-store engine's
+/// `docker save` writes, and what its `docker load` resolves): a reference without a registry
+/// gets `docker.io/`, and a one-component Docker Hub repository `library/`.
+fn qualified(reference: &str) -> String {
+    let (first, rest) = match reference.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (reference, None),
+    };
+    let is_registry = |c: &str| c.contains('.') || c.contains(':') || c == "localhost";
+    match rest {
+        Some(_) if is_registry(first) => reference.to_string(),
+        Some(_) => format!("docker.io/{reference}"),
+        None => format!("docker.io/library/{reference}"),
+    }
+}
+
+#[cfg(test)]
+mod qualified_tests {
+    use super::qualified;
+
+    #[test]
+    fn references_are_qualified_as_containerd_names_them() {
+        assert_eq!(qualified("dp:3.0"), "docker.io/library/dp:3.0");
+        assert_eq!(qualified("team/app:1"), "docker.io/team/app:1");
+        assert_eq!(
+            qualified("127.0.0.1:5000/lib/x:3"),
+            "127.0.0.1:5000/lib/x:3"
+        );
+        assert_eq!(qualified("localhost/x:1"), "localhost/x:1");
+        assert_eq!(qualified("registry.example/x:1"), "registry.example/x:1");
     }
 }
