@@ -10,11 +10,11 @@ default:
 deps:
     scripts/install-deps
 
-# Run every test (unit, end-to-end against a real engine started under target/engine/, properties).
+# Run every test (unit, end-to-end against a real engine under target/engine/, properties); TOOLBOX_ENGINE=20.10|26-classic|26-containerd picks the engine (default 26-containerd).
 test: deps
     #!/usr/bin/env bash
     set -euo pipefail
-    DOCKER_HOST=$(scripts/engine start)
+    DOCKER_HOST=$(scripts/engine start "${TOOLBOX_ENGINE:-26-containerd}")
     export DOCKER_HOST
     cargo test --all-targets
 

@@ -201,6 +201,47 @@ pub fn engine() -> Option<String> {
     }
 }
 
+/// The private engine of `flavour` (`20.10`, `26-classic`, `26-containerd`: see
+/// `scripts/engine`), started when none answers; `None` when tests that need engines are
+/// skipped. Without it the calling test fails, saying why.
+pub fn engine_flavour(flavour: &str) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static STARTED: Mutex<Option<HashMap<String, Result<String, String>>>> = Mutex::new(None);
+    hygiene::watch();
+    if hygiene::skipping(&format!("the {flavour} Docker engine")) {
+        return None;
+    }
+    let mut started = STARTED.lock().unwrap();
+    let found = started
+        .get_or_insert_with(HashMap::new)
+        .entry(flavour.to_string())
+        .or_insert_with(|| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engine");
+            let out = std::process::Command::new(&script)
+                .args(["start", flavour])
+                .env_remove("DOCKER_HOST")
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+            if out.status.success() {
+                Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+            }
+        })
+        .clone();
+    match found {
+        Ok(host) => {
+            hygiene::engine_images_before(&host);
+            Some(host)
+        }
+        Err(reason) => panic!(
+            "the {flavour} engine cannot be started ({reason}). Start it with `scripts/engine \
+             start {flavour}` (as root; `just test` does it)"
+        ),
+    }
+}
+
 /// The engine the tests use, once found.
 static ENGINE: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
 
@@ -555,8 +596,8 @@ pub mod hygiene {
     static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
     static SKIPPED: AtomicUsize = AtomicUsize::new(0);
     static HOME: OnceLock<Vec<(PathBuf, Option<SystemTime>)>> = OnceLock::new();
-    /// The engine, and the IDs of the images it had before the first test used it.
-    static BEFORE: OnceLock<(String, BTreeSet<String>)> = OnceLock::new();
+    /// Each engine, and the IDs of the images it had before the first test used it.
+    static BEFORE: Mutex<Vec<(String, BTreeSet<String>)>> = Mutex::new(Vec::new());
 
     /// Starts watching: the end-of-run check is registered once per test program.
     pub fn watch() {
@@ -595,9 +636,14 @@ pub mod hygiene {
         }
     }
 
-    /// Notes the images `host` has before the tests use it (once).
+    /// Notes the images `host` has before the tests use it (once per engine).
     pub fn engine_images_before(host: &str) {
-        BEFORE.get_or_init(|| (host.to_string(), image_ids(host, &[]).into_iter().collect()));
+        if let Ok(mut before) = BEFORE.lock()
+            && !before.iter().any(|(h, _)| h == host)
+        {
+            let ids = image_ids(host, &[]).into_iter().collect();
+            before.push((host.to_string(), ids));
+        }
     }
 
     fn docker(host: &str) -> Command {
@@ -654,21 +700,31 @@ pub mod hygiene {
             .collect()
     }
 
-    /// Removes what the tests made in the engine; returns what could not be removed.
+    /// Removes what the tests made in the engines; returns what could not be removed.
     fn images_left() -> Vec<String> {
-        let Some((host, before)) = BEFORE.get() else {
-            return Vec::new();
-        };
+        let engines = BEFORE.lock().map(|b| b.clone()).unwrap_or_default();
+        engines
+            .iter()
+            .flat_map(|(host, before)| images_left_in(host, before))
+            .collect()
+    }
+
+    fn images_left_in(host: &str, before: &BTreeSet<String>) -> Vec<String> {
         let names = NAMES.lock().map(|n| n.clone()).unwrap_or_default();
-        // Named images first (every tag of every name a test made), then what lost its name.
-        let listed = docker(host)
-            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let ours: Vec<&str> = listed
+        let listed = || {
+            docker(host)
+                .args(["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        // Named images first (every tag of every name a test made, by ID too: a containerd
+        // store can list a name it cannot resolve), then what lost its name.
+        let text = listed();
+        let ours: Vec<&str> = text
             .lines()
             .filter(|r| names.iter().any(|n| r.contains(n.as_str())))
+            .flat_map(|r| r.split_whitespace())
             .collect();
         for chunk in ours.chunks(50) {
             let _ = docker(host).args(["rmi", "--force"]).args(chunk).output();
@@ -684,16 +740,11 @@ pub mod hygiene {
             .into_iter()
             .filter(|id| made.contains(id))
             .collect();
-        let listed = docker(host)
-            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
         left.extend(
-            listed
+            listed()
                 .lines()
                 .filter(|r| names.iter().any(|n| r.contains(n.as_str())))
-                .map(str::to_string),
+                .map(|r| format!("{r} (in {host})")),
         );
         left
     }
