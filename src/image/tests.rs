@@ -336,3 +336,80 @@ fn files_of(tar: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+/// A containerd store's archive of a multi-platform image: `index.json` → index → an amd64 and
+/// an arm64 manifest and an attestation manifest; `manifest.json` names the amd64 image.
+#[test]
+fn identities_of_a_nested_index_and_which_image_is_read() {
+    let layer = vec![5u8; 200];
+    let layer_digest = sha256(&layer);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
+    );
+    let cfg_digest = sha256(config.as_bytes());
+    let manifest_for = |cfg: &str| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{cfg}","size":1}},"layers":[{{"digest":"{layer_digest}","size":200}}]}}"#
+        )
+    };
+    let amd64 = manifest_for(&cfg_digest);
+    let arm64 =
+        manifest_for("sha256:1111111111111111111111111111111111111111111111111111111111111111");
+    let attestation =
+        manifest_for("sha256:2222222222222222222222222222222222222222222222222222222222222222");
+    let (d_amd, d_arm, d_att) = (
+        sha256(amd64.as_bytes()),
+        sha256(arm64.as_bytes()),
+        sha256(attestation.as_bytes()),
+    );
+    let list = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+        {{"digest":"{d_amd}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},
+        {{"digest":"{d_arm}","size":1,"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},
+        {{"digest":"{d_att}","size":1,"annotations":{{"vnd.docker.reference.type":"attestation-manifest"}}}}]}}"#
+    );
+    let d_list = sha256(list.as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{d_list}","size":1}}]}}"#
+    );
+    let manifest_json = format!(
+        r#"[{{"Config":"{}","RepoTags":["web:1"],"Layers":["{}"]}}]"#,
+        blob_path(&cfg_digest),
+        blob_path(&layer_digest)
+    );
+    let tar = tar_of(&[
+        ("index.json".into(), index.into_bytes()),
+        ("manifest.json".into(), manifest_json.into_bytes()),
+        (blob_path(&d_list), list.into_bytes()),
+        (blob_path(&d_amd), amd64.into_bytes()),
+        (blob_path(&d_arm), arm64.into_bytes()),
+        (blob_path(&d_att), attestation.into_bytes()),
+        (blob_path(&cfg_digest), config.into_bytes()),
+        (blob_path(&layer_digest), layer),
+    ]);
+    let info = hashed(&tar).unwrap().image().unwrap();
+    assert_eq!(info.id, cfg_digest);
+    // Outermost first: the index the engine shows as the ID, then the amd64 manifest.
+    assert_eq!(
+        info.identities(),
+        vec![cfg_digest.as_str(), &d_list, &d_amd]
+    );
+    assert!(info.manifests[0].is_index);
+    assert_eq!(info.manifests[1].platform.as_deref(), Some("linux/amd64"));
+    let why = info.reading().unwrap();
+    assert!(
+        why.contains(&d_amd) && why.contains("1 other platform") && why.contains("1 attestation"),
+        "{why}"
+    );
+    // A name with any of the three identities is genuine; another is refused, listing them.
+    for id in [&cfg_digest, &d_list, &d_amd] {
+        assert_eq!(check_tar(&tar, &id[7..19]), None, "{id}");
+    }
+    let refused = check_tar(&tar, "ffffffffffff").unwrap();
+    assert!(
+        refused.contains(&cfg_digest) && refused.contains(&d_list) && refused.contains(&d_amd),
+        "{refused}"
+    );
+    // The arm64 manifest leads to another image: not an identity of this one.
+    assert_ne!(check_tar(&tar, &d_arm[7..19]), None);
+}
