@@ -54,6 +54,9 @@ pub enum EngineError {
     },
 
     #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
+
+    #[error(transparent)]
     Io(#[from] IoError),
 }
 
@@ -300,9 +303,15 @@ impl Engine {
         }
         let (dockerfile_in_tar, outside) =
             dockerfile_placement(&context, spec.dockerfile.as_deref())?;
+        // What `.dockerignore` leaves out; the Dockerfile and the ignore file always go.
+        let ignore = crate::context::patterns(
+            &context,
+            spec.dockerfile.as_deref(),
+            &[&dockerfile_in_tar, crate::context::IGNORE_FILE],
+        )?;
         let (writer, body) = pipe::from_writer();
         let tar_task = tokio::task::spawn_blocking(move || {
-            write_context(writer, &context, outside.as_deref())
+            write_context(writer, &context, &ignore, outside.as_deref())
         });
 
         let build_args: HashMap<&str, &str> = spec
@@ -451,16 +460,18 @@ fn dockerfile_placement(
     }
 }
 
-/// Writes the build context as a tar into `writer` (links kept as links).
+/// Writes the build context as a tar into `writer`, without what `ignore` excludes (links kept
+/// as links).
 fn write_context(
     writer: pipe::ChannelWriter,
     context: &Path,
+    ignore: &crate::ignore::Ignore,
     outside_dockerfile: Option<&Path>,
 ) -> Result<()> {
     let mut tar = tar::Builder::new(writer);
     tar.follow_symlinks(false);
+    crate::context::append(&mut tar, context, ignore)?;
     let result = (|| {
-        tar.append_dir_all(".", context)?;
         if let Some(file) = outside_dockerfile {
             tar.append_path_with_name(file, OUTSIDE_DOCKERFILE)?;
         }

@@ -8,6 +8,7 @@
 
 // Pure values.
 pub mod digest;
+pub mod ignore;
 pub mod name;
 pub mod oci;
 pub mod timestamp;
@@ -15,6 +16,7 @@ pub mod version;
 // Files.
 pub mod archive;
 pub mod commit;
+pub mod context;
 pub mod io_error;
 pub mod lock;
 pub mod pipe;

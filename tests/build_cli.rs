@@ -1,0 +1,155 @@
+//! `toolbox build` against `docker build`: the same contexts, built by both, must put the same
+//! files into the image (`.dockerignore` applied exactly as the docker CLI applies it).
+
+#[macro_use]
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use common::{Scratch, docker, docker_ok, ok, stderr, toolbox, unique_image};
+
+/// The files of a context that `.dockerignore` files are tried on.
+const FILES: &[&str] = &[
+    ".git/HEAD",
+    ".git/objects/pack/p.pack",
+    "secrets/key",
+    "build/out.o",
+    "sub/build/keep.o",
+    "dist/app.js",
+    "sub/dist/x.js",
+    "src/main.rs",
+    "src/test_a.rs",
+    "src/test_b.rs",
+    "docs/a.md",
+    "docs/b.md",
+    "docs/keep.md",
+    "README.md",
+    "node_modules/x/i.js",
+    "web/node_modules/y/j.js",
+    "web/app.js",
+    ".env",
+    ".env.local",
+    "app/.env",
+    "file1.txt",
+    "file22.txt",
+    "a.txt",
+    "b.txt",
+    "c.txt",
+];
+
+/// The eight sets of patterns: `!` exceptions, `**`, `/build` and `./dist`, `*` then folders
+/// brought back, `?` and classes, `node_modules` at any depth, `.env*`, exceptions inside an
+/// excluded folder.
+const SETS: &[&str] = &[
+    ".git\nsecrets\n*.md\n!docs/keep.md\n",
+    "**/*.md\n!docs/keep.md\n**/node_modules\n",
+    "/build\n./dist\n",
+    "*\n!src\n!docs\ndocs/b.md\n",
+    "file?.txt\n[ab].txt\n",
+    "node_modules\n**/node_modules/**\n",
+    ".env*\n**/.env\n",
+    "# comment\nsrc/test_*\n!src/test_a.rs\n.git\ndocs\n!docs/keep.md\n",
+];
+
+/// The files under `/ctx` of `image`, from `docker export` of a container of it.
+fn files_in(s: &Scratch, host: &str, image: &str) -> BTreeSet<String> {
+    let container = docker_ok(s, host, &["create", image, "/bin/sh"]);
+    let export = docker(s, host)
+        .args(["export", &container])
+        .output()
+        .unwrap();
+    docker_ok(s, host, &["rm", &container]);
+    assert!(export.status.success());
+    let mut archive = tar::Archive::new(&export.stdout[..]);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.header().entry_type().is_file())
+        .filter_map(|e| {
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            path.strip_prefix("ctx/").map(str::to_string)
+        })
+        .collect()
+}
+
+fn context(dir: &Path, ignore: &str) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY . /ctx\n").unwrap();
+    fs::write(dir.join(".dockerignore"), ignore).unwrap();
+    for f in FILES {
+        let p = dir.join(f);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, f).unwrap();
+    }
+}
+
+#[test]
+fn dockerignore_sends_what_docker_build_sends() {
+    let host = engine!();
+    let s = Scratch::new();
+    for (n, set) in SETS.iter().enumerate() {
+        let dir = s.path().join(format!("ctx{n}"));
+        context(&dir, set);
+        let by_docker = unique_image("ignored-by-docker");
+        let out = docker(&s, &host)
+            .env("DOCKER_BUILDKIT", "0")
+            .args([
+                "build",
+                "-q",
+                "-t",
+                &format!("{by_docker}:1"),
+                dir.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "docker build: {}", stderr(&out));
+        let by_toolbox = unique_image("ignored-by-toolbox");
+        ok(toolbox(
+            &s,
+            &host,
+            &[
+                "build",
+                &by_toolbox,
+                "--version",
+                "1",
+                "--context",
+                dir.to_str().unwrap(),
+            ],
+        ));
+        let expected = files_in(&s, &host, &format!("{by_docker}:1"));
+        let got = files_in(&s, &host, &format!("{by_toolbox}:1"));
+        assert_eq!(got, expected, "patterns {set:?}");
+        // Something was left out, or the set proves nothing.
+        assert!(
+            FILES.iter().any(|f| !expected.contains(*f)),
+            "{set:?} excluded nothing: {expected:?}"
+        );
+        for image in [&by_docker, &by_toolbox] {
+            docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1")]);
+        }
+    }
+}
+
+#[test]
+fn a_bad_pattern_names_the_file_and_line() {
+    let host = engine!();
+    let s = Scratch::new();
+    let dir = s.path().join("ctx");
+    context(&dir, "ok\nsrc/[unclosed\n");
+    let image = unique_image("badignore");
+    let out = toolbox(
+        &s,
+        &host,
+        &["build", &image, "--context", dir.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(".dockerignore:2:") && err.contains("src/[unclosed"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
