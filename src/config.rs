@@ -179,6 +179,15 @@ pub struct ImageConfig {
     pub build_args: BTreeMap<String, String>,
     /// The engine repository, when it is not the image name (`registry.local/team/web`).
     pub repository: Option<String>,
+    /// The Dockerfile stage to build.
+    pub target: Option<String>,
+    /// Labels to set on the image; scalar values are taken as text.
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub labels: BTreeMap<String, String>,
+    /// The network of `RUN` steps: `default`, `none` or `host`.
+    pub network: Option<String>,
+    /// The platform to build for, `os/arch[/variant]`.
+    pub platform: Option<String>,
 }
 
 fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>

@@ -142,6 +142,16 @@ pub struct BuildSpec {
     pub no_cache: bool,
     /// The reference to tag, `<repository>:<tag>`.
     pub reference: String,
+    /// The stage to build (the last one when `None`).
+    pub target: Option<String>,
+    /// Labels to set on the image.
+    pub labels: HashMap<String, String>,
+    /// The network of `RUN` steps (`default`, `none`, `host`).
+    pub network: Option<String>,
+    /// Ask the engine to refresh base images first.
+    pub pull: bool,
+    /// The platform to build for (`os/arch[/variant]`; the engine's when `None`).
+    pub platform: Option<String>,
 }
 
 /// The name a Dockerfile from outside the context takes inside the context's tar.
@@ -319,14 +329,27 @@ impl Engine {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let options = BuildImageOptionsBuilder::default()
+        let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(&dockerfile_in_tar)
             .t(&spec.reference)
             .nocache(spec.no_cache)
             .rm(true)
             .forcerm(true)
             .buildargs(&build_args)
-            .build();
+            .labels(&spec.labels);
+        if let Some(target) = &spec.target {
+            options = options.target(target);
+        }
+        if let Some(network) = &spec.network {
+            options = options.networkmode(network);
+        }
+        if spec.pull {
+            options = options.pull("1");
+        }
+        if let Some(platform) = &spec.platform {
+            options = options.platform(platform);
+        }
+        let options = options.build();
         let mut stream =
             self.transfer
                 .build_image(options, None, Some(bollard::body_try_stream(body)));

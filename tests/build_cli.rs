@@ -153,3 +153,121 @@ fn a_bad_pattern_names_the_file_and_line() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn target_labels_network_pull_and_platform() {
+    let host = engine!();
+    let s = Scratch::new();
+    let dir = s.path().join("ctx");
+    fs::create_dir_all(&dir).unwrap();
+    fs::copy("/bin/busybox", dir.join("sh")).expect("busybox-static is installed (/bin/busybox)");
+    fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch AS base\nCOPY sh /bin/sh\n\
+         FROM base AS tools\nRUN [\"/bin/sh\", \"-c\", \"echo tools > /stage\"]\n\
+         FROM base AS runtime\nRUN [\"/bin/sh\", \"-c\", \"echo runtime > /stage\"]\n",
+    )
+    .unwrap();
+    let image = unique_image("flags");
+    fs::write(
+        s.path().join("c.yaml"),
+        format!(
+            "images:\n  {image}:\n    context: ctx\n    target: runtime\n    network: none\n    \
+             labels:\n      team: dev\n      tier: web\n"
+        ),
+    )
+    .unwrap();
+    let inspect = |reference: &str, format: &str| {
+        docker_ok(&s, &host, &["image", "inspect", "-f", format, reference])
+    };
+    let stage = |reference: &str| {
+        let out = docker(&s, &host)
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                reference,
+                "/bin/sh",
+                "-c",
+                "cat /stage",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        common::stdout(&out).trim().to_string()
+    };
+    // From the config file: the runtime stage, its labels, RUN steps without a network.
+    ok(toolbox(
+        &s,
+        &host,
+        &["build", &image, "--version", "1", "--config", "c.yaml"],
+    ));
+    assert_eq!(stage(&format!("{image}:1")), "runtime");
+    assert_eq!(
+        inspect(&format!("{image}:1"), "{{index .Config.Labels \"team\"}}"),
+        "dev"
+    );
+    // Flags beat the file: another stage, a label overridden, one added; --pull and the
+    // engine's own platform are accepted.
+    let platform = docker_ok(
+        &s,
+        &host,
+        &["version", "-f", "{{.Server.Os}}/{{.Server.Arch}}"],
+    );
+    ok(toolbox(
+        &s,
+        &host,
+        &[
+            "build",
+            &image,
+            "--version",
+            "2",
+            "--config",
+            "c.yaml",
+            "--target",
+            "tools",
+            "--label",
+            "team=ops",
+            "--label",
+            "release=2",
+            "--network",
+            "none",
+            "--pull",
+            "--platform",
+            &platform,
+        ],
+    ));
+    assert_eq!(stage(&format!("{image}:2")), "tools");
+    let labels = inspect(&format!("{image}:2"), "{{json .Config.Labels}}");
+    let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+    assert_eq!(labels["team"], "ops");
+    assert_eq!(labels["tier"], "web");
+    assert_eq!(labels["release"], "2");
+    // Wrong values are wrong usage, refused before anything is sent.
+    for args in [
+        vec![
+            "build",
+            image.as_str(),
+            "--network",
+            "bridge2",
+            "--context",
+            "ctx",
+        ],
+        vec![
+            "build",
+            image.as_str(),
+            "--platform",
+            "linux",
+            "--context",
+            "ctx",
+        ],
+        vec!["build", image.as_str(), "--label", "=x", "--context", "ctx"],
+    ] {
+        let out = toolbox(&s, &host, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    for tag in ["1", "2"] {
+        docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:{tag}")]);
+    }
+}

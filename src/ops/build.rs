@@ -16,10 +16,18 @@ pub enum Error {
          the config file"
     )]
     NoContext { image: String },
-    /// The image, version or repository cannot give a reference.
+    /// The image, version or repository cannot give a reference (or the platform is not one).
     #[error(transparent)]
     Reference(#[from] crate::Error),
+    /// The config file names a network `RUN` steps cannot use.
+    #[error(
+        "images.{image}.network: `{network}` is not a build network: use default, none or host"
+    )]
+    BadNetwork { image: String, network: String },
 }
+
+/// The networks `RUN` steps may use.
+pub const NETWORKS: [&str; 3] = ["default", "none", "host"];
 
 /// What the command line says about a build; each `None` falls back on the config file.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +42,16 @@ pub struct BuildFlags {
     pub repository: Option<String>,
     /// Do not use the engine's build cache.
     pub no_cache: bool,
+    /// The stage to build.
+    pub target: Option<String>,
+    /// Labels; they override the config file's of the same name.
+    pub labels: Vec<(String, String)>,
+    /// The network of `RUN` steps.
+    pub network: Option<String>,
+    /// Ask the engine to refresh base images.
+    pub pull: bool,
+    /// The platform to build for.
+    pub platform: Option<String>,
 }
 
 /// The build of `image` at `version`: the flags, else the config file's `entry` for the image.
@@ -58,12 +76,32 @@ pub fn spec(
     let mut build_args: HashMap<String, String> = entry.build_args.clone().into_iter().collect();
     build_args.extend(flags.build_args.iter().cloned());
     let repository = flags.repository.as_deref().or(entry.repository.as_deref());
+    let mut labels: HashMap<String, String> = entry.labels.clone().into_iter().collect();
+    labels.extend(flags.labels.iter().cloned());
+    let network = flags.network.clone().or_else(|| entry.network.clone());
+    if let Some(n) = &network
+        && !NETWORKS.contains(&n.as_str())
+    {
+        return Err(Error::BadNetwork {
+            image: image.to_string(),
+            network: n.clone(),
+        });
+    }
+    let platform = flags.platform.clone().or_else(|| entry.platform.clone());
+    if let Some(p) = &platform {
+        crate::oci::Platform::parse(p).map_err(|e| Error::Reference(e.into()))?;
+    }
     Ok(BuildSpec {
         reference: update::reference(image, repository, version)?,
         context,
         dockerfile,
         build_args,
         no_cache: flags.no_cache,
+        target: flags.target.clone().or_else(|| entry.target.clone()),
+        labels,
+        network,
+        pull: flags.pull,
+        platform,
     })
 }
 
@@ -81,6 +119,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             repository: Some("registry.local/team/web".into()),
+            ..ImageConfig::default()
         }
     }
 
@@ -105,14 +144,44 @@ mod tests {
             build_args: vec![("PORT".into(), "8080".into())],
             repository: Some("other".into()),
             no_cache: true,
+            target: Some("runtime".into()),
+            labels: vec![("team".into(), "ops".into())],
+            network: Some("none".into()),
+            pull: true,
+            platform: None,
         };
-        let spec = spec("web", "2", &flags, &entry()).unwrap();
+        let mut file = entry();
+        file.target = Some("build".into());
+        file.labels = [("team", "dev"), ("tier", "web")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        file.network = Some("host".into());
+        file.platform = Some("linux/amd64".into());
+        let spec = spec("web", "2", &flags, &file).unwrap();
+        assert_eq!(spec.target.as_deref(), Some("runtime"));
+        assert_eq!(spec.labels["team"], "ops");
+        assert_eq!(spec.labels["tier"], "web");
+        assert_eq!(spec.network.as_deref(), Some("none"));
+        assert_eq!(spec.platform.as_deref(), Some("linux/amd64"));
+        assert!(spec.pull);
         assert_eq!(spec.context, Path::new("elsewhere"));
         assert_eq!(spec.dockerfile.as_deref(), Some(Path::new("D")));
         assert_eq!(spec.reference, "other:2");
         assert_eq!(spec.build_args["PORT"], "8080");
         assert_eq!(spec.build_args["NAME"], "x");
         assert!(spec.no_cache);
+    }
+
+    #[test]
+    fn a_bad_network_or_platform_in_the_file_is_an_error() {
+        let mut file = entry();
+        file.network = Some("bridge2".into());
+        let err = spec("web", "1", &BuildFlags::default(), &file).unwrap_err();
+        assert!(err.to_string().contains("images.web.network"), "{err}");
+        let mut file = entry();
+        file.platform = Some("linux".into());
+        assert!(spec("web", "1", &BuildFlags::default(), &file).is_err());
     }
 
     #[test]

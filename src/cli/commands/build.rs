@@ -10,6 +10,7 @@ use crate::cli::exit::{Failure, Status};
 use crate::cli::printer;
 
 /// `build IMAGE [--version V] [--context DIR] [--dockerfile F] [--build-arg K=V]... [--no-cache]
+/// [--target STAGE] [--label K=V]... [--network default|none|host] [--pull] [--platform P]
 /// [--repository REPO]`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -31,6 +32,24 @@ pub struct BuildArgs {
     /// Do not use the engine's build cache
     #[arg(long)]
     no_cache: bool,
+    /// Build this stage of a multi-stage Dockerfile [default: the config file's
+    /// images.IMAGE.target, else the last stage]
+    #[arg(long, value_name = "STAGE")]
+    target: Option<String>,
+    /// A label to set on the image (beats the config file's images.IMAGE.labels)
+    #[arg(long = "label", value_name = "K=V", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// The network of RUN steps [default: the config file's images.IMAGE.network, else the
+    /// engine's default]
+    #[arg(long, value_name = "NETWORK", value_parser = ["default", "none", "host"])]
+    network: Option<String>,
+    /// Ask the engine to refresh the base images first
+    #[arg(long)]
+    pull: bool,
+    /// The platform to build for, os/arch[/variant] [default: the config file's
+    /// images.IMAGE.platform, else the engine's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    platform: Option<String>,
     /// The engine repository to tag [default: the config file's images.IMAGE.repository,
     /// else IMAGE]
     #[arg(long, value_name = "REPO")]
@@ -46,6 +65,11 @@ pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
         build_args: args.build_args.clone(),
         repository: args.repository.clone(),
         no_cache: args.no_cache,
+        target: args.target.clone(),
+        labels: args.labels.clone(),
+        network: args.network.clone(),
+        pull: args.pull,
+        platform: args.platform.clone(),
     };
     let spec = build::spec(
         &args.image,
@@ -64,6 +88,21 @@ pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
     })?;
     printer::lines([id])?;
     Ok(Status::Success)
+}
+
+/// `--label K=V` (or `K` alone, for an empty value, as docker takes it).
+fn parse_label(arg: &str) -> Result<(String, String), BadBuildArg> {
+    match arg.split_once('=') {
+        Some(("", _)) => Err(BadBuildArg::NoName(arg.to_string())),
+        Some((k, v)) => Ok((k.to_string(), v.to_string())),
+        None if arg.is_empty() => Err(BadBuildArg::NoName(arg.to_string())),
+        None => Ok((arg.to_string(), String::new())),
+    }
+}
+
+/// `--platform os/arch[/variant]`.
+fn parse_platform(arg: &str) -> Result<String, toolbox::oci::PlatformError> {
+    toolbox::oci::Platform::parse(arg).map(|_| arg.to_string())
 }
 
 /// `K=V`, or `K` alone for the value of the environment variable `K`.
