@@ -459,7 +459,8 @@ fn credentials_and_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot reach"), "{}", stderr(&out));
     let out = s.toolbox().args(["pull", "Bad Ref"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // An invalid argument is wrong usage (the first-hour issue: every invalid argument exits 2).
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("Bad Ref"), "{}", stderr(&out));
     assert!(
         s.files().iter().all(|f| !f.starts_with(".toolbox-tmp")),

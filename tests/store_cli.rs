@@ -1195,7 +1195,15 @@ fn a_broken_archive_never_wins_and_never_costs_the_good_one() {
 fn invalid_arguments_exit_2_and_say_what_to_do() {
     let s = Scratch::new();
     s.write(&format!("web_1.0_{ID}.docker"), &sample_tar(4096), 0);
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 10] = [
+        (&["config", "--baseurl", ""], "is empty"),
+        (
+            &["pull", "127.0.0.1:9/x:1", "--platform", "linux"],
+            "OS/ARCH",
+        ),
+        (&["pull", "Bad Ref"], "not a valid reference"),
+        (&["push", "web:1.0", "Bad/Ref"], "not a valid reference"),
+        (&["registry", "tags", "bad ref"], "not a valid reference"),
         (&["update-image", "team/web"], "--repository"),
         (&["update-image", "Web"], "lower-case"),
         (

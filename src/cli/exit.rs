@@ -47,6 +47,22 @@ impl Failure {
     pub fn usage(error: impl Into<Failure>) -> Failure {
         Failure::Usage(Box::new(error.into()))
     }
+
+    /// Whether this is wrong usage (exit 2): a failure marked so, or an error that only an
+    /// argument can cause — a registry reference that does not parse, a platform that is not
+    /// `os/arch[/variant]`, an empty `--baseurl`.
+    pub fn is_usage(&self) -> bool {
+        use toolbox::registry::RegistryError;
+        matches!(
+            self,
+            Failure::Usage(_)
+                | Failure::Toolbox(
+                    toolbox::Error::Registry(RegistryError::BadReference { .. })
+                        | toolbox::Error::Platform(_)
+                        | toolbox::Error::BadUrl { .. }
+                )
+        )
+    }
 }
 
 /// Every layer's error is the library's error to the command line.
@@ -83,9 +99,10 @@ pub fn code(outcome: Result<Status, Failure>) -> ExitCode {
         Ok(Status::Failure) => ExitCode::FAILURE,
         Err(failure) => {
             printer::error(&failure);
-            match failure {
-                Failure::Usage(_) => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
+            if failure.is_usage() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
             }
         }
     }
