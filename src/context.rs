@@ -49,27 +49,43 @@ pub fn patterns(context: &Path, dockerfile: Option<&Path>, always: &[&str]) -> R
     Ok(Ignore::parse(&text, &file)?.keeping(always))
 }
 
-/// Appends the context folder `context` to `tar`, leaving out what `ignore` excludes; returns
-/// how many folders were read.
-pub fn append<W: Write>(
-    tar: &mut tar::Builder<W>,
-    context: &Path,
-    ignore: &Ignore,
-) -> Result<usize> {
-    let mut read = 0;
-    walk(tar, context, "", &Parent::default(), ignore, &mut read)?;
-    Ok(read)
+/// What goes into the context's tar, found before anything is sent: every entry (its path on
+/// disk and in the tar), the bytes of its files, and how many folders were read.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub entries: Vec<(PathBuf, String)>,
+    pub bytes: u64,
+    pub folders_read: usize,
 }
 
-fn walk<W: Write>(
+/// Walks the context folder `context`, leaving out what `ignore` excludes, and checks that
+/// every file that goes can be opened: an unreadable file is an error before anything is sent,
+/// as with the docker CLI.
+pub fn plan(context: &Path, ignore: &Ignore) -> Result<Plan> {
+    let mut plan = Plan::default();
+    walk(&mut plan, context, "", &Parent::default(), ignore)?;
+    Ok(plan)
+}
+
+/// Appends what `plan` lists to `tar`, calling `sent` with the bytes of each file written.
+pub fn append<W: Write>(
     tar: &mut tar::Builder<W>,
-    dir: &Path,
-    rel: &str,
-    parent: &Parent,
-    ignore: &Ignore,
-    read: &mut usize,
+    plan: &Plan,
+    sent: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    *read += 1;
+    for (path, name) in &plan.entries {
+        tar.append_path_with_name(path, name).at(path)?;
+        if let Ok(m) = fs::symlink_metadata(path)
+            && m.is_file()
+        {
+            sent(m.len());
+        }
+    }
+    Ok(())
+}
+
+fn walk(plan: &mut Plan, dir: &Path, rel: &str, parent: &Parent, ignore: &Ignore) -> Result<()> {
+    plan.folders_read += 1;
     let mut entries: Vec<fs::DirEntry> = fs::read_dir(dir)
         .at(dir)?
         .collect::<std::io::Result<_>>()
@@ -89,15 +105,20 @@ fn walk<W: Write>(
         if excluded {
             // An excluded folder is walked only when an exception may bring back what is in it.
             if kind.is_dir() && ignore.may_reach_inside(&child) {
-                walk(tar, &path, &child, &info, ignore, read)?;
+                walk(plan, &path, &child, &info, ignore)?;
             }
             continue;
         }
+        if kind.is_file() {
+            // Readable now, or the build stops before anything is sent.
+            let file = fs::File::open(&path).at(&path)?;
+            plan.bytes += file.metadata().at(&path)?.len();
+        }
         if kind.is_dir() || kind.is_file() || kind.is_symlink() {
-            tar.append_path_with_name(&path, &child).at(&path)?;
+            plan.entries.push((path.clone(), child.clone()));
         }
         if kind.is_dir() {
-            walk(tar, &path, &child, &info, ignore, read)?;
+            walk(plan, &path, &child, &info, ignore)?;
         }
     }
     Ok(())
@@ -109,15 +130,18 @@ mod tests {
 
     /// The names in the tar, and how many folders were read.
     fn names(context: &Path, ignore: &Ignore) -> (Vec<String>, usize) {
+        let plan = plan(context, ignore).unwrap();
         let mut tar = tar::Builder::new(Vec::new());
-        let read = append(&mut tar, context, ignore).unwrap();
+        let mut sent = 0;
+        append(&mut tar, &plan, &mut |n| sent += n).unwrap();
+        assert_eq!(sent, plan.bytes);
         let bytes = tar.into_inner().unwrap();
         let names = tar::Archive::new(&bytes[..])
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
-        (names, read)
+        (names, plan.folders_read)
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::query_parameters::{
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::io_error::IoError;
+use crate::progress::Reporter;
 
 /// What can go wrong talking to a Docker engine.
 #[derive(Debug, thiserror::Error)]
@@ -300,7 +302,12 @@ impl Engine {
     /// Builds an image from `spec`, writing the build output to `log` as it arrives, and
     /// returns the full image ID. The context streams to the engine as a tar; intermediate
     /// containers are removed even when the build fails.
-    pub async fn build(&self, spec: &BuildSpec, log: &mut dyn Write) -> Result<String> {
+    pub async fn build(
+        &self,
+        spec: &BuildSpec,
+        log: &mut dyn Write,
+        upload: Arc<dyn Reporter>,
+    ) -> Result<String> {
         let context = spec.context.clone();
         if !context.is_dir() {
             return Err(io_error(
@@ -319,9 +326,14 @@ impl Engine {
             spec.dockerfile.as_deref(),
             &[&dockerfile_in_tar, crate::context::IGNORE_FILE],
         )?;
+        // Everything that goes is found (and every file opened) before anything is sent.
+        let plan = crate::context::plan(&context, &ignore)?;
         let (writer, body) = pipe::from_writer();
         let tar_task = tokio::task::spawn_blocking(move || {
-            write_context(writer, &context, &ignore, outside.as_deref())
+            upload.start(Some(plan.bytes));
+            let sent = write_context(writer, &context, &plan, outside.as_deref(), upload.as_ref());
+            upload.finish();
+            sent
         });
 
         let build_args: HashMap<&str, &str> = spec
@@ -483,17 +495,18 @@ fn dockerfile_placement(
     }
 }
 
-/// Writes the build context as a tar into `writer`, without what `ignore` excludes (links kept
-/// as links).
+/// Writes the build context as a tar into `writer`: what `plan` lists (links kept as links),
+/// counting the files' bytes on `upload`.
 fn write_context(
     writer: pipe::ChannelWriter,
     context: &Path,
-    ignore: &crate::ignore::Ignore,
+    plan: &crate::context::Plan,
     outside_dockerfile: Option<&Path>,
+    upload: &dyn Reporter,
 ) -> Result<()> {
     let mut tar = tar::Builder::new(writer);
     tar.follow_symlinks(false);
-    crate::context::append(&mut tar, context, ignore)?;
+    crate::context::append(&mut tar, plan, &mut |n| upload.advance(n))?;
     let result = (|| {
         if let Some(file) = outside_dockerfile {
             tar.append_path_with_name(file, OUTSIDE_DOCKERFILE)?;

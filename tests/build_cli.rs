@@ -107,7 +107,7 @@ fn dockerignore_sends_what_docker_build_sends() {
             .unwrap();
         assert!(out.status.success(), "docker build: {}", stderr(&out));
         let by_toolbox = unique_image("ignored-by-toolbox");
-        ok(toolbox(
+        let out = ok(toolbox(
             &s,
             &host,
             &[
@@ -117,8 +117,22 @@ fn dockerignore_sends_what_docker_build_sends() {
                 "1",
                 "--context",
                 dir.to_str().unwrap(),
+                "--progress",
+                "plain",
             ],
         ));
+        // The upload says its size and how it went (plain lines for logs).
+        let err = stderr(&out);
+        let sending: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with(&format!("toolbox: sending the context of {by_toolbox}")))
+            .collect();
+        assert!(
+            sending
+                .last()
+                .is_some_and(|l| l.contains("100%") && l.contains("done in")),
+            "{err}"
+        );
         let expected = files_in(&s, &host, &format!("{by_docker}:1"));
         let got = files_in(&s, &host, &format!("{by_toolbox}:1"));
         assert_eq!(got, expected, "patterns {set:?}");

@@ -84,7 +84,8 @@ pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
     })?;
     let id = context::runtime()?.block_on(async {
         let engine = context::connect(&settings).await?;
-        Ok::<_, Failure>(engine.build(&spec, &mut std::io::stderr()).await?)
+        let upload = cx.reporter(&format!("sending the context of {}", args.image));
+        Ok::<_, Failure>(engine.build(&spec, &mut std::io::stderr(), upload).await?)
     })?;
     printer::lines([id])?;
     Ok(Status::Success)
