@@ -44,7 +44,7 @@ demo:
     cargo build --release --quiet
     scripts/demo
 
-# Benchmarks: listing 100,000 archives, and saving, compressing and loading a large image (bench/RESULTS.md).
+# Benchmarks: listing 100,000 archives; saving, compressing and loading a large image; a 2 GB build context (bench/RESULTS.md).
 bench: deps
     #!/usr/bin/env bash
     set -euo pipefail
@@ -53,3 +53,4 @@ bench: deps
     DOCKER_HOST=$(scripts/engine start)
     export DOCKER_HOST
     bench/image.py
+    bench/context.sh

@@ -330,6 +330,14 @@ pub fn scratch_context(dir: &Path, content: &str, extra: &str) -> PathBuf {
     let ctx = dir.join("ctx");
     fs::create_dir_all(&ctx).unwrap();
     fs::copy("/bin/busybox", ctx.join("sh")).expect("busybox-static is installed (/bin/busybox)");
+    // Bytes after the ELF image (which runs as before) make every test's first layer its own:
+    // no two tests share build-cache images, which one's `rmi` could pull from under the
+    // other's build.
+    let mut sh = fs::OpenOptions::new()
+        .append(true)
+        .open(ctx.join("sh"))
+        .unwrap();
+    std::io::Write::write_all(&mut sh, format!("\n{}\n", ctx.display()).as_bytes()).unwrap();
     fs::write(ctx.join("content.txt"), content).unwrap();
     fs::write(
         ctx.join("Dockerfile"),
