@@ -175,18 +175,7 @@ pub fn engine() -> Option<String> {
     if hygiene::skipping("a Docker engine") {
         return None;
     }
-    let found = ENGINE.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engine");
-        let out = std::process::Command::new(&script)
-            .arg("start")
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
-    });
+    let found = ENGINE.get_or_init(|| start_engine(None));
     match found {
         Ok(host) => {
             hygiene::engine_images_before(host);
@@ -216,19 +205,7 @@ pub fn engine_flavour(flavour: &str) -> Option<String> {
     let found = started
         .get_or_insert_with(HashMap::new)
         .entry(flavour.to_string())
-        .or_insert_with(|| {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engine");
-            let out = std::process::Command::new(&script)
-                .args(["start", flavour])
-                .env_remove("DOCKER_HOST")
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-            if out.status.success() {
-                Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-            } else {
-                Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-            }
-        })
+        .or_insert_with(|| start_engine(Some(flavour)))
         .clone();
     match found {
         Ok(host) => {
@@ -239,6 +216,25 @@ pub fn engine_flavour(flavour: &str) -> Option<String> {
             "the {flavour} engine cannot be started ({reason}). Start it with `scripts/engine \
              start {flavour}` (as root; `just test` does it)"
         ),
+    }
+}
+
+/// `scripts/engine start [FLAVOUR]`: the engine's address, or what the script said. With a
+/// flavour, `DOCKER_HOST` is not passed on (that engine is always the private one).
+fn start_engine(flavour: Option<&str>) -> Result<String, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engine");
+    let mut cmd = std::process::Command::new(&script);
+    cmd.arg("start");
+    if let Some(flavour) = flavour {
+        cmd.arg(flavour).env_remove("DOCKER_HOST");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
 
