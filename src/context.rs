@@ -50,10 +50,11 @@ pub fn patterns(context: &Path, dockerfile: Option<&Path>, always: &[&str]) -> R
 }
 
 /// What goes into the context's tar, found before anything is sent: every entry (its path on
-/// disk and in the tar), the bytes of its files, and how many folders were read.
+/// disk, its name in the tar, and its size when it is a file), the bytes of its files, and how
+/// many folders were read.
 #[derive(Debug, Default)]
 pub struct Plan {
-    pub entries: Vec<(PathBuf, String)>,
+    pub entries: Vec<(PathBuf, String, u64)>,
     pub bytes: u64,
     pub folders_read: usize,
 }
@@ -73,13 +74,9 @@ pub fn append<W: Write>(
     plan: &Plan,
     sent: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    for (path, name) in &plan.entries {
+    for (path, name, size) in &plan.entries {
         tar.append_path_with_name(path, name).at(path)?;
-        if let Ok(m) = fs::symlink_metadata(path)
-            && m.is_file()
-        {
-            sent(m.len());
-        }
+        sent(*size);
     }
     Ok(())
 }
@@ -109,13 +106,15 @@ fn walk(plan: &mut Plan, dir: &Path, rel: &str, parent: &Parent, ignore: &Ignore
             }
             continue;
         }
+        let mut size = 0;
         if kind.is_file() {
             // Readable now, or the build stops before anything is sent.
             let file = fs::File::open(&path).at(&path)?;
-            plan.bytes += file.metadata().at(&path)?.len();
+            size = file.metadata().at(&path)?.len();
+            plan.bytes += size;
         }
         if kind.is_dir() || kind.is_file() || kind.is_symlink() {
-            plan.entries.push((path.clone(), child.clone()));
+            plan.entries.push((path.clone(), child.clone(), size));
         }
         if kind.is_dir() {
             walk(plan, &path, &child, &info, ignore)?;

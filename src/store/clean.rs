@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{LatestRule, Skipped, Store};
 use crate::archive::Archive;
@@ -56,17 +56,21 @@ impl Store {
                 .map(|a| pair(a))
                 .collect();
             let latest = sound.first().map(|a| a.path.clone());
-            let twins: Vec<&Archive> = sound
-                .iter()
-                .filter(|a| Some(&a.path) != latest.as_ref())
-                .filter(|a| a.name.format == Format::Docker && compressed.contains(&pair(a)))
-                .copied()
-                .collect();
+            let mut doomed: HashSet<&Path> = stale.iter().map(|a| a.path.as_path()).collect();
+            doomed.extend(
+                sound
+                    .iter()
+                    .filter(|a| Some(&a.path) != latest.as_ref())
+                    .filter(|a| a.name.format == Format::Docker && compressed.contains(&pair(a)))
+                    .map(|a| a.path.as_path()),
+            );
             // In the order `images` lists them.
-            plan.doomed.extend(archives.iter().copied().filter(|a| {
-                stale.iter().any(|s| std::ptr::eq(*s, *a))
-                    || twins.iter().any(|t| std::ptr::eq(*t, *a))
-            }));
+            plan.doomed.extend(
+                archives
+                    .iter()
+                    .copied()
+                    .filter(|a| doomed.contains(a.path.as_path())),
+            );
         }
         plan
     }
