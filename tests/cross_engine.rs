@@ -73,6 +73,24 @@ fn build_and_save(s: &Scratch, flavour: &'static str, host: &str) -> Built {
     }
 }
 
+/// `/content.txt` of a container of `reference`, run on the engine at `host`.
+fn content_of(s: &Scratch, host: &str, reference: &str) -> String {
+    docker_ok(
+        s,
+        host,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            reference,
+            "/bin/sh",
+            "-c",
+            "cat /content.txt",
+        ],
+    )
+}
+
 /// The ZIP's archive comment, which carries the image's ID and creation time.
 fn zip_comment(path: &Path) -> String {
     let zip = zip::ZipArchive::new(fs::File::open(path).unwrap()).unwrap();
@@ -203,20 +221,10 @@ fn archives_move_between_every_engine() {
                     text.contains(&format!("Loaded image ID: {engine_id}")),
                     "{text}"
                 );
-                // The loaded image runs.
-                docker_ok(
-                    &s,
-                    host,
-                    &[
-                        "run",
-                        "--rm",
-                        "--network",
-                        "none",
-                        &reference,
-                        "/bin/sh",
-                        "-c",
-                        "cat /content.txt",
-                    ],
+                // The loaded image runs, and holds what was built.
+                assert_eq!(
+                    content_of(&s, host, &reference),
+                    format!("built on {}", b.flavour)
                 );
             }
         }
@@ -295,20 +303,7 @@ fn archives_move_between_every_engine() {
             .unwrap());
         for (flavour, host) in &engines {
             docker_ok(&s, host, &["pull", &format!("{repo}:1.0")]);
-            let out = docker_ok(
-                &s,
-                host,
-                &[
-                    "run",
-                    "--rm",
-                    "--network",
-                    "none",
-                    &format!("{repo}:1.0"),
-                    "/bin/sh",
-                    "-c",
-                    "cat /content.txt",
-                ],
-            );
+            let out = content_of(&s, host, &format!("{repo}:1.0"));
             assert_eq!(out, format!("built on {}", b.flavour), "into {flavour}");
             docker_ok(&s, host, &["rmi", "--no-prune", &format!("{repo}:1.0")]);
         }
