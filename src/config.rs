@@ -188,6 +188,10 @@ pub struct ImageConfig {
     pub network: Option<String>,
     /// The platform to build for, `os/arch[/variant]`.
     pub platform: Option<String>,
+    /// Secrets for `RUN --mount=type=secret`, as `--secret` takes them (`id=ID,src=FILE`,
+    /// `id=ID,env=VAR`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub secrets: Vec<String>,
 }
 
 fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>

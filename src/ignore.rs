@@ -203,7 +203,7 @@ impl Ignore {
 }
 
 /// Go's `filepath.Clean` of a slash-separated path.
-fn clean(path: &str) -> String {
+pub fn clean(path: &str) -> String {
     let rooted = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {

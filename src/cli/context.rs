@@ -39,11 +39,14 @@ impl Context {
     /// The reporter of work described by `message`, as `--progress` (else the config file's
     /// `progress`, else `auto`) says.
     pub fn reporter(&self, message: &str) -> std::sync::Arc<dyn toolbox::progress::Reporter> {
-        let mode = self
-            .progress
+        progress::reporter(self.progress_mode(), message)
+    }
+
+    /// `--progress`, else the config file's `progress`, else `auto`.
+    pub fn progress_mode(&self) -> ProgressMode {
+        self.progress
             .or_else(|| self.settings().ok().and_then(|s| s.progress))
-            .unwrap_or_default();
-        progress::reporter(mode, message)
+            .unwrap_or_default()
     }
 
     /// The artifacts directory's archives.

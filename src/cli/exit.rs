@@ -40,12 +40,20 @@ pub enum Failure {
     /// `--password-stdin`, and stdin is empty.
     #[error("--password-stdin: stdin gave no password")]
     NoPassword,
+    /// What the command line says is wrong, in its words.
+    #[error("{0}")]
+    Message(String),
 }
 
 impl Failure {
     /// `error`, told as wrong usage (exit 2): the argument it names is invalid.
     pub fn usage(error: impl Into<Failure>) -> Failure {
         Failure::Usage(Box::new(error.into()))
+    }
+
+    /// Wrong usage (exit 2), said in `text`.
+    pub fn usage_text(text: impl Into<String>) -> Failure {
+        Failure::Usage(Box::new(Failure::Message(text.into())))
     }
 
     /// Whether this is wrong usage (exit 2): a failure marked so, or an error that only an
@@ -60,6 +68,9 @@ impl Failure {
                     toolbox::Error::Registry(RegistryError::BadReference { .. })
                         | toolbox::Error::Platform(_)
                         | toolbox::Error::BadUrl { .. }
+                        | toolbox::Error::Engine(
+                            toolbox::engine::EngineError::SecretNeedsBuildKit { .. }
+                        )
                 )
         )
     }

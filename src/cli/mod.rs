@@ -2,6 +2,7 @@
 //! per command. Each command's arguments and work live in `commands`.
 
 mod args;
+mod build_output;
 mod commands;
 mod context;
 mod exit;

@@ -48,6 +48,21 @@ impl Reporter for Bar {
     }
 }
 
+/// Keeps `bar` among those an interrupted run clears.
+pub fn track(bar: &ProgressBar) {
+    if let Ok(mut active) = ACTIVE.lock() {
+        active.push(bar.clone());
+    }
+}
+
+/// Clears `bar` and forgets it.
+pub fn untrack(bar: &ProgressBar) {
+    bar.finish_and_clear();
+    if let Ok(mut active) = ACTIVE.lock() {
+        active.retain(|b| !b.is_finished());
+    }
+}
+
 /// On Ctrl-C (SIGINT) or SIGTERM: clears the bars, says in one line that the run was
 /// interrupted and that the next run cleans up after it, and exits 130. What the run was
 /// writing is a temporary file beside its target (never under an archive name), which the

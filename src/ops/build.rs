@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::config::ImageConfig;
-use crate::engine::BuildSpec;
+use crate::engine::{BadSecret, BuildSpec, Builder, SecretSpec};
 use crate::ops::update;
 
 /// Why a build cannot be described.
@@ -24,6 +24,13 @@ pub enum Error {
         "images.{image}.network: `{network}` is not a build network: use default, none or host"
     )]
     BadNetwork { image: String, network: String },
+    /// The config file gives a secret that is not one.
+    #[error("images.{image}.secrets: {source}")]
+    BadSecret {
+        image: String,
+        #[source]
+        source: BadSecret,
+    },
 }
 
 /// The networks `RUN` steps may use.
@@ -52,6 +59,11 @@ pub struct BuildFlags {
     pub pull: bool,
     /// The platform to build for.
     pub platform: Option<String>,
+    /// The builder (`--builder`, else `DOCKER_BUILDKIT`); BuildKit when the engine offers it,
+    /// when `None`.
+    pub builder: Option<Builder>,
+    /// Secrets; they override the config file's of the same ID.
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// The build of `image` at `version`: the flags, else the config file's `entry` for the image.
@@ -91,6 +103,18 @@ pub fn spec(
     if let Some(p) = &platform {
         crate::oci::Platform::parse(p).map_err(|e| Error::Reference(e.into()))?;
     }
+    let mut secrets: Vec<SecretSpec> = Vec::new();
+    for text in &entry.secrets {
+        let secret: SecretSpec = text.parse().map_err(|source| Error::BadSecret {
+            image: image.to_string(),
+            source,
+        })?;
+        if !flags.secrets.iter().any(|s| s.id == secret.id) {
+            secrets.retain(|s| s.id != secret.id);
+            secrets.push(secret);
+        }
+    }
+    secrets.extend(flags.secrets.iter().cloned());
     Ok(BuildSpec {
         reference: update::reference(image, repository, version)?,
         context,
@@ -102,6 +126,8 @@ pub fn spec(
         network,
         pull: flags.pull,
         platform,
+        builder: flags.builder,
+        secrets,
     })
 }
 
@@ -149,6 +175,8 @@ mod tests {
             network: Some("none".into()),
             pull: true,
             platform: None,
+            builder: Some(Builder::Legacy),
+            secrets: vec!["id=npm,env=NPM_TOKEN".parse().unwrap()],
         };
         let mut file = entry();
         file.target = Some("build".into());
@@ -158,7 +186,17 @@ mod tests {
             .collect();
         file.network = Some("host".into());
         file.platform = Some("linux/amd64".into());
+        file.secrets = vec!["id=npm,src=.npmrc".into(), "id=gh,env=GH_TOKEN".into()];
         let spec = spec("web", "2", &flags, &file).unwrap();
+        assert_eq!(spec.builder, Some(Builder::Legacy));
+        assert_eq!(
+            spec.secrets,
+            vec![
+                "id=gh,env=GH_TOKEN".parse().unwrap(),
+                "id=npm,env=NPM_TOKEN".parse().unwrap()
+            ],
+            "the flag's secret replaces the file's of the same ID"
+        );
         assert_eq!(spec.target.as_deref(), Some("runtime"));
         assert_eq!(spec.labels["team"], "ops");
         assert_eq!(spec.labels["tier"], "web");
@@ -182,6 +220,10 @@ mod tests {
         let mut file = entry();
         file.platform = Some("linux".into());
         assert!(spec("web", "1", &BuildFlags::default(), &file).is_err());
+        let mut file = entry();
+        file.secrets = vec!["id=k,colour=red".into()];
+        let err = spec("web", "1", &BuildFlags::default(), &file).unwrap_err();
+        assert!(err.to_string().contains("images.web.secrets"), "{err}");
     }
 
     #[test]

@@ -3,15 +3,17 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use toolbox::engine::{Builder, SecretSpec};
 use toolbox::ops::build::{self, BuildFlags};
 
+use crate::cli::build_output;
 use crate::cli::context::{self, Context};
 use crate::cli::exit::{Failure, Status};
 use crate::cli::printer;
 
 /// `build IMAGE [--version V] [--context DIR] [--dockerfile F] [--build-arg K=V]... [--no-cache]
 /// [--target STAGE] [--label K=V]... [--network default|none|host] [--pull] [--platform P]
-/// [--repository REPO]`.
+/// [--secret id=ID,src=FILE|env=VAR]... [--builder buildkit|legacy] [--repository REPO]`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// The image name used in archive names
@@ -50,10 +52,36 @@ pub struct BuildArgs {
     /// images.IMAGE.platform, else the engine's]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
     platform: Option<String>,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (beats the
+    /// config file's images.IMAGE.secrets of the same ID; BuildKit only)
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
+    secrets: Vec<SecretSpec>,
+    /// The builder [default: DOCKER_BUILDKIT (1: buildkit, 0: legacy), else BuildKit when the
+    /// engine offers it]
+    #[arg(long, value_name = "BUILDER", value_parser = ["buildkit", "legacy"])]
+    builder: Option<String>,
     /// The engine repository to tag [default: the config file's images.IMAGE.repository,
     /// else IMAGE]
     #[arg(long, value_name = "REPO")]
     repository: Option<String>,
+}
+
+/// The builder `--builder` names, else the one `DOCKER_BUILDKIT` asks for (as the docker
+/// CLI reads it), else none (the engine's offer decides).
+fn builder(flag: Option<&str>) -> Result<Option<Builder>, Failure> {
+    if let Some(name) = flag {
+        return name.parse().map(Some).map_err(Failure::usage_text);
+    }
+    match std::env::var("DOCKER_BUILDKIT") {
+        Ok(value) => match Builder::from_docker_buildkit(&value) {
+            Some(builder) => Ok(Some(builder)),
+            None => Err(Failure::usage_text(format!(
+                "DOCKER_BUILDKIT=`{value}` is not a boolean: use 1 (BuildKit) or 0 (legacy), \
+                 or --builder buildkit|legacy"
+            ))),
+        },
+        Err(_) => Ok(None),
+    }
 }
 
 /// Builds the image, streaming the engine's log to stderr, and prints its full ID.
@@ -70,6 +98,8 @@ pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
         network: args.network.clone(),
         pull: args.pull,
         platform: args.platform.clone(),
+        builder: builder(args.builder.as_deref())?,
+        secrets: args.secrets.clone(),
     };
     let spec = build::spec(
         &args.image,
@@ -79,13 +109,16 @@ pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
     )
     .map_err(|e| match e {
         // An image, version or repository that cannot give a reference is wrong usage.
-        build::Error::Reference(_) => Failure::usage(e),
+        build::Error::Reference(_) | build::Error::BadSecret { .. } => Failure::usage(e),
         other => other.into(),
     })?;
     let id = context::runtime()?.block_on(async {
         let engine = context::connect(&settings).await?;
         let upload = cx.reporter(&format!("sending the context of {}", args.image));
-        Ok::<_, Failure>(engine.build(&spec, &mut std::io::stderr(), upload).await?)
+        let mut output = build_output::for_mode(cx.progress_mode(), &args.image);
+        let built = engine.build(&spec, output.as_mut(), upload).await;
+        drop(output);
+        Ok::<_, Failure>(built?)
     })?;
     printer::lines([id])?;
     Ok(Status::Success)

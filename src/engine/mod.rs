@@ -1,21 +1,26 @@
 //! The Docker engine, through bollard: connect and negotiate, inspect, pull, build, export
 //! (save) and import (load) image streams.
 
-use std::collections::HashMap;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::io;
+use std::path::Path;
 use std::time::Duration;
 
-use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ImportImageOptionsBuilder,
-};
+use bollard::query_parameters::{CreateImageOptionsBuilder, ImportImageOptionsBuilder};
 use bollard::{API_DEFAULT_VERSION, Docker};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::io_error::IoError;
-use crate::progress::Reporter;
+
+mod build;
+mod dial;
+mod filesync;
+mod session;
+
+pub use build::{
+    BadSecret, BuildOutput, BuildSpec, Builder, Discard, SecretSource, SecretSpec, Step, StepLog,
+    StepStatus, Trace,
+};
 
 /// What can go wrong talking to a Docker engine.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +60,15 @@ pub enum EngineError {
         message: String,
     },
 
+    #[error("secret `{id}`: {reason}")]
+    Secret { id: String, reason: String },
+
+    #[error(
+        "secret `{id}` needs BuildKit, and this build uses the legacy builder: drop \
+         --builder legacy (or DOCKER_BUILDKIT=0), or the secret"
+    )]
+    SecretNeedsBuildKit { id: String },
+
     #[error(transparent)]
     Context(#[from] crate::context::ContextError),
 
@@ -64,7 +78,6 @@ pub enum EngineError {
 
 type Error = EngineError;
 type Result<T, E = EngineError> = std::result::Result<T, E>;
-use crate::pipe;
 
 /// The engine's address when neither `DOCKER_HOST` nor the config file names one.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -132,32 +145,6 @@ pub struct Engine {
     transfer: Docker,
     address: String,
 }
-
-/// What `build` needs.
-#[derive(Debug, Clone, Default)]
-pub struct BuildSpec {
-    /// The build context directory.
-    pub context: PathBuf,
-    /// The Dockerfile, when not `Dockerfile` in the context.
-    pub dockerfile: Option<PathBuf>,
-    pub build_args: HashMap<String, String>,
-    pub no_cache: bool,
-    /// The reference to tag, `<repository>:<tag>`.
-    pub reference: String,
-    /// The stage to build (the last one when `None`).
-    pub target: Option<String>,
-    /// Labels to set on the image.
-    pub labels: HashMap<String, String>,
-    /// The network of `RUN` steps (`default`, `none`, `host`).
-    pub network: Option<String>,
-    /// Ask the engine to refresh base images first.
-    pub pull: bool,
-    /// The platform to build for (`os/arch[/variant]`; the engine's when `None`).
-    pub platform: Option<String>,
-}
-
-/// The name a Dockerfile from outside the context takes inside the context's tar.
-const OUTSIDE_DOCKERFILE: &str = ".toolbox.Dockerfile";
 
 /// What the engine says of an image.
 #[derive(Debug, Clone)]
@@ -299,132 +286,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Builds an image from `spec`, writing the build output to `log` as it arrives, and
-    /// returns the full image ID. The context streams to the engine as a tar; intermediate
-    /// containers are removed even when the build fails.
-    pub async fn build(
-        &self,
-        spec: &BuildSpec,
-        log: &mut dyn Write,
-        upload: Arc<dyn Reporter>,
-    ) -> Result<String> {
-        let context = spec.context.clone();
-        if !context.is_dir() {
-            return Err(io_error(
-                &context,
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "the build context is not a directory",
-                ),
-            ));
-        }
-        let (dockerfile_in_tar, outside) =
-            dockerfile_placement(&context, spec.dockerfile.as_deref())?;
-        // What `.dockerignore` leaves out; the Dockerfile and the ignore file always go.
-        let ignore = crate::context::patterns(
-            &context,
-            spec.dockerfile.as_deref(),
-            &[&dockerfile_in_tar, crate::context::IGNORE_FILE],
-        )?;
-        // Everything that goes is found (and every file opened) before anything is sent.
-        let plan = crate::context::plan(&context, &ignore)?;
-        let (writer, body) = pipe::from_writer();
-        let tar_task = tokio::task::spawn_blocking(move || {
-            upload.start(Some(plan.bytes));
-            let sent = write_context(writer, &context, &plan, outside.as_deref(), upload.as_ref());
-            upload.finish();
-            sent
-        });
-
-        let build_args: HashMap<&str, &str> = spec
-            .build_args
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let mut options = BuildImageOptionsBuilder::default()
-            .dockerfile(&dockerfile_in_tar)
-            .t(&spec.reference)
-            .nocache(spec.no_cache)
-            .rm(true)
-            .forcerm(true)
-            .buildargs(&build_args)
-            .labels(&spec.labels);
-        if let Some(target) = &spec.target {
-            options = options.target(target);
-        }
-        if let Some(network) = &spec.network {
-            options = options.networkmode(network);
-        }
-        if spec.pull {
-            options = options.pull("1");
-        }
-        if let Some(platform) = &spec.platform {
-            options = options.platform(platform);
-        }
-        let options = options.build();
-        let mut stream =
-            self.transfer
-                .build_image(options, None, Some(bollard::body_try_stream(body)));
-        let mut log_lines = BuildLog::default();
-        let mut aux_id = None;
-        let mut failure = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(text) = info.stream {
-                        log.write_all(text.as_bytes()).ok();
-                        log_lines.push(&text);
-                    }
-                    if let Some(aux) = info.aux.and_then(|a| a.id) {
-                        aux_id = Some(aux);
-                    }
-                    if let Some(detail) = info.error_detail {
-                        failure = Some(detail.message.unwrap_or_default());
-                        break;
-                    }
-                }
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    failure = Some(error);
-                    break;
-                }
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        log.flush().ok();
-        drop(stream);
-        // A context that could not be read explains a failure better than what the engine saw.
-        match tar_task.await {
-            Ok(Err(e)) if failure.is_some() || aux_id.is_none() => return Err(e),
-            _ => {}
-        }
-        if let Some(message) = failure {
-            return Err(Error::BuildFailed {
-                reference: spec.reference.clone(),
-                step: log_lines.last_step.clone(),
-                message: message.trim().to_string(),
-            });
-        }
-        let id = match aux_id.or(log_lines.built.clone()) {
-            Some(id) => id,
-            None => {
-                return Err(Error::Protocol {
-                    action: format!("building `{}`", spec.reference),
-                    reason: "the engine reported no image ID".into(),
-                });
-            }
-        };
-        if id.starts_with("sha256:") && id.len() == 71 {
-            return Ok(id);
-        }
-        self.image_id(&id).await?.ok_or_else(|| Error::Protocol {
-            action: format!("building `{}`", spec.reference),
-            reason: format!("the built image {id} is not in the engine"),
-        })
-    }
-
     /// The `docker save` stream of `reference`.
     pub fn export(&self, reference: &str) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
         let action = format!("saving `{reference}`");
@@ -472,77 +333,6 @@ fn split_reference(reference: &str) -> (&str, &str) {
     }
 }
 
-/// The Dockerfile's path inside the context's tar, and the file to add to the tar when the
-/// Dockerfile is outside the context.
-fn dockerfile_placement(
-    context: &Path,
-    dockerfile: Option<&Path>,
-) -> Result<(String, Option<PathBuf>)> {
-    let Some(dockerfile) = dockerfile else {
-        return Ok(("Dockerfile".into(), None));
-    };
-    if !dockerfile.is_file() {
-        return Err(io_error(
-            dockerfile,
-            io::Error::new(io::ErrorKind::NotFound, "no such Dockerfile"),
-        ));
-    }
-    let canonical = |p: &Path| p.canonicalize().map_err(|e| io_error(p, e));
-    let (file, context) = (canonical(dockerfile)?, canonical(context)?);
-    match file.strip_prefix(&context) {
-        Ok(inside) => Ok((inside.to_string_lossy().into_owned(), None)),
-        Err(_) => Ok((OUTSIDE_DOCKERFILE.into(), Some(file))),
-    }
-}
-
-/// Writes the build context as a tar into `writer`: what `plan` lists (links kept as links),
-/// counting the files' bytes on `upload`.
-fn write_context(
-    writer: pipe::ChannelWriter,
-    context: &Path,
-    plan: &crate::context::Plan,
-    outside_dockerfile: Option<&Path>,
-    upload: &dyn Reporter,
-) -> Result<()> {
-    let mut tar = tar::Builder::new(writer);
-    tar.follow_symlinks(false);
-    crate::context::append(&mut tar, plan, &mut |n| upload.advance(n))?;
-    let result = (|| {
-        if let Some(file) = outside_dockerfile {
-            tar.append_path_with_name(file, OUTSIDE_DOCKERFILE)?;
-        }
-        tar.into_inner()
-    })();
-    match result {
-        Ok(writer) => writer.finish().map_err(|e| io_error(context, e)),
-        Err(e) => Err(io_error(context, e)),
-    }
-}
-
-/// What the build output says: the step running last, and the ID of a `Successfully built`
-/// line. Output arrives in fragments, so lines are put back together first.
-#[derive(Debug, Default)]
-struct BuildLog {
-    partial: String,
-    last_step: Option<String>,
-    built: Option<String>,
-}
-
-impl BuildLog {
-    fn push(&mut self, fragment: &str) {
-        self.partial.push_str(fragment);
-        while let Some(end) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=end).collect();
-            let line = line.trim_end();
-            if line.starts_with("Step ") {
-                self.last_step = Some(line.to_string());
-            } else if let Some(id) = line.strip_prefix("Successfully built ") {
-                self.built = Some(id.trim().to_string());
-            }
-        }
-    }
-}
-
 fn engine_error(action: String, e: bollard::errors::Error) -> Error {
     use bollard::errors::Error as B;
     let reason = match &e {
@@ -586,27 +376,6 @@ mod tests {
     }
 
     #[test]
-    fn build_log_reassembles_fragments() {
-        let mut log = BuildLog::default();
-        for fragment in [
-            "Step 1/2 : FROM scr",
-            "atch\n ---> \nStep 2/2 : COPY a /\n",
-            "Successfully built 0123",
-            "456789ab\n",
-        ] {
-            log.push(fragment);
-        }
-        assert_eq!(log.last_step.as_deref(), Some("Step 2/2 : COPY a /"));
-        assert_eq!(log.built.as_deref(), Some("0123456789ab"));
-        log.push("Successfully built ffffffffffff\n");
-        assert_eq!(
-            log.built.as_deref(),
-            Some("ffffffffffff"),
-            "the last line wins"
-        );
-    }
-
-    #[test]
     fn references_split_at_the_tag() {
         assert_eq!(split_reference("web:1.0"), ("web", "1.0"));
         assert_eq!(
@@ -617,26 +386,5 @@ mod tests {
             split_reference("registry.local:5000/team/web"),
             ("registry.local:5000/team/web", "latest")
         );
-    }
-
-    #[test]
-    fn dockerfile_inside_or_outside_the_context() {
-        let d = tempfile::tempdir().unwrap();
-        let ctx = d.path().join("ctx");
-        std::fs::create_dir_all(ctx.join("sub")).unwrap();
-        std::fs::write(ctx.join("sub/Dockerfile.prod"), "FROM scratch\n").unwrap();
-        std::fs::write(d.path().join("Outside"), "FROM scratch\n").unwrap();
-        assert_eq!(
-            dockerfile_placement(&ctx, None).unwrap(),
-            ("Dockerfile".into(), None)
-        );
-        assert_eq!(
-            dockerfile_placement(&ctx, Some(&ctx.join("sub/Dockerfile.prod"))).unwrap(),
-            ("sub/Dockerfile.prod".into(), None)
-        );
-        let (name, extra) = dockerfile_placement(&ctx, Some(&d.path().join("Outside"))).unwrap();
-        assert_eq!(name, OUTSIDE_DOCKERFILE);
-        assert!(extra.is_some());
-        assert!(dockerfile_placement(&ctx, Some(&d.path().join("missing"))).is_err());
     }
 }
