@@ -555,12 +555,14 @@ fn offer_context(spec: &BuildSpec, upload: Arc<dyn Reporter>) -> Result<(FileSyn
     let mut beside = vec![filesync::Entry {
         disk: dockerfile.clone(),
         name: name.clone(),
+        dir: false,
     }];
     let own_ignore = dockerfile.with_file_name(format!("{name}.dockerignore"));
     if own_ignore.is_file() {
         beside.push(filesync::Entry {
             disk: own_ignore,
             name: format!("{name}.dockerignore"),
+            dir: false,
         });
     }
     beside.sort_by(|a, b| a.name.cmp(&b.name));

@@ -38,6 +38,7 @@ const CHUNK: usize = 32 * 1024;
 pub(crate) struct Entry {
     pub disk: PathBuf,
     pub name: String,
+    pub dir: bool,
 }
 
 /// The folders offered, by name, each as its entries in sending order.
@@ -71,6 +72,7 @@ impl FileSync for FileSyncService {
         for path in values("followpaths") {
             includes.extend(follow(&entries, &path));
         }
+        let entries = without_excluded(&entries, &values("exclude-patterns"));
         let entries = Arc::new(included(&entries, &includes));
         let mut incoming = request.into_inner();
         let (tx, mut rx) = mpsc::channel::<Result<Packet, Status>>(16);
@@ -194,6 +196,45 @@ fn included(entries: &[Entry], includes: &[String]) -> Vec<Entry> {
                         })))
         })
         .cloned()
+        .collect()
+}
+
+/// The entries the builder's exclude patterns (the `.dockerignore` it read) leave, with the
+/// folders above what an exception brings back.
+fn without_excluded(entries: &[Entry], excludes: &[String]) -> Vec<Entry> {
+    if excludes.is_empty() {
+        return entries.to_vec();
+    }
+    let Ok(set) = Ignore::parse(&excludes.join("\n"), Path::new("exclude-patterns")) else {
+        return entries.to_vec();
+    };
+    let mut parents: HashMap<&str, Parent> = HashMap::new();
+    let mut keep = vec![false; entries.len()];
+    let mut needed: HashSet<&str> = HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let dir = entry.name.rsplit_once('/').map(|(d, _)| d);
+        let parent = dir
+            .and_then(|d| parents.get(d))
+            .cloned()
+            .unwrap_or_default();
+        let (excluded, info) = set.excludes(&entry.name, &parent);
+        if entry.dir {
+            parents.insert(&entry.name, info);
+        }
+        keep[i] = !excluded;
+        if !excluded {
+            let mut name = entry.name.as_str();
+            while let Some((up, _)) = name.rsplit_once('/') {
+                needed.insert(up);
+                name = up;
+            }
+        }
+    }
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| keep[*i] || needed.contains(e.name.as_str()))
+        .map(|(_, e)| e.clone())
         .collect()
 }
 
@@ -342,6 +383,7 @@ pub(crate) fn context_entries(context: &Path, plan: &crate::context::Plan) -> Ve
                 entries.push(Entry {
                     disk: context.join(dir),
                     name: dir.to_string(),
+                    dir: true,
                 });
             }
             end += 1;
@@ -353,6 +395,7 @@ pub(crate) fn context_entries(context: &Path, plan: &crate::context::Plan) -> Ve
         entries.push(Entry {
             disk: disk.clone(),
             name: name.clone(),
+            dir: is_dir,
         });
     }
     entries
@@ -397,6 +440,7 @@ mod tests {
         let entry = |n: &str| Entry {
             disk: d.path().join(n),
             name: n.into(),
+            dir: false,
         };
         let f = stat(&entry("f")).unwrap();
         assert_eq!(f.mode, 0o755 | 1 << 23);
@@ -407,6 +451,7 @@ mod tests {
         let dir = Entry {
             disk: d.path().to_path_buf(),
             name: "x".into(),
+            dir: true,
         };
         assert_eq!(stat(&dir).unwrap().mode & (1 << 31), 1 << 31);
     }
@@ -418,6 +463,7 @@ mod tests {
         let e = |n: &str| Entry {
             disk: d.path().join(n),
             name: n.into(),
+            dir: n == "a",
         };
         let all = vec![e(".dockerignore"), e("Dockerfile"), e("a"), e("a/x")];
         let names = |v: Vec<Entry>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
@@ -427,6 +473,12 @@ mod tests {
         );
         assert_eq!(names(included(&all, &["a/x".into()])), ["a", "a/x"]);
         assert_eq!(names(included(&all, &[])).len(), 4);
+        assert_eq!(
+            names(without_excluded(&all, &["*".into(), "!a/x".into()])),
+            ["a", "a/x"],
+            "the folder above an exception stays"
+        );
+        assert_eq!(names(without_excluded(&all, &["a".into()])).len(), 2);
     }
 
     #[test]
