@@ -77,8 +77,9 @@ fn build_update_clean_compress_and_load() {
     let id1 = stdout(&out).trim().to_string();
     assert_eq!(id1, full_id(&s, &host, &format!("{image}:1.0")));
     assert!(id1.starts_with("sha256:") && id1.len() == 71, "{id1}");
+    // Whichever builder the engine offers: the legacy builder's steps or BuildKit's trace.
     assert!(
-        stderr(&out).contains("Step 1/"),
+        stderr(&out).contains("Step 1/") || stderr(&out).contains("#1 [internal]"),
         "the build output streams to stderr"
     );
     let short1 = &id1[7..19];
@@ -398,18 +399,39 @@ fn a_failing_build_shows_the_step_and_leaves_no_container() {
         "x",
         &format!("RUN [\"/bin/sh\", \"-c\", \"{marker}\"]\n"),
     );
-    let out = toolbox(
-        &s,
-        &host,
-        &["build", &image, "--context", ctx.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("Step 4/4") && err.contains("returned a non-zero code: 3"),
-        "{err}"
-    );
-    assert!(!err.contains("panicked"));
+    // Either builder: exit 1, the step, its command and what the builder said.
+    for (builder, step, said) in [
+        ("legacy", "Step 4/4", "returned a non-zero code: 3"),
+        (
+            "buildkit",
+            "[3/3] RUN [\"/bin/sh\", \"-c\", \"exit 3",
+            "exit code: 3",
+        ),
+    ] {
+        let out = toolbox(
+            &s,
+            &host,
+            &[
+                "build",
+                &image,
+                "--context",
+                ctx.to_str().unwrap(),
+                "--builder",
+                builder,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        let error = err
+            .lines()
+            .find(|l| l.starts_with("toolbox: error:"))
+            .unwrap_or_default();
+        assert!(
+            error.contains(step) && error.contains(said),
+            "{builder}: {err}"
+        );
+        assert!(!err.contains("panicked"));
+    }
     let containers = docker_ok(
         &s,
         &host,

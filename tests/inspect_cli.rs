@@ -113,6 +113,11 @@ fn tree_of_dir(root: &Path) -> Tree {
             .unwrap()
             .to_string_lossy()
             .into_owned();
+        // What `docker export` cannot show (BuildKit's `RUN` leaves `dev`, `proc` and `sys`
+        // in its layers; the runtime mounts over them).
+        if runtime_only(&path) {
+            continue;
+        }
         let m = e.path().symlink_metadata().unwrap();
         let mode = m.mode() & 0o7777;
         let desc = if m.is_symlink() {

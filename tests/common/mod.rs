@@ -252,13 +252,16 @@ macro_rules! engine {
     };
 }
 
-/// Runs `toolbox` in the scratch directory against the engine at `host`.
+/// Runs `toolbox` in the scratch directory against the engine at `host`. A `build` that
+/// names no network gets `--network none`: the private engines run with `--bridge=none`, where
+/// BuildKit's `RUN` steps have no other network.
 pub fn toolbox(s: &Scratch, host: &str, args: &[&str]) -> std::process::Output {
-    s.toolbox()
-        .env("DOCKER_HOST", host)
-        .args(args)
-        .output()
-        .unwrap()
+    let mut cmd = s.toolbox();
+    cmd.env("DOCKER_HOST", host).args(args);
+    if args.first() == Some(&"build") && !args.iter().any(|a| a.starts_with("--network")) {
+        cmd.args(["--network", "none"]);
+    }
+    cmd.output().unwrap()
 }
 
 /// Fails the test unless `toolbox` succeeded; passes the output on.
