@@ -379,3 +379,57 @@ fn buildkit_on_docker_20_10_when_asked() {
         docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:{tag}")]);
     }
 }
+
+/// On a terminal: one line per finished step above a spinner naming what runs, the context's
+/// upload as a bar; all cleared at the end, the ID the last line.
+#[test]
+fn a_build_on_a_terminal_shows_a_live_view() {
+    let Some(host) = common::engine_flavour("26-containerd") else {
+        return;
+    };
+    let s = Scratch::new();
+    let ctx = context(
+        &s,
+        "FROM scratch\nCOPY sh /bin/sh\nRUN echo one > /one && sleep 1\nCOPY content.txt /\n",
+    );
+    let image = unique_image("live");
+    let command = format!(
+        "stty cols 160 rows 40; {} build {image} --version 1 --context {} --network none",
+        env!("CARGO_BIN_EXE_toolbox"),
+        ctx.display()
+    );
+    let out = s
+        .command("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("DOCKER_HOST", &host)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (bsdutils) is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let frames: Vec<&str> = text.split(['\r', '\n']).collect();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains(&format!("building {image}"))),
+        "a spinner names the build: {text:?}"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains("[2/3] RUN echo one > /one && sleep 1") && f.contains("DONE")),
+        "finished steps are listed: {text:?}"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains(&format!("sending the context of {image}"))),
+        "the upload shows: {text:?}"
+    );
+    let id = engine_id(&s, &host, &format!("{image}:1"));
+    assert!(
+        text.trim_end().ends_with(&id),
+        "the ID comes last: {text:?}"
+    );
+    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1")]);
+}

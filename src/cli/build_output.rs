@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use toolbox::config::ProgressMode;
 use toolbox::engine::{BuildOutput, Builder, Discard, Step, Trace};
 
@@ -213,7 +213,7 @@ pub struct Compact {
 
 impl Compact {
     fn new(image: &str) -> Self {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let bar = progress::new_bar();
         if let Ok(style) = ProgressStyle::with_template("{spinner} {wide_msg} {elapsed}") {
             bar.set_style(style);
         }
@@ -241,8 +241,8 @@ impl Drop for Compact {
 
 impl BuildOutput for Compact {
     fn builder(&mut self, builder: Builder) {
-        self.bar
-            .set_message(format!("building {} ({})", self.image, builder.as_str()));
+        self.image = format!("{} ({})", self.image, builder.as_str());
+        self.bar.set_message(format!("building {}", self.image));
     }
 
     fn text(&mut self, fragment: &str) {

@@ -1,14 +1,24 @@
 //! Progress on stderr: a bar on a terminal, or plain lines for logs (`--progress`).
 
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{BinaryBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{BinaryBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use toolbox::config::ProgressMode;
 use toolbox::progress::{Reporter, Silent};
 
 use crate::cli::printer;
+
+/// Where every bar is drawn (stderr, only on a terminal), so that several at once (a build's
+/// upload and its steps) share the screen instead of drawing over each other.
+static SCREEN: LazyLock<MultiProgress> =
+    LazyLock::new(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+
+/// A new bar on the screen, without a length yet.
+pub fn new_bar() -> ProgressBar {
+    SCREEN.add(ProgressBar::no_length())
+}
 
 /// The bars on screen, so that an interrupted run can clear them.
 static ACTIVE: Mutex<Vec<ProgressBar>> = Mutex::new(Vec::new());
@@ -95,7 +105,7 @@ pub fn reporter(mode: ProgressMode, message: &str) -> Arc<dyn Reporter> {
 }
 
 fn bar(message: &str) -> Arc<dyn Reporter> {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let bar = new_bar();
     let style = ProgressStyle::with_template(
         "{spinner} {wide_msg} [{bar:20}] {percent:>3}% {binary_bytes}/{binary_total_bytes} \
          {binary_bytes_per_sec} eta {eta}",
