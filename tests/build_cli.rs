@@ -285,3 +285,51 @@ fn target_labels_network_pull_and_platform() {
         docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:{tag}")]);
     }
 }
+
+#[test]
+fn what_cannot_be_sent_is_an_error_before_anything_is_sent() {
+    let host = engine!();
+    let s = Scratch::new();
+    let ctx = common::scratch_context(s.path(), "x", "");
+    fs::write(s.path().join("Dockerfile.outside"), "FROM scratch\n").unwrap();
+    let image = unique_image("unsent");
+    for builder in ["buildkit", "legacy"] {
+        for (args, names) in [
+            (vec!["--context", "nowhere"], "nowhere"),
+            (
+                vec![
+                    "--context",
+                    ctx.to_str().unwrap(),
+                    "--dockerfile",
+                    "Dockerfile.outside",
+                ],
+                "outside the build context",
+            ),
+            (
+                vec![
+                    "--context",
+                    ctx.to_str().unwrap(),
+                    "--dockerfile",
+                    "ctx/Dockerfile.missing",
+                ],
+                "Dockerfile.missing",
+            ),
+        ] {
+            let mut all = vec!["build", image.as_str(), "--builder", builder];
+            all.extend(args);
+            let out = toolbox(&s, &host, &all);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{all:?}: {err}");
+            assert!(
+                err.contains(names) && err.starts_with("toolbox: error:"),
+                "{all:?}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "one line, no build output: {err}");
+        }
+    }
+    let out = docker(&s, &host)
+        .args(["image", "inspect", &format!("{image}:latest")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "nothing was built");
+}

@@ -242,9 +242,6 @@ impl BuildOutput for Discard {
     fn trace(&mut self, _trace: &Trace) {}
 }
 
-/// The name a Dockerfile from outside the context takes inside the context's tar.
-const OUTSIDE_DOCKERFILE: &str = ".toolbox.Dockerfile";
-
 /// The lines of a failed step's output the error repeats.
 const FAILED_STEP_LINES: usize = 10;
 
@@ -530,17 +527,8 @@ fn offer_context(spec: &BuildSpec, upload: Arc<dyn Reporter>) -> Result<(FileSyn
             ),
         ));
     }
-    let (dockerfile_in_tar, _) = dockerfile_placement(&context, spec.dockerfile.as_deref())?;
-    let dockerfile = spec
-        .dockerfile
-        .clone()
-        .unwrap_or_else(|| context.join("Dockerfile"));
-    if !dockerfile.is_file() {
-        return Err(io_error(
-            &dockerfile,
-            io::Error::new(io::ErrorKind::NotFound, "no such Dockerfile"),
-        ));
-    }
+    let dockerfile_in_tar = dockerfile_placement(&context, spec.dockerfile.as_deref())?;
+    let dockerfile = context.join(&dockerfile_in_tar);
     let ignore = crate::context::patterns(
         &context,
         spec.dockerfile.as_deref(),
@@ -596,7 +584,7 @@ fn send_context(
             ),
         ));
     }
-    let (dockerfile_in_tar, outside) = dockerfile_placement(&context, spec.dockerfile.as_deref())?;
+    let dockerfile_in_tar = dockerfile_placement(&context, spec.dockerfile.as_deref())?;
     // The Dockerfile and the ignore file always go.
     let ignore = crate::context::patterns(
         &context,
@@ -607,21 +595,28 @@ fn send_context(
     let (writer, body) = pipe::from_writer();
     let task = tokio::task::spawn_blocking(move || {
         upload.start(Some(plan.bytes));
-        let sent = write_context(writer, &context, &plan, outside.as_deref(), upload.as_ref());
+        let sent = write_context(writer, &context, &plan, upload.as_ref());
         upload.finish();
         sent
     });
     Ok((Box::pin(body), dockerfile_in_tar, task))
 }
 
-/// The Dockerfile's path inside the context's tar, and the file to add to the tar when the
-/// Dockerfile is outside the context.
-fn dockerfile_placement(
-    context: &Path,
-    dockerfile: Option<&Path>,
-) -> Result<(String, Option<PathBuf>)> {
+/// The Dockerfile's path inside the context (`Dockerfile` when none is named). A Dockerfile
+/// that does not exist, or lies outside the context, is an error before anything is sent.
+fn dockerfile_placement(context: &Path, dockerfile: Option<&Path>) -> Result<String> {
     let Some(dockerfile) = dockerfile else {
-        return Ok(("Dockerfile".into(), None));
+        let default = context.join("Dockerfile");
+        if !default.is_file() {
+            return Err(io_error(
+                &default,
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no Dockerfile in the build context: add one, or name it with --dockerfile",
+                ),
+            ));
+        }
+        return Ok("Dockerfile".into());
     };
     if !dockerfile.is_file() {
         return Err(io_error(
@@ -630,10 +625,13 @@ fn dockerfile_placement(
         ));
     }
     let canonical = |p: &Path| p.canonicalize().map_err(|e| io_error(p, e));
-    let (file, context) = (canonical(dockerfile)?, canonical(context)?);
-    match file.strip_prefix(&context) {
-        Ok(inside) => Ok((inside.to_string_lossy().into_owned(), None)),
-        Err(_) => Ok((OUTSIDE_DOCKERFILE.into(), Some(file))),
+    let (file, inside) = (canonical(dockerfile)?, canonical(context)?);
+    match file.strip_prefix(&inside) {
+        Ok(relative) => Ok(relative.to_string_lossy().into_owned()),
+        Err(_) => Err(Error::DockerfileOutside {
+            dockerfile: dockerfile.to_path_buf(),
+            context: context.to_path_buf(),
+        }),
     }
 }
 
@@ -643,19 +641,12 @@ fn write_context(
     writer: pipe::ChannelWriter,
     context: &Path,
     plan: &crate::context::Plan,
-    outside_dockerfile: Option<&Path>,
     upload: &dyn Reporter,
 ) -> Result<()> {
     let mut tar = tar::Builder::new(writer);
     tar.follow_symlinks(false);
     crate::context::append(&mut tar, plan, &mut |n| upload.advance(n))?;
-    let result = (|| {
-        if let Some(file) = outside_dockerfile {
-            tar.append_path_with_name(file, OUTSIDE_DOCKERFILE)?;
-        }
-        tar.into_inner()
-    })();
-    match result {
+    match tar.into_inner() {
         Ok(writer) => writer.finish().map_err(|e| io_error(context, e)),
         Err(e) => Err(io_error(context, e)),
     }
@@ -910,23 +901,27 @@ mod tests {
     }
 
     #[test]
-    fn dockerfile_inside_or_outside_the_context() {
+    fn dockerfile_inside_the_context_or_an_error() {
         let d = tempfile::tempdir().unwrap();
         let ctx = d.path().join("ctx");
         std::fs::create_dir_all(ctx.join("sub")).unwrap();
         std::fs::write(ctx.join("sub/Dockerfile.prod"), "FROM scratch\n").unwrap();
         std::fs::write(d.path().join("Outside"), "FROM scratch\n").unwrap();
-        assert_eq!(
-            dockerfile_placement(&ctx, None).unwrap(),
-            ("Dockerfile".into(), None)
-        );
+        let err = dockerfile_placement(&ctx, None).unwrap_err().to_string();
+        assert!(err.contains("no Dockerfile in the build context"), "{err}");
+        std::fs::write(ctx.join("Dockerfile"), "FROM scratch\n").unwrap();
+        assert_eq!(dockerfile_placement(&ctx, None).unwrap(), "Dockerfile");
         assert_eq!(
             dockerfile_placement(&ctx, Some(&ctx.join("sub/Dockerfile.prod"))).unwrap(),
-            ("sub/Dockerfile.prod".into(), None)
+            "sub/Dockerfile.prod"
         );
-        let (name, extra) = dockerfile_placement(&ctx, Some(&d.path().join("Outside"))).unwrap();
-        assert_eq!(name, OUTSIDE_DOCKERFILE);
-        assert!(extra.is_some());
+        let err = dockerfile_placement(&ctx, Some(&d.path().join("Outside")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Outside") && err.contains("outside the build context"),
+            "{err}"
+        );
         assert!(dockerfile_placement(&ctx, Some(&d.path().join("missing"))).is_err());
     }
 

@@ -2,7 +2,7 @@
 //! (save) and import (load) image streams.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::query_parameters::{CreateImageOptionsBuilder, ImportImageOptionsBuilder};
@@ -68,6 +68,17 @@ pub enum EngineError {
          --builder legacy (or DOCKER_BUILDKIT=0), or the secret"
     )]
     SecretNeedsBuildKit { id: String },
+
+    #[error(
+        "the Dockerfile {} is outside the build context {}: move it into the context, or \
+         build from a context that holds it",
+        dockerfile.display(),
+        context.display()
+    )]
+    DockerfileOutside {
+        dockerfile: PathBuf,
+        context: PathBuf,
+    },
 
     #[error(transparent)]
     Context(#[from] crate::context::ContextError),
