@@ -36,10 +36,17 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+
+    #[error("conflicting options: either specify --host or --context, not both")]
+    HostAndContext,
+
+    #[error(transparent)]
+    DockerCli(#[from] crate::docker_cli::DockerCliError),
 }
 
 type Error = ConfigError;
 type Result<T, E = ConfigError> = std::result::Result<T, E>;
+use crate::engine::{EngineAddress, TlsFiles};
 use crate::name::{self, Format};
 
 /// The config file read when `--config` is not given, if it exists.
@@ -283,6 +290,14 @@ pub struct Environment {
     pub cache_home: Option<PathBuf>,
     /// `HOME`.
     pub home: Option<PathBuf>,
+    /// `DOCKER_CONTEXT`.
+    pub docker_context: Option<String>,
+    /// `DOCKER_TLS_VERIFY` (any value turns verification on, as with the docker CLI).
+    pub docker_tls_verify: Option<String>,
+    /// `DOCKER_TLS` (TLS without verification, unless `DOCKER_TLS_VERIFY`).
+    pub docker_tls: Option<String>,
+    /// `DOCKER_CERT_PATH`: `ca.pem`, `cert.pem`, `key.pem` (default `~/.docker`).
+    pub docker_cert_path: Option<PathBuf>,
 }
 
 impl Environment {
@@ -301,7 +316,107 @@ impl Environment {
             docker_config: path("DOCKER_CONFIG"),
             cache_home: path("XDG_CACHE_HOME"),
             home: path("HOME"),
+            docker_context: var("DOCKER_CONTEXT"),
+            docker_tls_verify: var("DOCKER_TLS_VERIFY"),
+            docker_tls: var("DOCKER_TLS"),
+            docker_cert_path: path("DOCKER_CERT_PATH"),
         }
+    }
+
+    /// TLS for an address given outright (`--host`, `DOCKER_HOST`, `docker_host`), as the
+    /// docker CLI sets it from the environment: on with `DOCKER_TLS_VERIFY` (verifying),
+    /// `DOCKER_TLS` or `DOCKER_CERT_PATH`; files from `DOCKER_CERT_PATH`, else `~/.docker`.
+    pub fn engine_tls(&self) -> Option<TlsFiles> {
+        let verify = self.docker_tls_verify.is_some();
+        if !verify && self.docker_tls.is_none() && self.docker_cert_path.is_none() {
+            return None;
+        }
+        let dir = self
+            .docker_cert_path
+            .clone()
+            .or_else(|| self.docker_config_dir())
+            .unwrap_or_else(|| PathBuf::from(".docker"));
+        Some(TlsFiles::in_dir(&dir, verify))
+    }
+
+    /// The engine's address as the docker CLI resolves it: `host_flag` (`--host`) >
+    /// `context_flag` (`--context`) > `DOCKER_HOST` > `DOCKER_CONTEXT` > `currentContext` in
+    /// the docker CLI's config file > `file_host` (the config file's `docker_host`, read from
+    /// `file`) > the default socket. The context `default` means none.
+    pub fn engine_address(
+        &self,
+        host_flag: Option<&str>,
+        context_flag: Option<&str>,
+        file_host: Option<&str>,
+        file: Option<&Path>,
+    ) -> Result<EngineAddress> {
+        if host_flag.is_some() && context_flag.is_some() {
+            return Err(Error::HostAndContext);
+        }
+        let given = |host: &str, source: String| EngineAddress {
+            host: host.to_string(),
+            tls: self.engine_tls(),
+            source,
+        };
+        if let Some(host) = host_flag {
+            return Ok(given(host, "from --host".into()));
+        }
+        let docker_dir = self
+            .docker_config_dir()
+            .unwrap_or_else(|| PathBuf::from(".docker"));
+        let from_context = |name: &str, said: String| -> Result<Option<EngineAddress>> {
+            if name == "default" {
+                return Ok(None);
+            }
+            let endpoint = crate::docker_cli::context_endpoint(&docker_dir, name)?;
+            let tls = match &endpoint.tls_dir {
+                Some(dir) => Some(TlsFiles::in_dir(dir, !endpoint.skip_tls_verify)),
+                None if endpoint.skip_tls_verify => Some(TlsFiles::default()),
+                None => None,
+            };
+            Ok(Some(EngineAddress {
+                host: endpoint.host,
+                tls,
+                source: format!(
+                    "from context `{name}` ({said}), in {}",
+                    endpoint.meta.display()
+                ),
+            }))
+        };
+        if let Some(name) = context_flag
+            && let Some(address) = from_context(name, "--context".into())?
+        {
+            return Ok(address);
+        }
+        if context_flag.is_none() {
+            if let Some(host) = &self.docker_host {
+                return Ok(given(host, format!("from {ENV_DOCKER_HOST}")));
+            }
+            if let Some(name) = &self.docker_context {
+                if let Some(address) = from_context(name, "DOCKER_CONTEXT".into())? {
+                    return Ok(address);
+                }
+            } else {
+                let cli = crate::docker_cli::DockerConfig::load(&docker_dir)?;
+                if let Some(name) = cli.current_context()
+                    && let Some(address) =
+                        from_context(name, format!("currentContext in {}", cli.path.display()))?
+                {
+                    return Ok(address);
+                }
+            }
+        }
+        if let Some(host) = file_host {
+            let source = match file {
+                Some(f) => format!("from docker_host in {}", f.display()),
+                None => "from docker_host in the config file".to_string(),
+            };
+            return Ok(given(host, source));
+        }
+        Ok(EngineAddress {
+            tls: self.engine_tls(),
+            ..EngineAddress::default_socket()
+        })
     }
 
     /// The Docker config directory, whose `config.json` holds registry credentials:
@@ -373,6 +488,22 @@ impl Settings {
             progress: file.progress,
             file: file_path,
         })
+    }
+
+    /// The engine's address, as [`Environment::engine_address`] resolves it with these
+    /// settings' config file.
+    pub fn engine_address(
+        &self,
+        env: &Environment,
+        host_flag: Option<&str>,
+        context_flag: Option<&str>,
+    ) -> Result<EngineAddress> {
+        let file_host = if self.docker_host_from_env {
+            None
+        } else {
+            self.docker_host.as_deref()
+        };
+        env.engine_address(host_flag, context_flag, file_host, self.file.as_deref())
     }
 
     /// Where the engine address came from, in words: `from DOCKER_HOST`, `from docker_host in
@@ -542,5 +673,119 @@ mod tests {
         );
         assert_eq!(Environment::default().docker_config_dir(), None);
         assert_eq!(Environment::default().pushed_layers_file(), None);
+    }
+
+    /// A docker config folder with contexts `ci` (TLS, verified) and `lab` (ssh).
+    fn contexts() -> tempfile::TempDir {
+        use sha2::Digest;
+        let d = tempfile::tempdir().unwrap();
+        for (name, host, skip) in [
+            ("ci", "tcp://10.0.0.5:2376", false),
+            ("lab", "ssh://me@lab", false),
+        ] {
+            let id: String = sha2::Sha256::digest(name.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let meta = d.path().join("contexts/meta").join(&id);
+            std::fs::create_dir_all(&meta).unwrap();
+            std::fs::write(
+                meta.join("meta.json"),
+                format!(
+                    r#"{{"Name":"{name}","Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":{skip}}}}}}}"#
+                ),
+            )
+            .unwrap();
+            if name == "ci" {
+                let tls = d.path().join("contexts/tls").join(&id).join("docker");
+                std::fs::create_dir_all(&tls).unwrap();
+                std::fs::write(tls.join("ca.pem"), "x").unwrap();
+            }
+        }
+        std::fs::write(d.path().join("config.json"), r#"{"currentContext":"lab"}"#).unwrap();
+        d
+    }
+
+    #[test]
+    fn the_engine_address_in_the_docker_clis_order() {
+        let d = contexts();
+        let env = |host: Option<&str>, context: Option<&str>| Environment {
+            docker_host: host.map(str::to_string),
+            docker_context: context.map(str::to_string),
+            docker_config: Some(d.path().to_path_buf()),
+            ..Environment::default()
+        };
+        let resolve = |e: &Environment, h: Option<&str>, c: Option<&str>, file: Option<&str>| {
+            e.engine_address(h, c, file, Some(Path::new("t.yaml")))
+                .map(|a| (a.host, a.source))
+        };
+        let full = env(Some("tcp://env:2375"), Some("ci"));
+        let (host, source) = resolve(&full, Some("unix:///flag"), None, Some("unix:///f")).unwrap();
+        assert_eq!(
+            (host.as_str(), source.as_str()),
+            ("unix:///flag", "from --host")
+        );
+        let (host, source) = resolve(&full, None, Some("lab"), Some("unix:///f")).unwrap();
+        assert_eq!(host, "ssh://me@lab");
+        assert!(source.contains("context `lab` (--context)"), "{source}");
+        let (host, source) = resolve(&full, None, None, Some("unix:///f")).unwrap();
+        assert_eq!(
+            (host.as_str(), source.as_str()),
+            ("tcp://env:2375", "from DOCKER_HOST")
+        );
+        let (host, source) = resolve(&env(None, Some("ci")), None, None, None).unwrap();
+        assert_eq!(host, "tcp://10.0.0.5:2376");
+        assert!(
+            source.contains("DOCKER_CONTEXT") && source.contains("meta.json"),
+            "{source}"
+        );
+        let (host, source) = resolve(&env(None, None), None, None, Some("unix:///f")).unwrap();
+        assert_eq!(host, "ssh://me@lab");
+        assert!(source.contains("currentContext in"), "{source}");
+        // The context `default` falls through to the config file, then the default socket.
+        let (host, source) =
+            resolve(&env(None, Some("default")), None, None, Some("unix:///f")).unwrap();
+        assert_eq!(
+            (host.as_str(), source.as_str()),
+            ("unix:///f", "from docker_host in t.yaml")
+        );
+        let (host, _) = resolve(&env(None, Some("default")), None, None, None).unwrap();
+        assert_eq!(host, crate::engine::DEFAULT_HOST);
+        assert!(matches!(
+            resolve(&full, Some("unix:///a"), Some("ci"), None),
+            Err(ConfigError::HostAndContext)
+        ));
+        assert!(resolve(&env(None, Some("gone")), None, None, None).is_err());
+        // A context's TLS: its own folder, verified.
+        let tls = env(None, Some("ci"))
+            .engine_address(None, None, None, None)
+            .unwrap()
+            .tls
+            .unwrap();
+        assert!(tls.verify && tls.ca.is_some() && tls.cert.is_none());
+    }
+
+    #[test]
+    fn tls_from_the_environment_as_the_docker_cli_reads_it() {
+        let e = Environment {
+            home: Some("/home/u".into()),
+            ..Environment::default()
+        };
+        assert_eq!(e.engine_tls(), None);
+        let e = Environment {
+            docker_tls_verify: Some("1".into()),
+            docker_cert_path: Some("/certs".into()),
+            ..Environment::default()
+        };
+        let tls = e.engine_tls().unwrap();
+        assert!(tls.verify);
+        let e = Environment {
+            docker_cert_path: Some("/certs".into()),
+            ..Environment::default()
+        };
+        assert!(
+            !e.engine_tls().unwrap().verify,
+            "a cert path alone: TLS, unverified"
+        );
     }
 }

@@ -17,6 +17,7 @@ pub mod version;
 pub mod archive;
 pub mod commit;
 pub mod context;
+pub mod docker_cli;
 pub mod io_error;
 pub mod lock;
 pub mod pipe;

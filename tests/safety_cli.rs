@@ -635,96 +635,11 @@ fn bad_input_never_panics() {
     assert!(stdout(&out).contains("not a file"), "{}", stdout(&out));
 }
 
-/// A second, disposable engine that the test may kill.
-struct DisposableEngine {
-    dir: tempfile::TempDir,
-}
-
-impl DisposableEngine {
-    fn start(s: &Scratch) -> Option<DisposableEngine> {
-        let dir = tempfile::Builder::new()
-            .prefix("tbe")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let d = dir.path();
-        let spawned = Command::new("dockerd")
-            .arg("--host")
-            .arg(format!("unix://{}/d.sock", d.display()))
-            .arg("--data-root")
-            .arg(d.join("root"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--pidfile")
-            .arg(d.join("d.pid"))
-            .args(["--iptables=false", "--bridge=none"])
-            .stdout(fs::File::create(d.join("log")).unwrap())
-            .stderr(Stdio::null())
-            .spawn();
-        if let Err(e) = spawned {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot start dockerd: {e}"
-            );
-            return None;
-        }
-        common::hygiene::scratch_root(dir.path());
-        let engine = DisposableEngine { dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if common::docker(s, &engine.host())
-                .args(["version"])
-                .output()
-                .unwrap()
-                .status
-                .success()
-            {
-                return Some(engine);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "the disposable dockerd did not answer: {}",
-            fs::read_to_string(engine.dir.path().join("log")).unwrap_or_default()
-        );
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}/d.sock", self.dir.path().display())
-    }
-
-    /// SIGKILL for the engine and everything it started (its containerd).
-    fn kill(&self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f"])
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-impl Drop for DisposableEngine {
-    fn drop(&mut self) {
-        self.kill();
-        std::thread::sleep(Duration::from_millis(300));
-        // What dockerd mounted below its folder (its data root's bind mount, overlays), the
-        // deepest first: the folder itself is no mount point, so `umount -R` on it does nothing.
-        let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        let mut below: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(1))
-            .filter(|m| Path::new(m).starts_with(self.dir.path()))
-            .collect();
-        below.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in below {
-            let _ = Command::new("umount").arg(m).status();
-        }
-    }
-}
-
 #[test]
 fn an_engine_that_dies_mid_save_leaves_nothing() {
     let _shared = engine!(); // the packages and the permission to run dockerd
     let s = Scratch::new();
-    let Some(disposable) = DisposableEngine::start(&s) else {
+    let Some(disposable) = common::DisposableEngine::start(&s, &[]) else {
         return;
     };
     let host = disposable.host();

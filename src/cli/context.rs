@@ -22,6 +22,10 @@ pub struct Context {
     pub wait: Wait,
     /// `--progress`.
     pub progress: Option<ProgressMode>,
+    /// `--host`/`-H`.
+    pub host: Option<String>,
+    /// `--context` (before the command).
+    pub docker_context: Option<String>,
 }
 
 impl Context {
@@ -121,12 +125,15 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Connects to the engine the settings name.
-pub async fn connect(settings: &Settings) -> Result<Engine, Error> {
-    Ok(Engine::connect(
-        settings.docker_host.as_deref(),
-        &settings.docker_host_source(),
-        Duration::from_secs(settings.api_timeout_s),
-    )
-    .await?)
+impl Context {
+    /// Connects to the engine the flags, the environment and the settings name, in the
+    /// docker CLI's order.
+    pub async fn connect(&self, settings: &Settings) -> Result<Engine, Error> {
+        let address = settings.engine_address(
+            &Environment::from_process(),
+            self.host.as_deref(),
+            self.docker_context.as_deref(),
+        )?;
+        Ok(Engine::connect(&address, Duration::from_secs(settings.api_timeout_s)).await?)
+    }
 }

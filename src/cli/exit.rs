@@ -71,6 +71,7 @@ impl Failure {
                         | toolbox::Error::Engine(
                             toolbox::engine::EngineError::SecretNeedsBuildKit { .. }
                         )
+                        | toolbox::Error::Config(toolbox::config::ConfigError::HostAndContext)
                 )
         )
     }

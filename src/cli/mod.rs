@@ -60,6 +60,18 @@ pub(crate) struct Cli {
     )]
     progress: Option<ProgressMode>,
 
+    /// The Docker engine's address: unix:///PATH, tcp://HOST:PORT, https://HOST:PORT or
+    /// ssh://[USER@]HOST[:PORT][/SOCKET] [default: --context, else DOCKER_HOST, else
+    /// DOCKER_CONTEXT, else the docker CLI's current context, else the config file's
+    /// docker_host, else unix:///var/run/docker.sock]
+    #[arg(short = 'H', long, global = true, value_name = "ADDRESS")]
+    host: Option<String>,
+
+    /// The docker context whose engine to use (from the docker CLI's context store; before
+    /// the command: `toolbox --context ci build …`)
+    #[arg(long = "context", value_name = "NAME")]
+    docker_context: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -123,6 +135,8 @@ fn dispatch(cli: Cli) -> Result<Status, Failure> {
         basedir: cli.basedir,
         wait: if cli.no_wait { Wait::No } else { Wait::Yes },
         progress: cli.progress,
+        host: cli.host,
+        docker_context: cli.docker_context,
     };
     match &cli.command {
         Command::Parse(args) => parse::run(args, &cx),

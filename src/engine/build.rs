@@ -463,10 +463,7 @@ impl Engine {
 
     /// Where the engine listens, for raw exchanges.
     fn endpoint(&self) -> Result<Endpoint> {
-        Endpoint::parse(&self.address).ok_or_else(|| Error::Protocol {
-            action: "building".into(),
-            reason: format!("cannot open a raw connection to {}", self.address),
-        })
+        Ok(self.endpoint.as_ref().clone())
     }
 
     /// `/v1.NN`, the API version negotiated with the engine.

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::query_parameters::{CreateImageOptionsBuilder, ImportImageOptionsBuilder};
@@ -17,6 +18,9 @@ mod dial;
 mod filesync;
 mod session;
 
+use dial::Endpoint;
+pub use dial::TlsFiles;
+
 pub use build::{
     BadSecret, BuildOutput, BuildSpec, Builder, Discard, SecretSource, SecretSpec, Step, StepLog,
     StepStatus, Trace,
@@ -27,7 +31,7 @@ pub use build::{
 pub enum EngineError {
     #[error(
         "cannot reach the Docker engine at {address} ({source_of}): {reason}. Start an engine \
-         (dockerd), or point DOCKER_HOST (or docker_host in the config file) at a running one"
+         (dockerd), or point --host, --context, DOCKER_HOST or DOCKER_CONTEXT at a running one"
     )]
     Unreachable {
         address: String,
@@ -155,6 +159,8 @@ pub struct Engine {
     /// For saves and loads, whose answers take as long as the image takes to stream.
     transfer: Docker,
     address: String,
+    /// Where raw exchanges (BuildKit's session and build) connect.
+    endpoint: Arc<Endpoint>,
 }
 
 /// What the engine says of an image.
@@ -204,35 +210,59 @@ fn unreachable_reason(e: &bollard::errors::Error, secs: u64) -> String {
     }
 }
 
+/// An engine's address, where it came from, and its TLS files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineAddress {
+    /// `unix:///path`, `/path`, `tcp://host:port`, `https://host:port`, `ssh://[user@]host`.
+    pub host: String,
+    /// TLS with these files (`DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, or a context's).
+    pub tls: Option<TlsFiles>,
+    /// Where the address came from, in words (`from DOCKER_HOST`, `from context `ci` in …`).
+    pub source: String,
+}
+
+impl EngineAddress {
+    /// The default socket.
+    pub fn default_socket() -> EngineAddress {
+        EngineAddress {
+            host: DEFAULT_HOST.to_string(),
+            tls: None,
+            source: "the default address".to_string(),
+        }
+    }
+}
+
 impl Engine {
-    /// Connects to the engine at `host` (`unix:///path`, `/path`, `tcp://host:port` or
-    /// `http://host:port`; [`DEFAULT_HOST`] when `None`), negotiates the API version, and checks
-    /// that it answers within `api_timeout`. `source_of` says where the address came from, for
-    /// the error when the engine cannot be reached.
-    pub async fn connect(
-        host: Option<&str>,
-        source_of: &str,
-        api_timeout: Duration,
-    ) -> Result<Engine> {
-        let address = host.unwrap_or(DEFAULT_HOST).to_string();
+    /// Connects to the engine at `address`, negotiates the API version, and checks that it
+    /// answers within `api_timeout`.
+    pub async fn connect(address: &EngineAddress, api_timeout: Duration) -> Result<Engine> {
         let secs = api_timeout.as_secs().max(1);
         let unreachable = |reason: String| Error::Unreachable {
-            address: address.clone(),
-            source_of: source_of.to_string(),
+            address: address.host.clone(),
+            source_of: address.source.clone(),
             reason,
         };
         let failed = |e: bollard::errors::Error| unreachable(unreachable_reason(&e, secs));
-        let docker = if let Some(path) = address.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, secs, API_DEFAULT_VERSION)
-        } else if address.starts_with('/') {
-            Docker::connect_with_unix(&address, secs, API_DEFAULT_VERSION)
-        } else if address.starts_with("tcp://") || address.starts_with("http://") {
-            Docker::connect_with_http(&address, secs, API_DEFAULT_VERSION)
-        } else {
-            return Err(unreachable(
-                "the address is not unix:///PATH, tcp://HOST:PORT or http://HOST:PORT".into(),
-            ));
-        }
+        let endpoint =
+            Arc::new(Endpoint::new(&address.host, address.tls.as_ref()).map_err(unreachable)?);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(dial::Connector(endpoint.clone()));
+        let transport = move |request: bollard::BollardRequest| {
+            let client = client.clone();
+            async move {
+                client
+                    .request(request)
+                    .await
+                    .map_err(bollard::errors::Error::from)
+            }
+        };
+        let docker = Docker::connect_with_custom_transport(
+            transport,
+            Some("http://docker.engine"),
+            secs,
+            API_DEFAULT_VERSION,
+        )
         .map_err(failed)?;
         let api = docker.negotiate_version().await.map_err(failed)?;
         api.ping().await.map_err(failed)?;
@@ -240,7 +270,8 @@ impl Engine {
         Ok(Engine {
             api,
             transfer,
-            address,
+            address: address.host.clone(),
+            endpoint,
         })
     }
 

@@ -89,6 +89,16 @@ impl Scratch {
         cmd.current_dir(self.path())
             .env_remove("TOOLBOX_ARTIFACTS_DIR")
             .env_remove("TOOLBOX_DOCKER_API_TIMEOUT");
+        // The engine's address comes from DOCKER_HOST, which each test sets; nothing else of
+        // the caller's may choose another engine.
+        for var in [
+            "DOCKER_CONTEXT",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "DOCKER_TLS",
+        ] {
+            cmd.env_remove(var);
+        }
         cmd
     }
 
@@ -344,6 +354,95 @@ pub fn scratch_context(dir: &Path, content: &str, extra: &str) -> PathBuf {
     )
     .unwrap();
     ctx
+}
+
+/// A second, disposable engine that the test may kill.
+pub struct DisposableEngine {
+    dir: tempfile::TempDir,
+}
+
+impl DisposableEngine {
+    /// Starts Debian 12's dockerd in a folder of its own under /tmp, with `extra` arguments
+    /// (another listener, TLS); `None` when dockerd cannot be run outside CI.
+    pub fn start(s: &Scratch, extra: &[&str]) -> Option<DisposableEngine> {
+        let dir = tempfile::Builder::new()
+            .prefix("tbe")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        let spawned = std::process::Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}/d.sock", d.display()))
+            .arg("--data-root")
+            .arg(d.join("root"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("d.pid"))
+            .args(["--iptables=false", "--bridge=none"])
+            .args(extra)
+            .stdout(fs::File::create(d.join("log")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Err(e) = spawned {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "cannot start dockerd: {e}"
+            );
+            return None;
+        }
+        hygiene::scratch_root(dir.path());
+        let engine = DisposableEngine { dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if docker(s, &engine.host())
+                .args(["version"])
+                .output()
+                .unwrap()
+                .status
+                .success()
+            {
+                return Some(engine);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!(
+            "the disposable dockerd did not answer: {}",
+            fs::read_to_string(engine.dir.path().join("log")).unwrap_or_default()
+        );
+    }
+
+    /// Its unix socket.
+    pub fn host(&self) -> String {
+        format!("unix://{}/d.sock", self.dir.path().display())
+    }
+
+    /// SIGKILL for the engine and everything it started (its containerd).
+    pub fn kill(&self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+impl Drop for DisposableEngine {
+    fn drop(&mut self) {
+        self.kill();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // What dockerd mounted below its folder (its data root's bind mount, overlays), the
+        // deepest first: the folder itself is no mount point, so `umount -R` on it does nothing.
+        let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mut below: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| Path::new(m).starts_with(self.dir.path()))
+            .collect();
+        below.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in below {
+            let _ = std::process::Command::new("umount").arg(m).status();
+        }
+    }
 }
 
 /// Flips one byte of a layer inside a `docker save` tar: in `marker` when the layer is stored

@@ -113,7 +113,7 @@ pub fn run(args: &BuildArgs, cx: &Context) -> Result<Status, Failure> {
         other => other.into(),
     })?;
     let id = context::runtime()?.block_on(async {
-        let engine = context::connect(&settings).await?;
+        let engine = cx.connect(&settings).await?;
         let upload = cx.reporter(&format!("sending the context of {}", args.image));
         let mut output = build_output::for_mode(cx.progress_mode(), &args.image);
         let built = engine.build(&spec, output.as_mut(), upload).await;

@@ -21,7 +21,7 @@ pub fn run(args: &LoadArgs, cx: &Context) -> Result<Status, Failure> {
     let settings = cx.settings()?;
     let reporter = cx.reporter(&format!("loading {}", archive.file_name()));
     let loaded = context::runtime()?.block_on(async {
-        let engine = context::connect(&settings).await?;
+        let engine = cx.connect(&settings).await?;
         load::load(&engine, &archive, reporter).await
     })?;
     // As `docker load` says it, then the ID the engine gave the image.

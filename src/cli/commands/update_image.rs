@@ -92,7 +92,7 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
     let reporter = cx.reporter(&format!("saving {}:{}", args.image, args.version));
     let outcome = context::runtime()?.block_on(async {
         // The engine first: nothing is created or locked for a run that cannot save.
-        let engine = context::connect(&settings).await?;
+        let engine = cx.connect(&settings).await?;
         let lock = cx.lock_for_writing(&settings.artifacts_dir)?;
         Ok::<_, Failure>(update::update_image(&engine, &lock, &request, reporter).await?)
     })?;
