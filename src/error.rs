@@ -62,6 +62,9 @@ pub enum Error {
     #[error(transparent)]
     Registry(#[from] RegistryError),
 
+    #[error(transparent)]
+    DockerCli(#[from] crate::docker_cli::DockerCliError),
+
     // The use cases' own errors.
     #[error(
         "{archive}. The stream to the engine was stopped before its end, but the engine may have \

@@ -21,7 +21,7 @@ use toolbox::lock::Wait;
 use commands::registry::RegistryCommand;
 use commands::{
     build, clean, completions, compress, config, decompress, extract, images, inspect, is_dirty,
-    latest, load, man, parse, pull, push, registry, update_image, verify,
+    latest, load, login, man, parse, pull, push, registry, update_image, verify,
 };
 use context::Context;
 use exit::{Failure, Status};
@@ -108,6 +108,10 @@ enum Command {
     Push(push::PushArgs),
     /// Pull an image from a registry (no engine) into the artifacts directory
     Pull(pull::PullArgs),
+    /// Log in to a registry: check the credentials, keep them as the docker CLI does
+    Login(login::LoginArgs),
+    /// Log out of a registry: forget its credentials
+    Logout(login::LogoutArgs),
     /// Registry commands: tags, catalog, delete, copy, check
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -153,6 +157,8 @@ fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::UpdateImage(args) => update_image::run(args, &cx),
         Command::Verify(args) => verify::run(args, &cx),
         Command::Push(args) => push::run(args, &cx),
+        Command::Login(args) => login::login(args, &cx),
+        Command::Logout(args) => login::logout(args, &cx),
         Command::Pull(args) => pull::run(args, &cx),
         Command::Registry(command) => registry::run(command, &cx),
         Command::Load(args) => load::run(args, &cx),

@@ -8,6 +8,7 @@ pub mod compress;
 pub mod deploy;
 pub mod facts;
 pub mod load;
+pub mod login;
 pub mod pull;
 pub mod push;
 pub mod update;

@@ -11,8 +11,8 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 
 use super::Reference;
-use super::auth::docker_config_credentials;
 use super::error::{Asked, RegistryError};
+use crate::docker_cli::DockerConfig;
 
 /// How to reach registries: plain HTTP, an extra CA, credentials.
 #[derive(Clone, Default)]
@@ -46,6 +46,8 @@ pub struct Registry {
     pub(super) client: Client,
     pub(super) auth: RegistryAuth,
     pub(super) credentials: Option<(String, String)>,
+    /// Where the credentials came from, in words.
+    pub(super) origin: String,
     pub(super) host: String,
     pub(super) http: bool,
     /// The `--ca-cert` file and its bytes, for requests made outside the client.
@@ -129,12 +131,25 @@ impl Registry {
                 },
             }
         })?;
-        let credentials = access.credentials.clone().or_else(|| {
-            access
-                .docker_config
-                .as_deref()
-                .and_then(|dir| docker_config_credentials(dir, reference.registry()))
-        });
+        let (credentials, origin) = match (&access.credentials, &access.docker_config) {
+            (Some(given), _) => (
+                Some(given.clone()),
+                "--username and --password-stdin".to_string(),
+            ),
+            (None, Some(dir)) => {
+                match DockerConfig::load(dir)?.credentials(reference.registry())? {
+                    Some(found) if found.identity_token => {
+                        return Err(RegistryError::IdentityToken {
+                            host: host.clone(),
+                            origin: found.origin,
+                        });
+                    }
+                    Some(found) => (Some((found.username, found.secret)), found.origin),
+                    None => (None, String::new()),
+                }
+            }
+            (None, None) => (None, String::new()),
+        };
         let auth = match &credentials {
             Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
             None => RegistryAuth::Anonymous,
@@ -143,6 +158,7 @@ impl Registry {
             client,
             auth,
             credentials,
+            origin,
             host,
             http,
             ca,
@@ -166,6 +182,7 @@ impl Registry {
         let asked = Asked {
             host: &self.host,
             credentials: self.credentials.is_some(),
+            origin: &self.origin,
             http: self.http,
         };
         RegistryError::from_client(action, &asked, e)

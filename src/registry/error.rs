@@ -83,16 +83,29 @@ pub enum RegistryError {
 
     /// The registry refused the credentials given.
     #[error(
-        "{action}: {host} refused the credentials ({detail}); check them, or {}",
+        "{action}: {host} refused the credentials from {origin} ({detail}); check them, or {}",
         login_hint(host)
     )]
     CredentialsRefused {
         action: String,
         host: String,
+        /// Where the credentials came from.
+        origin: String,
         detail: String,
         #[source]
         source: Box<OciDistributionError>,
     },
+
+    /// The docker CLI's files or credential helper failed.
+    #[error(transparent)]
+    DockerCli(#[from] crate::docker_cli::DockerCliError),
+
+    /// Credentials the registry client cannot use yet.
+    #[error(
+        "the credentials for {host} from {origin} are an identity token, which toolbox cannot \
+         use yet: log in with a user name and password (`toolbox login {host}`)"
+    )]
+    IdentityToken { host: String, origin: String },
 
     /// The credentials are known but do not allow this (HTTP 403, `DENIED`).
     #[error("{action}: {host} denied access ({detail})")]
@@ -273,6 +286,8 @@ pub(super) struct Asked<'a> {
     pub host: &'a str,
     /// Whether credentials were sent.
     pub credentials: bool,
+    /// Where they came from.
+    pub origin: &'a str,
     /// Whether plain HTTP was used.
     pub http: bool,
 }
@@ -315,6 +330,7 @@ impl RegistryError {
                 RegistryError::CredentialsRefused {
                     action,
                     host,
+                    origin: asked.origin.to_string(),
                     detail,
                     source: Box::new(e),
                 }
@@ -393,7 +409,10 @@ fn envelope_text(envelope: &oci_client::errors::OciEnvelope) -> String {
 }
 
 fn login_hint(host: &str) -> String {
-    format!("pass --username and --password-stdin, or log in with `docker login {host}`")
+    format!(
+        "pass --username and --password-stdin, or log in with `toolbox login {host}` (or \
+         `docker login {host}`)"
+    )
 }
 
 fn reach_hint(http: bool) -> &'static str {
@@ -428,6 +447,7 @@ mod tests {
         Asked {
             host: "127.0.0.1:5000",
             credentials,
+            origin: "auths in config.json",
             http: true,
         }
     }

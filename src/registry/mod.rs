@@ -13,7 +13,6 @@
 //! [`push()`]) are the caller's to name, and whether an archive is already there is the
 //! caller's question (the pull use case asks the store).
 
-mod auth;
 mod check;
 mod client;
 mod copy;
@@ -23,6 +22,7 @@ mod layer_cache;
 mod layers;
 mod layout;
 mod list;
+mod login;
 mod manifest;
 mod pull;
 mod push;
@@ -33,13 +33,13 @@ use std::str::FromStr;
 
 pub use oci_client::Reference;
 
-pub use auth::docker_config_credentials;
 pub use check::{Checked, check};
 pub use client::{Access, Registry, is_loopback};
 pub use copy::copy;
 pub use delete::delete;
 pub use error::RegistryError;
 pub use list::{catalog, tags};
+pub use login::verify as verify_login;
 pub use pull::{PullRequest, fetch, resolve};
 pub use push::{Pushed, push};
 pub use resolved::Resolved;

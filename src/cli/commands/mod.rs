@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod is_dirty;
 pub mod latest;
 pub mod load;
+pub mod login;
 pub mod man;
 pub mod parse;
 pub mod pull;

@@ -1,0 +1,122 @@
+//! Checking credentials against a registry before they are kept, as `docker login` does: the
+//! API root with the credentials (HTTP Basic); when the registry answers with a Bearer
+//! challenge, its token service with the same credentials.
+
+use oci_client::errors::OciDistributionError;
+
+use super::delete::http_client;
+use super::error::RegistryError;
+use super::{Reference, Registry};
+
+/// Whether the registry of `reference` takes the registry's credentials: `Ok` when it does,
+/// [`RegistryError::CredentialsRefused`] when it does not.
+pub async fn verify(registry: &Registry, reference: &Reference) -> Result<(), RegistryError> {
+    let action = || format!("logging in to {}", registry.host);
+    let Some((user, password)) = registry.credentials.clone() else {
+        return Err(registry.error(
+            action(),
+            OciDistributionError::AuthenticationFailure("no credentials".into()),
+        ));
+    };
+    let scheme = if registry.http { "http" } else { "https" };
+    let root = format!("{scheme}://{}/v2/", reference.resolve_registry());
+    let http = http_client(registry)?;
+    let response = http
+        .get(&root)
+        .basic_auth(&user, Some(&password))
+        .send()
+        .await
+        .map_err(|e| registry.error(action(), e.into()))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if let Some(params) = challenge.strip_prefix("Bearer ") {
+            let params = challenge_params(params);
+            if let Some(realm) = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v) {
+                let mut query: Vec<(&str, &str)> = vec![("account", user.as_str())];
+                if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
+                    query.push(("service", service));
+                }
+                let token = http
+                    .get(realm)
+                    .query(&query)
+                    .basic_auth(&user, Some(&password))
+                    .send()
+                    .await
+                    .map_err(|e| registry.error(action(), e.into()))?;
+                if token.status().is_success() {
+                    return Ok(());
+                }
+            }
+        }
+        return Err(registry.error(
+            action(),
+            OciDistributionError::UnauthorizedError { url: root },
+        ));
+    }
+    let message = response.text().await.unwrap_or_default();
+    Err(registry.error(
+        action(),
+        OciDistributionError::ServerError {
+            code: status.as_u16(),
+            url: root,
+            message: message.trim().to_string(),
+        },
+    ))
+}
+
+/// `key="value"` pairs of a `WWW-Authenticate` challenge.
+fn challenge_params(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            },
+            None => match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            },
+        };
+        out.push((key, value.to_string()));
+        rest = after.trim_start_matches([',', ' ']);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenges_are_read() {
+        let p = challenge_params(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="a:b:pull""#,
+        );
+        assert_eq!(
+            p[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
+        );
+        assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
+        assert_eq!(p[2].1, "a:b:pull");
+        assert_eq!(challenge_params("realm=x, service=y")[1].1, "y");
+    }
+}
