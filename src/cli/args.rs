@@ -84,6 +84,16 @@ pub struct RegistryArgs {
     /// Read the password for --username from stdin
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// How many times a request that fails in passing (a connection refused, reset or timed
+    /// out; HTTP 429 or 5xx) is tried again, with a growing wait (or the registry's
+    /// Retry-After)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+}
+
+/// Retries said on stderr, one line each.
+pub fn retry_notice() -> registry::Notify {
+    std::sync::Arc::new(|message: &str| crate::cli::printer::warning(&message))
 }
 
 impl RegistryArgs {
@@ -109,6 +119,8 @@ impl RegistryArgs {
             ca_cert: self.ca_cert.clone(),
             credentials,
             docker_config: Environment::from_process().docker_config_dir(),
+            retries: self.retries,
+            notify: Some(retry_notice()),
         })
     }
 }

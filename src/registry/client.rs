@@ -27,7 +27,14 @@ pub struct Access {
     /// when `credentials` is `None`; `None` reads no file. The command line passes
     /// `$DOCKER_CONFIG`, else `~/.docker`.
     pub docker_config: Option<PathBuf>,
+    /// How many times a request that failed in passing is tried again (`--retries`).
+    pub retries: u32,
+    /// Told of each retry, in one line.
+    pub notify: Option<Notify>,
 }
+
+/// A callback told of retries.
+pub type Notify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,6 +44,7 @@ impl std::fmt::Debug for Access {
             .field("ca_cert", &self.ca_cert)
             .field("user", &self.credentials.as_ref().map(|(user, _)| user))
             .field("docker_config", &self.docker_config)
+            .field("retries", &self.retries)
             .finish()
     }
 }
@@ -52,6 +60,9 @@ pub struct Registry {
     pub(super) http: bool,
     /// The `--ca-cert` file and its bytes, for requests made outside the client.
     pub(super) ca: Option<(PathBuf, Vec<u8>)>,
+    /// Retries of what fails in passing.
+    pub(super) retries: u32,
+    pub(super) notify: Option<Notify>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -162,6 +173,8 @@ impl Registry {
             host,
             http,
             ca,
+            retries: access.retries,
+            notify: access.notify.clone(),
         })
     }
 

@@ -96,6 +96,17 @@ pub enum RegistryError {
         source: Box<OciDistributionError>,
     },
 
+    /// The registry is busy (HTTP 429) or failing (5xx), said on a request made outside the
+    /// client (so its `Retry-After` is known).
+    #[error("{action}: {host} answered HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Throttled {
+        action: String,
+        host: String,
+        status: u16,
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    },
+
     /// The docker CLI's files or credential helper failed.
     #[error(transparent)]
     DockerCli(#[from] crate::docker_cli::DockerCliError),

@@ -8,17 +8,21 @@ pub async fn tags(
     registry: &Registry,
     repository: &Reference,
 ) -> Result<Vec<String>, RegistryError> {
-    registry.ready(repository).await;
     let response = registry
-        .client
-        .list_tags(repository, &registry.auth, None, None)
-        .await
-        .map_err(|e| {
-            registry.error(
-                format!("listing the tags of {}", repository.repository()),
-                e,
-            )
-        })?;
+        .retrying(|| async {
+            registry.ready(repository).await;
+            registry
+                .client
+                .list_tags(repository, &registry.auth, None, None)
+                .await
+                .map_err(|e| {
+                    registry.error(
+                        format!("listing the tags of {}", repository.repository()),
+                        e,
+                    )
+                })
+        })
+        .await?;
     let mut tags = response.tags;
     tags.sort();
     Ok(tags)
@@ -26,12 +30,18 @@ pub async fn tags(
 
 /// The repositories of a registry, sorted; `host` is any reference on it.
 pub async fn catalog(registry: &Registry, host: &Reference) -> Result<Vec<String>, RegistryError> {
-    registry.ready(host).await;
     let response = registry
-        .client
-        .catalog(host, &registry.auth, None, None)
-        .await
-        .map_err(|e| registry.error(format!("listing the repositories of {}", registry.host), e))?;
+        .retrying(|| async {
+            registry.ready(host).await;
+            registry
+                .client
+                .catalog(host, &registry.auth, None, None)
+                .await
+                .map_err(|e| {
+                    registry.error(format!("listing the repositories of {}", registry.host), e)
+                })
+        })
+        .await?;
     let mut repositories = response.repositories;
     repositories.sort();
     Ok(repositories)

@@ -28,12 +28,15 @@ impl Registry {
         &self,
         reference: &Reference,
     ) -> Result<(Bytes, String), RegistryError> {
-        self.ready(reference).await;
         let (bytes, _) = self
-            .client
-            .pull_manifest_raw(reference, &self.auth, &ACCEPTED)
-            .await
-            .map_err(|e| self.error(format!("fetching the manifest of {reference}"), e))?;
+            .retrying(|| async {
+                self.ready(reference).await;
+                self.client
+                    .pull_manifest_raw(reference, &self.auth, &ACCEPTED)
+                    .await
+                    .map_err(|e| self.error(format!("fetching the manifest of {reference}"), e))
+            })
+            .await?;
         let what = || format!("the manifest of {reference}");
         let digest = sha256(&bytes);
         if let Some(wanted) = reference.digest() {
@@ -48,15 +51,27 @@ impl Registry {
         reference: &Reference,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        self.ready(reference).await;
-        self.client
-            .blob_exists(reference, digest)
-            .await
-            .map_err(|e| self.error(format!("looking for blob {digest} in {reference}"), e))
+        self.retrying(|| async {
+            self.ready(reference).await;
+            self.client
+                .blob_exists(reference, digest)
+                .await
+                .map_err(|e| self.error(format!("looking for blob {digest} in {reference}"), e))
+        })
+        .await
     }
 
     /// A small blob (a config), checked against its digest.
     pub(super) async fn small_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        self.retrying(|| self.small_blob_once(reference, digest))
+            .await
+    }
+
+    async fn small_blob_once(
         &self,
         reference: &Reference,
         digest: &str,

@@ -13,6 +13,7 @@
 //! [`push()`]) are the caller's to name, and whether an archive is already there is the
 //! caller's question (the pull use case asks the store).
 
+mod blob;
 mod check;
 mod client;
 mod copy;
@@ -27,6 +28,7 @@ mod manifest;
 mod pull;
 mod push;
 mod resolved;
+mod retry;
 mod stream;
 
 use std::str::FromStr;
@@ -34,7 +36,7 @@ use std::str::FromStr;
 pub use oci_client::Reference;
 
 pub use check::{Checked, check};
-pub use client::{Access, Registry, is_loopback};
+pub use client::{Access, Notify, Registry, is_loopback};
 pub use copy::copy;
 pub use delete::delete;
 pub use error::RegistryError;

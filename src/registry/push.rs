@@ -36,6 +36,10 @@ pub struct Pushed {
 /// Docker v2 schema 2 manifest. `layer_cache` is the JSON file that records which compressed
 /// blob each layer became, so that a later push of the same layers uploads none (gzip here is
 /// deterministic); `None` keeps no record.
+///
+/// A layer upload that fails in passing (a connection cut midway, a busy or failing
+/// registry) starts the push over, at most the registry's `retries` times: the layers already
+/// uploaded are known by then and not uploaded again.
 pub async fn push(
     registry: &Registry,
     archive: &Archive,
@@ -43,15 +47,46 @@ pub async fn push(
     layer_cache: Option<&Path>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Pushed, RegistryError> {
+    let mut retry = 0;
+    loop {
+        let mut upload_failed = false;
+        let attempt = push_once(
+            registry,
+            archive,
+            target,
+            layer_cache,
+            Arc::clone(&reporter),
+            &mut upload_failed,
+        )
+        .await;
+        match attempt {
+            Err(e) if upload_failed && registry.wait_to_retry(retry, &e).await => retry += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn push_once(
+    registry: &Registry,
+    archive: &Archive,
+    target: &Reference,
+    layer_cache: Option<&Path>,
+    reporter: Arc<dyn Reporter>,
+    upload_failed: &mut bool,
+) -> Result<Pushed, RegistryError> {
     let (info, index) = crate::image::read(archive)?;
     registry.ready(target).await;
     let config_digest = info.id.clone();
     if !registry.blob_exists(target, &config_digest).await? {
         registry
-            .client
-            .push_blob(target, info.config_bytes.clone(), &config_digest)
-            .await
-            .map_err(|e| registry.error(format!("uploading the config to {target}"), e))?;
+            .retrying(|| async {
+                registry
+                    .client
+                    .push_blob(target, info.config_bytes.clone(), &config_digest)
+                    .await
+                    .map_err(|e| registry.error(format!("uploading the config to {target}"), e))
+            })
+            .await?;
     }
     let mut known = LayerCache::load(layer_cache);
     remember_target_layers(registry, target, &info, &mut known).await;
@@ -129,6 +164,12 @@ pub async fn push(
         source,
     })?;
     if let Some(e) = failure {
+        // What did go up is remembered, so that a push started over skips it.
+        for (diff_id, p) in &ready {
+            known.insert(diff_id, p);
+        }
+        known.save();
+        *upload_failed = true;
         return Err(e);
     }
     // The uncompressed digests the reader saw must be the config's.
@@ -152,14 +193,18 @@ pub async fn push(
     known.save();
     let (bytes, digest) = manifest(target, &info, &ready)?;
     registry
-        .client
-        .push_manifest_raw(
-            target,
-            bytes,
-            reqwest::header::HeaderValue::from_static(DOCKER_MANIFEST),
-        )
-        .await
-        .map_err(|e| registry.error(format!("pushing the manifest to {target}"), e))?;
+        .retrying(|| async {
+            registry
+                .client
+                .push_manifest_raw(
+                    target,
+                    bytes.clone(),
+                    reqwest::header::HeaderValue::from_static(DOCKER_MANIFEST),
+                )
+                .await
+                .map_err(|e| registry.error(format!("pushing the manifest to {target}"), e))
+        })
+        .await?;
     Ok(Pushed {
         digest,
         reference: target.whole(),

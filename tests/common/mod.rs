@@ -907,3 +907,208 @@ pub mod hygiene {
         }
     }
 }
+
+/// What a [`FaultyProxy`] does to a request a rule matches.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answers with this status (and `Retry-After` seconds) instead of the registry.
+    Answer {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    /// Forwards the request, then cuts the connection after this many bytes of the answer.
+    CutAnswerAfter(usize),
+    /// Forwards only this many bytes of the request's body, then cuts the connection.
+    CutRequestAfter(usize),
+}
+
+/// A fault for the next `times` requests whose method is `method` and whose path contains
+/// `path`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub method: &'static str,
+    pub path: String,
+    pub fault: Fault,
+    pub times: usize,
+}
+
+/// A TCP proxy in front of a registry that injects faults: each connection carries one request
+/// (the proxy asks for `Connection: close`), which a matching rule answers itself or cuts.
+/// `heads` records every request's head.
+pub struct FaultyProxy {
+    pub host: String,
+    pub heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    rules: std::sync::Arc<std::sync::Mutex<Vec<Rule>>>,
+}
+
+impl FaultyProxy {
+    pub fn start(upstream: &str) -> FaultyProxy {
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let rules: Arc<Mutex<Vec<Rule>>> = Arc::new(Mutex::new(Vec::new()));
+        let upstream = upstream.to_string();
+        let (h, r) = (heads.clone(), rules.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, h, r) = (upstream.clone(), h.clone(), r.clone());
+                std::thread::spawn(move || {
+                    let _ = proxy_one(client, &upstream, &h, &r);
+                });
+            }
+        });
+        FaultyProxy { host, heads, rules }
+    }
+
+    /// Adds a rule (rules are tried in the order added).
+    pub fn fault(&self, method: &'static str, path: &str, fault: Fault, times: usize) {
+        self.rules.lock().unwrap().push(Rule {
+            method,
+            path: path.to_string(),
+            fault,
+            times,
+        });
+    }
+
+    /// The heads of the requests seen whose request line contains `text`.
+    pub fn seen(&self, text: &str) -> Vec<String> {
+        let heads = self.heads.lock().unwrap();
+        heads
+            .iter()
+            .filter(|h| h.lines().next().unwrap_or_default().contains(text))
+            .cloned()
+            .collect()
+    }
+}
+
+fn proxy_one(
+    mut client: std::net::TcpStream,
+    upstream: &str,
+    heads: &std::sync::Mutex<Vec<String>>,
+    rules: &std::sync::Mutex<Vec<Rule>>,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    // The request's head (and whatever of its body came with it).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let end = loop {
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let rest = buf[end..].to_vec();
+    heads.lock().unwrap().push(head.clone());
+    let line = head.lines().next().unwrap_or_default().to_string();
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let fault = {
+        let mut rules = rules.lock().unwrap();
+        // A request cut after N bytes of its body must have more than N.
+        let length: Option<usize> = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(str::to_string)
+            })
+            .and_then(|v| v.trim().parse().ok());
+        let long_enough = |f: &Fault| match f {
+            Fault::CutRequestAfter(n) => length.is_none_or(|len| len > *n),
+            _ => true,
+        };
+        rules
+            .iter_mut()
+            .find(|r| {
+                r.times > 0 && r.method == method && path.contains(&r.path) && long_enough(&r.fault)
+            })
+            .map(|r| {
+                r.times -= 1;
+                r.fault.clone()
+            })
+    };
+    if let Some(Fault::Answer {
+        status,
+        retry_after,
+    }) = fault
+    {
+        let after = retry_after
+            .map(|s| format!("Retry-After: {s}\r\n"))
+            .unwrap_or_default();
+        let answer = format!(
+            "HTTP/1.1 {status} Injected\r\n{after}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        client.write_all(answer.as_bytes())?;
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        return Ok(());
+    }
+    // Forwarded, one request per connection.
+    let mut forwarded: String = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    forwarded.push_str("Connection: close\r\n\r\n");
+    let mut server = std::net::TcpStream::connect(upstream)?;
+    server.write_all(forwarded.as_bytes())?;
+    let body_limit = match fault {
+        Some(Fault::CutRequestAfter(n)) => Some(n),
+        _ => None,
+    };
+    let answer_limit = match fault {
+        Some(Fault::CutAnswerAfter(n)) => Some(n),
+        _ => None,
+    };
+    let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
+    let upload = std::thread::spawn(move || {
+        let mut sent = 0usize;
+        let mut pending = rest;
+        loop {
+            if !pending.is_empty() {
+                let take = body_limit.map_or(pending.len(), |l| pending.len().min(l - sent));
+                if to_server.write_all(&pending[..take]).is_err() {
+                    break;
+                }
+                sent += take;
+                if body_limit.is_some_and(|l| sent >= l) {
+                    // Cut midway: both sides see the connection drop.
+                    let _ = to_server.shutdown(std::net::Shutdown::Both);
+                    let _ = from_client.shutdown(std::net::Shutdown::Both);
+                    break;
+                }
+            }
+            let mut chunk = [0u8; 16384];
+            match from_client.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => pending = chunk[..n].to_vec(),
+            }
+        }
+    });
+    let mut relayed = 0usize;
+    let mut chunk = [0u8; 16384];
+    loop {
+        let n = match server.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let take = answer_limit.map_or(n, |l| n.min(l.saturating_sub(relayed)));
+        if client.write_all(&chunk[..take]).is_err() {
+            break;
+        }
+        relayed += take;
+        if answer_limit.is_some_and(|l| relayed >= l) {
+            break;
+        }
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = server.shutdown(std::net::Shutdown::Both);
+    let _ = upload.join();
+    Ok(())
+}

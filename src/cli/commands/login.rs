@@ -104,6 +104,8 @@ pub fn login(args: &LoginArgs, _cx: &Context) -> Result<Status, Failure> {
         ca_cert: args.ca_cert.clone(),
         credentials: None,
         docker_config: None,
+        retries: 3,
+        notify: Some(crate::cli::args::retry_notice()),
     };
     let dir = config_dir()?;
     let done = context::runtime()?.block_on(login::login(

@@ -1,0 +1,121 @@
+//! A blob fetched outside the registry client, so that its answer's headers are seen: from a
+//! byte offset on (`Range`), for resuming a download that broke off midway, and with the
+//! `Retry-After` of a busy registry.
+
+use bytes::Bytes;
+use futures_util::Stream;
+use oci_client::RegistryOperation;
+use oci_client::errors::OciDistributionError;
+
+use super::delete::http_client;
+use super::error::RegistryError;
+use super::retry::parse_retry_after;
+use super::{Reference, Registry};
+
+/// The bytes of a blob as they come, and how many at their start to drop (a registry that
+/// ignored the `Range` sends the blob from its start).
+pub(super) struct BlobFrom {
+    pub stream: std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    pub skip: u64,
+}
+
+/// Blob `digest` of `reference`'s repository from byte `offset` on.
+pub(super) async fn blob_from(
+    registry: &Registry,
+    reference: &Reference,
+    digest: &str,
+    offset: u64,
+) -> Result<BlobFrom, RegistryError> {
+    let action = || format!("fetching blob {digest} of {reference}");
+    let token = registry
+        .client
+        .auth(reference, &registry.auth, RegistryOperation::Pull)
+        .await
+        .map_err(|e| registry.error(action(), e))?;
+    let scheme = if registry.http { "http" } else { "https" };
+    let url = format!(
+        "{scheme}://{}/v2/{}/blobs/{digest}",
+        reference.resolve_registry(),
+        reference.repository()
+    );
+    let http = http_client(registry)?;
+    let mut request = http.get(&url);
+    request = match (token, &registry.credentials) {
+        (Some(token), _) => request.bearer_auth(token),
+        (None, Some((user, password))) => request.basic_auth(user, Some(password)),
+        (None, None) => request,
+    };
+    if offset > 0 {
+        request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| registry.error(action(), e.into()))?;
+    let status = response.status();
+    let skip = match status.as_u16() {
+        206 => 0,
+        200 => offset,
+        429 | 500..=599 => {
+            let retry_after =
+                parse_retry_after(response.headers().get(reqwest::header::RETRY_AFTER));
+            let message = response.text().await.unwrap_or_default();
+            return Err(RegistryError::Throttled {
+                action: action(),
+                host: registry.host.clone(),
+                status: status.as_u16(),
+                message: message.trim().chars().take(200).collect(),
+                retry_after,
+            });
+        }
+        code => {
+            let message = response.text().await.unwrap_or_default();
+            return Err(registry.error(
+                action(),
+                OciDistributionError::ServerError {
+                    code,
+                    url,
+                    message: message.trim().to_string(),
+                },
+            ));
+        }
+    };
+    Ok(BlobFrom {
+        stream: Box::pin(response.bytes_stream()),
+        skip,
+    })
+}
+
+/// `chunk` without its first `skip` bytes (and what is left to skip after it).
+pub(super) fn skip_start(chunk: Bytes, skip: &mut u64) -> Bytes {
+    if *skip == 0 {
+        return chunk;
+    }
+    let dropped = (*skip).min(chunk.len() as u64) as usize;
+    *skip -= dropped as u64;
+    chunk.slice(dropped..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_was_sent_again_is_dropped() {
+        let mut skip = 5;
+        assert_eq!(
+            skip_start(Bytes::from_static(b"abc"), &mut skip),
+            Bytes::new()
+        );
+        assert_eq!(skip, 2);
+        assert_eq!(
+            skip_start(Bytes::from_static(b"defgh"), &mut skip),
+            Bytes::from_static(b"fgh")
+        );
+        assert_eq!(skip, 0);
+        assert_eq!(
+            skip_start(Bytes::from_static(b"ij"), &mut skip),
+            Bytes::from_static(b"ij")
+        );
+    }
+}

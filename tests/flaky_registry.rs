@@ -1,0 +1,237 @@
+//! Registry I/O over a flaky network: a fault-injecting proxy between toolbox and the registry
+//! answers 429 (with `Retry-After`) and 503 once, and cuts connections midway through a blob's
+//! download and upload. Pulls and pushes still succeed, each retry said on stderr, a download
+//! resumed with a `Range` request; with `--retries 0` they fail, leaving nothing
+//! half-written; a 404 is not retried.
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::{Fault, FaultyProxy, Scratch, ok, stderr, stdout, unique_image};
+
+/// The digest of the largest layer of `reference` (`HOST/REPO:TAG`), read from the registry.
+fn largest_layer(host: &str, repo: &str, tag: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+            &format!("http://{host}/v2/{repo}/manifests/{tag}"),
+        ])
+        .output()
+        .expect("curl is installed");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|l| l["size"].as_u64().unwrap_or(0))
+        .and_then(|l| l["digest"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+/// The files of the artifacts directory (temporary ones included).
+fn artifacts(s: &Scratch) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(s.artifacts())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn retries(out: &std::process::Output) -> usize {
+    stderr(out)
+        .lines()
+        .filter(|l| l.contains("retrying in"))
+        .count()
+}
+
+#[test]
+fn pulls_and_pushes_survive_a_flaky_network() {
+    let host = engine!();
+    let registry = registry!(None);
+    let s = Scratch::new();
+    // An image with a 3 MB layer of incompressible bytes, pushed without faults.
+    let image = unique_image("flaky");
+    let ctx = common::scratch_context(s.path(), &image, "COPY random.bin /\n");
+    let mut data = vec![0u8; 3 << 20];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
+    for b in data.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *b = state as u8;
+    }
+    fs::write(ctx.join("random.bin"), &data).unwrap();
+    let id = common::build(&s, &host, &image, "1.0", &ctx);
+    ok(common::toolbox(
+        &s,
+        &host,
+        &["update-image", &image, "--version", "1.0"],
+    ));
+    let archive = format!("artifacts/{image}_1.0_{}.docker", &id[7..19]);
+    let direct = format!("{}/flaky/app:1.0", registry.host);
+    ok(s.toolbox()
+        .args(["push", &archive, &direct])
+        .output()
+        .unwrap());
+    let layer = largest_layer(&registry.host, "flaky/app", "1.0");
+    let proxy = FaultyProxy::start(&registry.host);
+    let through = |path: &str| format!("{}/{path}", proxy.host);
+
+    // A pull: 503 on the manifest, 429 with Retry-After on the big layer, then that layer's
+    // download cut after about 1 MB: three retries, the download resumed with a Range.
+    proxy.fault(
+        "GET",
+        "/manifests/1.0",
+        Fault::Answer {
+            status: 503,
+            retry_after: None,
+        },
+        1,
+    );
+    proxy.fault(
+        "GET",
+        &format!("/blobs/{layer}"),
+        Fault::Answer {
+            status: 429,
+            retry_after: Some(1),
+        },
+        1,
+    );
+    proxy.fault(
+        "GET",
+        &format!("/blobs/{layer}"),
+        Fault::CutAnswerAfter(1 << 20),
+        1,
+    );
+    let out = s
+        .toolbox()
+        .args([
+            "pull",
+            &through("flaky/app:1.0"),
+            "--image",
+            "pulled",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(retries(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HTTP 429") && stderr(&out).contains("retrying in 1.0 s"),
+        "Retry-After is honoured: {}",
+        stderr(&out)
+    );
+    let ranged = proxy
+        .seen(&format!("/blobs/{layer}"))
+        .iter()
+        .any(|h| h.to_ascii_lowercase().contains("range: bytes="));
+    assert!(ranged, "the cut download resumed with a Range request");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pulled = v["path"].as_str().unwrap().to_string();
+    ok(s.toolbox().args(["verify", &pulled]).output().unwrap());
+
+    // A push: the upload's start refused once (503), then an upload cut midway: the push
+    // starts over and ends with the image in the registry.
+    proxy.fault(
+        "POST",
+        "/flaky/pushed/blobs/uploads/",
+        Fault::Answer {
+            status: 503,
+            retry_after: None,
+        },
+        1,
+    );
+    proxy.fault(
+        "PATCH",
+        "/flaky/pushed/blobs/uploads/",
+        Fault::CutRequestAfter(512 << 10),
+        1,
+    );
+    let out = s
+        .toolbox()
+        .args(["push", &archive, &through("flaky/pushed:1.0")])
+        .env("XDG_CACHE_HOME", s.path().join("no-cache"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        retries(&out) >= 2,
+        "{}\n{:?}",
+        stderr(&out),
+        proxy
+            .seen("/flaky/pushed")
+            .iter()
+            .map(|h| h.lines().next().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    );
+    let digest = stdout(&out).trim().to_string();
+    let out = ok(s
+        .toolbox()
+        .args([
+            "registry",
+            "check",
+            &format!("{}/flaky/pushed:1.0", registry.host),
+        ])
+        .output()
+        .unwrap());
+    assert!(stdout(&out).contains(&digest), "{}", stdout(&out));
+
+    // No retries left: the pull fails at once, and nothing is left in the directory.
+    let before = artifacts(&s);
+    proxy.fault(
+        "GET",
+        &format!("/blobs/{layer}"),
+        Fault::CutAnswerAfter(1 << 20),
+        1,
+    );
+    let out = s
+        .toolbox()
+        .args([
+            "pull",
+            &through("flaky/app:1.0"),
+            "--image",
+            "again",
+            "--retries",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(retries(&out), 0, "{}", stderr(&out));
+    let after: Vec<String> = artifacts(&s)
+        .into_iter()
+        .filter(|n| !n.starts_with(".toolbox") && !n.ends_with(".lock"))
+        .collect();
+    let before: Vec<String> = before
+        .into_iter()
+        .filter(|n| !n.starts_with(".toolbox") && !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(after, before, "nothing half-written under an archive name");
+    assert!(
+        !artifacts(&s).iter().any(|n| n.contains("again")),
+        "{:?}",
+        artifacts(&s)
+    );
+
+    // A 404 is final: asked once, no retry.
+    let out = s
+        .toolbox()
+        .args(["pull", &through("flaky/app:nope")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(retries(&out), 0, "{}", stderr(&out));
+    assert_eq!(proxy.seen("/manifests/nope").len(), 1);
+    common::docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
+}
