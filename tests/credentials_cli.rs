@@ -292,6 +292,33 @@ fn logins_and_credential_helpers_as_the_docker_cli_keeps_them() {
         "{err}"
     );
 
+    // On a terminal, with no flags: asked for, the password never echoed.
+    write_config(&s, "{}");
+    let script = format!(
+        "(printf '{USER}\\n'; sleep 1; printf '{PASSWORD}\\n') | script -qefc '{} login {r}' /dev/null",
+        env!("CARGO_BIN_EXE_toolbox")
+    );
+    let out = s
+        .command("bash")
+        .args(["-c", &script])
+        .env("DOCKER_CONFIG", &config_dir)
+        .output()
+        .expect("script (bsdutils) is installed");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("Username:") && screen.contains("Password:"),
+        "{screen}"
+    );
+    assert!(screen.contains("Login Succeeded"), "{screen}");
+    assert!(
+        !screen.contains(PASSWORD),
+        "the password was echoed: {screen}"
+    );
+    let kept: serde_json::Value =
+        serde_json::from_slice(&fs::read(docker_config(&s)).unwrap()).unwrap();
+    assert!(kept["auths"][&r]["auth"].is_string(), "{kept}");
+
     // Wrong usage: --password-stdin without a user, no terminal to ask on.
     let out = with_stdin(toolbox(&["login", &r, "--password-stdin"]), PASSWORD);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

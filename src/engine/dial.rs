@@ -159,7 +159,14 @@ impl Endpoint {
     /// A new connection.
     pub(crate) async fn connect(&self) -> io::Result<Box<dyn Io>> {
         Ok(match self {
-            Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+            Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await.map_err(
+                |e| match e.kind() {
+                    io::ErrorKind::NotFound => {
+                        io::Error::new(e.kind(), format!("no socket at {path}"))
+                    }
+                    _ => e,
+                },
+            )?),
             Endpoint::Tcp {
                 host,
                 tls,

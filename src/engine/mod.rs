@@ -193,6 +193,8 @@ fn unreachable_reason(e: &bollard::errors::Error, secs: u64) -> String {
             while let Some(c) = cause {
                 if let Some(io) = c.downcast_ref::<std::io::Error>() {
                     return match io.kind() {
+                        // The connection's own words name the socket.
+                        std::io::ErrorKind::NotFound if io.get_ref().is_some() => io.to_string(),
                         std::io::ErrorKind::NotFound => "no such socket".to_string(),
                         std::io::ErrorKind::ConnectionRefused => {
                             "connection refused: nothing listens there".to_string()

@@ -29,7 +29,7 @@ pub(super) async fn blob_from(
     let action = || format!("fetching blob {digest} of {reference}");
     let token = registry
         .client
-        .auth(reference, &registry.auth, RegistryOperation::Pull)
+        .auth(reference, registry.auth().await?, RegistryOperation::Pull)
         .await
         .map_err(|e| registry.error(action(), e))?;
     let scheme = if registry.http { "http" } else { "https" };

@@ -52,7 +52,14 @@ impl std::fmt::Debug for Access {
 /// One registry host, with its credentials.
 pub struct Registry {
     pub(super) client: Client,
-    pub(super) auth: RegistryAuth,
+    /// Basic credentials, or none; see [`Registry::auth`].
+    auth: RegistryAuth,
+    /// An identity token (an OAuth2 refresh token) to trade for a Bearer token.
+    identity_token: Option<String>,
+    /// The Bearer token the identity token was traded for.
+    bearer: tokio::sync::OnceCell<RegistryAuth>,
+    /// The repository the registry was opened for (the identity token's scope).
+    repository: String,
     pub(super) credentials: Option<(String, String)>,
     /// Where the credentials came from, in words.
     pub(super) origin: String,
@@ -142,6 +149,7 @@ impl Registry {
                 },
             }
         })?;
+        let mut identity_token = None;
         let (credentials, origin) = match (&access.credentials, &access.docker_config) {
             (Some(given), _) => (
                 Some(given.clone()),
@@ -150,10 +158,8 @@ impl Registry {
             (None, Some(dir)) => {
                 match DockerConfig::load(dir)?.credentials(reference.registry())? {
                     Some(found) if found.identity_token => {
-                        return Err(RegistryError::IdentityToken {
-                            host: host.clone(),
-                            origin: found.origin,
-                        });
+                        identity_token = Some(found.secret);
+                        (None, found.origin)
                     }
                     Some(found) => (Some((found.username, found.secret)), found.origin),
                     None => (None, String::new()),
@@ -168,6 +174,9 @@ impl Registry {
         Ok(Registry {
             client,
             auth,
+            identity_token,
+            bearer: tokio::sync::OnceCell::new(),
+            repository: reference.repository().to_string(),
             credentials,
             origin,
             host,
@@ -183,18 +192,41 @@ impl Registry {
         &self.host
     }
 
-    /// Hands the credentials to the client before a request to `reference`'s registry.
+    /// Hands the credentials to the client before a request to `reference`'s registry (an
+    /// identity token that cannot be traded shows at the request, through [`Registry::auth`]).
     pub(super) async fn ready(&self, reference: &Reference) {
-        self.client
-            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
-            .await;
+        if let Ok(auth) = self.auth().await {
+            self.client
+                .store_auth_if_needed(reference.resolve_registry(), auth)
+                .await;
+        }
+    }
+
+    /// The credentials to send: Basic ones, none, or the Bearer token an identity token is
+    /// traded for at the registry's token service (OAuth2 `refresh_token` grant), once.
+    pub(super) async fn auth(&self) -> Result<&RegistryAuth, RegistryError> {
+        let Some(refresh) = &self.identity_token else {
+            return Ok(&self.auth);
+        };
+        self.bearer
+            .get_or_try_init(|| async {
+                super::login::trade_identity_token(self, refresh)
+                    .await
+                    .map(RegistryAuth::Bearer)
+            })
+            .await
+    }
+
+    /// The repository the registry was opened for.
+    pub(super) fn repository(&self) -> &str {
+        &self.repository
     }
 
     /// Turns a client error into one a user can act on; credentials never appear in it.
     pub(super) fn error(&self, action: String, e: OciDistributionError) -> RegistryError {
         let asked = Asked {
             host: &self.host,
-            credentials: self.credentials.is_some(),
+            credentials: self.credentials.is_some() || self.identity_token.is_some(),
             origin: &self.origin,
             http: self.http,
         };

@@ -15,7 +15,7 @@ pub async fn delete(registry: &Registry, reference: &Reference) -> Result<String
     let action = || format!("deleting {reference}");
     let token = registry
         .client
-        .auth(reference, &registry.auth, RegistryOperation::Push)
+        .auth(reference, registry.auth().await?, RegistryOperation::Push)
         .await
         .map_err(|e| registry.error(action(), e))?;
     let scheme = if registry.http { "http" } else { "https" };

@@ -111,13 +111,6 @@ pub enum RegistryError {
     #[error(transparent)]
     DockerCli(#[from] crate::docker_cli::DockerCliError),
 
-    /// Credentials the registry client cannot use yet.
-    #[error(
-        "the credentials for {host} from {origin} are an identity token, which toolbox cannot \
-         use yet: log in with a user name and password (`toolbox login {host}`)"
-    )]
-    IdentityToken { host: String, origin: String },
-
     /// The credentials are known but do not allow this (HTTP 403, `DENIED`).
     #[error("{action}: {host} denied access ({detail})")]
     Denied {

@@ -13,7 +13,7 @@ pub async fn tags(
             registry.ready(repository).await;
             registry
                 .client
-                .list_tags(repository, &registry.auth, None, None)
+                .list_tags(repository, registry.auth().await?, None, None)
                 .await
                 .map_err(|e| {
                     registry.error(
@@ -35,7 +35,7 @@ pub async fn catalog(registry: &Registry, host: &Reference) -> Result<Vec<String
             registry.ready(host).await;
             registry
                 .client
-                .catalog(host, &registry.auth, None, None)
+                .catalog(host, registry.auth().await?, None, None)
                 .await
                 .map_err(|e| {
                     registry.error(format!("listing the repositories of {}", registry.host), e)

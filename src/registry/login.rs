@@ -73,6 +73,86 @@ pub async fn verify(registry: &Registry, reference: &Reference) -> Result<(), Re
     ))
 }
 
+/// Trades the identity token `refresh` (an OAuth2 refresh token, as `docker login` keeps for
+/// registries that issue one) for a Bearer token at the registry's token service, scoped to
+/// pulling and pushing the registry's repository.
+pub(super) async fn trade_identity_token(
+    registry: &Registry,
+    refresh: &str,
+) -> Result<String, RegistryError> {
+    let action = || format!("trading the identity token for {}", registry.host);
+    let scheme = if registry.http { "http" } else { "https" };
+    let root = format!("{scheme}://{}/v2/", registry.host);
+    let http = http_client(registry)?;
+    let response = http
+        .get(&root)
+        .send()
+        .await
+        .map_err(|e| registry.error(action(), e.into()))?;
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let refused = |why: &str| {
+        registry.error(
+            action(),
+            OciDistributionError::AuthenticationFailure(why.to_string()),
+        )
+    };
+    let Some(params) = challenge.strip_prefix("Bearer ") else {
+        return Err(refused("the registry has no token service to trade it at"));
+    };
+    let params = challenge_params(params);
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let Some(realm) = get("realm") else {
+        return Err(refused("the registry's challenge names no token service"));
+    };
+    let scope = format!("repository:{}:pull,push", registry.repository());
+    let mut form = vec![
+        ("grant_type", "refresh_token".to_string()),
+        ("refresh_token", refresh.to_string()),
+        ("client_id", "toolbox".to_string()),
+        ("scope", scope),
+    ];
+    if let Some(service) = get("service") {
+        form.push(("service", service));
+    }
+    let answer = http
+        .post(&realm)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(serde_urlencoded::to_string(&form).unwrap_or_default())
+        .send()
+        .await
+        .map_err(|e| registry.error(action(), e.into()))?;
+    if !answer.status().is_success() {
+        return Err(refused(&format!(
+            "the token service answered HTTP {}",
+            answer.status().as_u16()
+        )));
+    }
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|e| registry.error(action(), e.into()))?;
+    let doc: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| refused("the token service did not answer JSON"))?;
+    doc.get("access_token")
+        .or_else(|| doc.get("token"))
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| refused("the token service gave no token"))
+}
+
 /// `key="value"` pairs of a `WWW-Authenticate` challenge.
 fn challenge_params(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();

@@ -32,7 +32,7 @@ impl Registry {
             .retrying(|| async {
                 self.ready(reference).await;
                 self.client
-                    .pull_manifest_raw(reference, &self.auth, &ACCEPTED)
+                    .pull_manifest_raw(reference, self.auth().await?, &ACCEPTED)
                     .await
                     .map_err(|e| self.error(format!("fetching the manifest of {reference}"), e))
             })
