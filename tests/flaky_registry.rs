@@ -88,14 +88,14 @@ fn pulls_and_pushes_survive_a_flaky_network() {
     let proxy = FaultyProxy::start(&registry.host);
     let through = |path: &str| format!("{}/{path}", proxy.host);
 
-    // A pull: 503 on the manifest, 429 with Retry-After on the big layer, then that layer's
+    // A pull: 429 with Retry-After on the manifest, 503 on the big layer, then that layer's
     // download cut after about 1 MB: three retries, the download resumed with a Range.
     proxy.fault(
         "GET",
         "/manifests/1.0",
         Fault::Answer {
-            status: 503,
-            retry_after: None,
+            status: 429,
+            retry_after: Some(2),
         },
         1,
     );
@@ -103,8 +103,8 @@ fn pulls_and_pushes_survive_a_flaky_network() {
         "GET",
         &format!("/blobs/{layer}"),
         Fault::Answer {
-            status: 429,
-            retry_after: Some(1),
+            status: 503,
+            retry_after: None,
         },
         1,
     );
@@ -128,8 +128,13 @@ fn pulls_and_pushes_survive_a_flaky_network() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(retries(&out), 3, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("HTTP 429") && stderr(&out).contains("retrying in 1.0 s"),
+        stderr(&out).contains("HTTP 429") && stderr(&out).contains("retrying in 2.0 s"),
         "Retry-After is honoured: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("HTTP 503") && stderr(&out).contains("retrying in 0.5 s"),
+        "without Retry-After, the first wait: {}",
         stderr(&out)
     );
     let ranged = proxy

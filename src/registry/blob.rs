@@ -26,15 +26,83 @@ pub(super) async fn blob_from(
     digest: &str,
     offset: u64,
 ) -> Result<BlobFrom, RegistryError> {
-    let action = || format!("fetching blob {digest} of {reference}");
+    let action = format!("fetching blob {digest} of {reference}");
+    let (response, status) = get(
+        registry,
+        reference,
+        &format!("blobs/{digest}"),
+        None,
+        offset,
+        &action,
+    )
+    .await?;
+    let skip = if status == 206 { 0 } else { offset };
+    Ok(BlobFrom {
+        stream: Box::pin(response.bytes_stream()),
+        skip,
+    })
+}
+
+/// The manifest `reference` names (by digest, else by tag), as the registry stores it.
+pub(super) async fn manifest_bytes(
+    registry: &Registry,
+    reference: &Reference,
+    accept: &str,
+    limit: usize,
+) -> Result<Bytes, RegistryError> {
+    let action = format!("fetching the manifest of {reference}");
+    let wanted = reference
+        .digest()
+        .or(reference.tag())
+        .unwrap_or("latest")
+        .to_string();
+    let (mut response, _) = get(
+        registry,
+        reference,
+        &format!("manifests/{wanted}"),
+        Some(accept),
+        0,
+        &action,
+    )
+    .await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| registry.error(action.clone(), e.into()))?
+    {
+        out.extend_from_slice(&chunk);
+        if out.len() > limit {
+            return Err(RegistryError::TooLarge {
+                reference: reference.to_string(),
+                digest: wanted,
+                limit,
+            });
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
+/// `GET /v2/REPO/{path}` with the registry's credentials (a Bearer token when its challenge
+/// asks for one), from byte `offset` on; the answer when it is 200 or 206, with its status.
+/// A busy (429) or failing (5xx) registry gives [`RegistryError::Throttled`] with its
+/// `Retry-After`.
+async fn get(
+    registry: &Registry,
+    reference: &Reference,
+    path: &str,
+    accept: Option<&str>,
+    offset: u64,
+    action: &str,
+) -> Result<(reqwest::Response, u16), RegistryError> {
     let token = registry
         .client
         .auth(reference, registry.auth().await?, RegistryOperation::Pull)
         .await
-        .map_err(|e| registry.error(action(), e))?;
+        .map_err(|e| registry.error(action.to_string(), e))?;
     let scheme = if registry.http { "http" } else { "https" };
     let url = format!(
-        "{scheme}://{}/v2/{}/blobs/{digest}",
+        "{scheme}://{}/v2/{}/{path}",
         reference.resolve_registry(),
         reference.repository()
     );
@@ -45,45 +113,49 @@ pub(super) async fn blob_from(
         (None, Some((user, password))) => request.basic_auth(user, Some(password)),
         (None, None) => request,
     };
+    if let Some(accept) = accept {
+        request = request.header(reqwest::header::ACCEPT, accept);
+    }
     if offset > 0 {
         request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
     }
     let response = request
         .send()
         .await
-        .map_err(|e| registry.error(action(), e.into()))?;
-    let status = response.status();
-    let skip = match status.as_u16() {
-        206 => 0,
-        200 => offset,
+        .map_err(|e| registry.error(action.to_string(), e.into()))?;
+    let status = response.status().as_u16();
+    match status {
+        200 | 206 => Ok((response, status)),
         429 | 500..=599 => {
             let retry_after =
                 parse_retry_after(response.headers().get(reqwest::header::RETRY_AFTER));
             let message = response.text().await.unwrap_or_default();
-            return Err(RegistryError::Throttled {
-                action: action(),
+            Err(RegistryError::Throttled {
+                action: action.to_string(),
                 host: registry.host.clone(),
-                status: status.as_u16(),
+                status,
                 message: message.trim().chars().take(200).collect(),
                 retry_after,
-            });
+            })
         }
         code => {
             let message = response.text().await.unwrap_or_default();
-            return Err(registry.error(
-                action(),
-                OciDistributionError::ServerError {
+            // An error envelope is read as the client reads one (codes such as
+            // MANIFEST_UNKNOWN or UNAUTHORIZED sort the error).
+            let error = match serde_json::from_str(&message) {
+                Ok(envelope) => OciDistributionError::RegistryError {
+                    envelope,
+                    url: url.clone(),
+                },
+                Err(_) => OciDistributionError::ServerError {
                     code,
                     url,
                     message: message.trim().to_string(),
                 },
-            ));
+            };
+            Err(registry.error(action.to_string(), error))
         }
-    };
-    Ok(BlobFrom {
-        stream: Box::pin(response.bytes_stream()),
-        skip,
-    })
+    }
 }
 
 /// `chunk` without its first `skip` bytes (and what is left to skip after it).

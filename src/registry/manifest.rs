@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 
+use super::blob::{blob_from, manifest_bytes};
 use super::error::RegistryError;
 use super::{Reference, Registry};
 use crate::digest::sha256;
@@ -28,14 +29,9 @@ impl Registry {
         &self,
         reference: &Reference,
     ) -> Result<(Bytes, String), RegistryError> {
-        let (bytes, _) = self
-            .retrying(|| async {
-                self.ready(reference).await;
-                self.client
-                    .pull_manifest_raw(reference, self.auth().await?, &ACCEPTED)
-                    .await
-                    .map_err(|e| self.error(format!("fetching the manifest of {reference}"), e))
-            })
+        let accept = ACCEPTED.join(", ");
+        let bytes = self
+            .retrying(|| manifest_bytes(self, reference, &accept, MAX_DOCUMENT))
             .await?;
         let what = || format!("the manifest of {reference}");
         let digest = sha256(&bytes);
@@ -76,19 +72,13 @@ impl Registry {
         reference: &Reference,
         digest: &str,
     ) -> Result<Vec<u8>, RegistryError> {
-        self.ready(reference).await;
-        let mut stream = self
-            .client
-            .pull_blob_stream(reference, digest)
-            .await
-            .map_err(|e| self.error(format!("fetching blob {digest} of {reference}"), e))?
-            .stream;
+        let mut stream = blob_from(self, reference, digest, 0).await?.stream;
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|source| RegistryError::BlobStream {
+            let chunk = chunk.map_err(|e| RegistryError::BlobStream {
                 reference: reference.to_string(),
                 digest: digest.to_string(),
-                source,
+                source: std::io::Error::other(e),
             })?;
             out.extend_from_slice(&chunk);
             if out.len() > MAX_DOCUMENT {
