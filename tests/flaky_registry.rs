@@ -152,8 +152,8 @@ fn pulls_and_pushes_survive_a_flaky_network() {
         "POST",
         "/flaky/pushed/blobs/uploads/",
         Fault::Answer {
-            status: 503,
-            retry_after: None,
+            status: 429,
+            retry_after: Some(1),
         },
         1,
     );
@@ -179,6 +179,11 @@ fn pulls_and_pushes_survive_a_flaky_network() {
             .iter()
             .map(|h| h.lines().next().unwrap_or_default().to_string())
             .collect::<Vec<_>>()
+    );
+    assert!(
+        stderr(&out).contains("retrying in 1.0 s"),
+        "an upload's Retry-After is honoured: {}",
+        stderr(&out)
     );
     let digest = stdout(&out).trim().to_string();
     let out = ok(s

@@ -518,8 +518,14 @@ pub(crate) fn chunks(body: Incoming) -> Pin<Box<dyn Stream<Item = io::Result<Byt
 #[derive(Clone)]
 pub(crate) struct Connector(pub Arc<Endpoint>);
 
-/// A connection as the pool keeps it.
+/// A connection as the pool (or the BuildKit session's server) keeps it.
 pub(crate) struct Connection(Box<dyn Io>);
+
+impl Connection {
+    pub(crate) fn new(io: Box<dyn Io>) -> Connection {
+        Connection(io)
+    }
+}
 
 impl hyper_util::client::legacy::connect::Connection for Connection {
     fn connected(&self) -> hyper_util::client::legacy::connect::Connected {

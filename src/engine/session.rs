@@ -3,8 +3,6 @@
 //! as long as its [`Session`]; dropping it closes the connection.
 
 use std::collections::HashMap;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bollard_buildkit_proto::health::health_check_response::ServingStatus;
 use bollard_buildkit_proto::health::health_server::{Health, HealthServer};
@@ -14,13 +12,11 @@ use bollard_buildkit_proto::health::{
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServer};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
 use http::Request;
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::server::NamedService;
 use tonic::{Response, Status};
 
-use super::dial::{self, DialError, Endpoint};
+use super::dial::{self, Connection, DialError, Endpoint};
 use super::filesync::FileSyncService;
 use bollard_buildkit_proto::moby::filesync::packet::file_sync_server::FileSyncServer;
 
@@ -83,7 +79,7 @@ impl Session {
         let upgraded = hyper::upgrade::on(response)
             .await
             .map_err(SessionError::Upgrade)?;
-        let connection = Connection(TokioIo::new(upgraded));
+        let connection = Connection::new(Box::new(TokioIo::new(upgraded)));
         let router = tonic::transport::Server::builder()
             .add_service(HealthServer::new(HealthService))
             .add_service(SecretsServer::new(SecretStore(secrets)))
@@ -126,38 +122,9 @@ fn random_id() -> String {
         .collect()
 }
 
-/// The upgraded connection, as the gRPC server takes it.
-struct Connection(TokioIo<Upgraded>);
-
 impl tonic::transport::server::Connected for Connection {
     type ConnectInfo = ();
     fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for Connection {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Connection {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
 }
 
 /// Answers the builder's health checks: serving.

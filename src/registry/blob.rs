@@ -3,7 +3,7 @@
 //! `Retry-After` of a busy registry.
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use oci_client::RegistryOperation;
 use oci_client::errors::OciDistributionError;
 
@@ -126,36 +126,136 @@ async fn get(
     let status = response.status().as_u16();
     match status {
         200 | 206 => Ok((response, status)),
-        429 | 500..=599 => {
-            let retry_after =
-                parse_retry_after(response.headers().get(reqwest::header::RETRY_AFTER));
-            let message = response.text().await.unwrap_or_default();
-            Err(RegistryError::Throttled {
-                action: action.to_string(),
-                host: registry.host.clone(),
-                status,
-                message: message.trim().chars().take(200).collect(),
-                retry_after,
-            })
-        }
-        code => {
-            let message = response.text().await.unwrap_or_default();
-            // An error envelope is read as the client reads one (codes such as
-            // MANIFEST_UNKNOWN or UNAUTHORIZED sort the error).
-            let error = match serde_json::from_str(&message) {
-                Ok(envelope) => OciDistributionError::RegistryError {
-                    envelope,
-                    url: url.clone(),
-                },
-                Err(_) => OciDistributionError::ServerError {
-                    code,
-                    url,
-                    message: message.trim().to_string(),
-                },
-            };
-            Err(registry.error(action.to_string(), error))
-        }
+        _ => Err(refusal(registry, action, url, response).await),
     }
+}
+
+/// The error an unwanted answer stands for: [`RegistryError::Throttled`] (with its
+/// `Retry-After`) for a busy (429) or failing (5xx) registry, else the error its status and
+/// error envelope (codes such as MANIFEST_UNKNOWN or UNAUTHORIZED) sort it into.
+async fn refusal(
+    registry: &Registry,
+    action: &str,
+    url: String,
+    response: reqwest::Response,
+) -> RegistryError {
+    let status = response.status().as_u16();
+    let retry_after = parse_retry_after(response.headers().get(reqwest::header::RETRY_AFTER));
+    let message = response.text().await.unwrap_or_default();
+    if status == 429 || (500..600).contains(&status) {
+        return RegistryError::Throttled {
+            action: action.to_string(),
+            host: registry.host.clone(),
+            status,
+            message: message.trim().chars().take(200).collect(),
+            retry_after,
+        };
+    }
+    let error = match serde_json::from_str(&message) {
+        Ok(envelope) => OciDistributionError::RegistryError { envelope, url },
+        Err(_) => OciDistributionError::ServerError {
+            code: status,
+            url,
+            message: message.trim().to_string(),
+        },
+    };
+    registry.error(action.to_string(), error)
+}
+
+/// The blob uploaded from `chunks` (each one request) to `target`'s repository, as the
+/// distribution API has it: `POST` to start, a `PATCH` per chunk, `PUT` with the digest to end.
+/// Returns the blob's digest and size. Done here rather than by the registry client so that a
+/// busy registry's `Retry-After` is seen.
+pub(super) async fn upload(
+    registry: &Registry,
+    target: &Reference,
+    mut chunks: super::layers::LayerStream,
+    action: &str,
+) -> Result<(String, u64), RegistryError> {
+    let token = registry
+        .client
+        .auth(target, registry.auth().await?, RegistryOperation::Push)
+        .await
+        .map_err(|e| registry.error(action.to_string(), e))?;
+    let scheme = if registry.http { "http" } else { "https" };
+    let origin = format!("{scheme}://{}", target.resolve_registry());
+    let start = format!("{origin}/v2/{}/blobs/uploads/", target.repository());
+    let http = http_client(registry)?;
+    let authed = |request: reqwest::RequestBuilder| match (&token, &registry.credentials) {
+        (Some(token), _) => request.bearer_auth(token),
+        (None, Some((user, password))) => request.basic_auth(user, Some(password)),
+        (None, None) => request,
+    };
+    let sent = |e: reqwest::Error| registry.error(action.to_string(), e.into());
+    // Where the next request of the upload goes: the answer's Location, made absolute.
+    let next = |response: &reqwest::Response, url: &str| -> Result<String, RegistryError> {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                registry.error(
+                    action.to_string(),
+                    OciDistributionError::ServerError {
+                        code: response.status().as_u16(),
+                        url: url.to_string(),
+                        message: "the answer names no Location to upload to".into(),
+                    },
+                )
+            })?;
+        Ok(
+            if location.starts_with("http://") || location.starts_with("https://") {
+                location.to_string()
+            } else {
+                format!("{origin}{location}")
+            },
+        )
+    };
+    let response = authed(http.post(&start))
+        .header(reqwest::header::CONTENT_LENGTH, 0)
+        .send()
+        .await
+        .map_err(sent)?;
+    if response.status().as_u16() != 202 {
+        return Err(refusal(registry, action, start, response).await);
+    }
+    let mut location = next(&response, &start)?;
+    let mut hasher = crate::digest::Hasher::default();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| registry.error(action.to_string(), e))?;
+        if chunk.is_empty() {
+            continue;
+        }
+        let from = hasher.size();
+        hasher.update(&chunk);
+        let response = authed(http.patch(&location))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(
+                reqwest::header::CONTENT_RANGE,
+                format!("{from}-{}", hasher.size() - 1),
+            )
+            .header(reqwest::header::CONTENT_LENGTH, chunk.len())
+            .body(chunk)
+            .send()
+            .await
+            .map_err(sent)?;
+        if response.status().as_u16() != 202 {
+            return Err(refusal(registry, action, location, response).await);
+        }
+        location = next(&response, &location)?;
+    }
+    let (digest, size) = hasher.finish();
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let end = format!("{location}{separator}digest={}", digest.replace(':', "%3A"));
+    let response = authed(http.put(&end))
+        .header(reqwest::header::CONTENT_LENGTH, 0)
+        .send()
+        .await
+        .map_err(sent)?;
+    if response.status().as_u16() != 201 {
+        return Err(refusal(registry, action, end, response).await);
+    }
+    Ok((digest, size))
 }
 
 /// `chunk` without its first `skip` bytes (and what is left to skip after it).

@@ -32,29 +32,21 @@ pub async fn verify(registry: &Registry, reference: &Reference) -> Result<(), Re
         return Ok(());
     }
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        let challenge = response
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        if let Some(params) = challenge.strip_prefix("Bearer ") {
-            let params = challenge_params(params);
-            if let Some(realm) = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v) {
-                let mut query: Vec<(&str, &str)> = vec![("account", user.as_str())];
-                if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
-                    query.push(("service", service));
-                }
-                let token = http
-                    .get(realm)
-                    .query(&query)
-                    .basic_auth(&user, Some(&password))
-                    .send()
-                    .await
-                    .map_err(|e| registry.error(action(), e.into()))?;
-                if token.status().is_success() {
-                    return Ok(());
-                }
+        let params = bearer_challenge(&response).unwrap_or_default();
+        if let Some(realm) = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v) {
+            let mut query: Vec<(&str, &str)> = vec![("account", user.as_str())];
+            if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
+                query.push(("service", service));
+            }
+            let token = http
+                .get(realm)
+                .query(&query)
+                .basic_auth(&user, Some(&password))
+                .send()
+                .await
+                .map_err(|e| registry.error(action(), e.into()))?;
+            if token.status().is_success() {
+                return Ok(());
             }
         }
         return Err(registry.error(
@@ -89,22 +81,15 @@ pub(super) async fn trade_identity_token(
         .send()
         .await
         .map_err(|e| registry.error(action(), e.into()))?;
-    let challenge = response
-        .headers()
-        .get(reqwest::header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
     let refused = |why: &str| {
         registry.error(
             action(),
             OciDistributionError::AuthenticationFailure(why.to_string()),
         )
     };
-    let Some(params) = challenge.strip_prefix("Bearer ") else {
+    let Some(params) = bearer_challenge(&response) else {
         return Err(refused("the registry has no token service to trade it at"));
     };
-    let params = challenge_params(params);
     let get = |k: &str| {
         params
             .iter()
@@ -151,6 +136,16 @@ pub(super) async fn trade_identity_token(
         .and_then(|t| t.as_str())
         .map(str::to_string)
         .ok_or_else(|| refused("the token service gave no token"))
+}
+
+/// The parameters of the answer's Bearer challenge (`WWW-Authenticate: Bearer realm=…`).
+fn bearer_challenge(response: &reqwest::Response) -> Option<Vec<(String, String)>> {
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)?
+        .to_str()
+        .ok()?;
+    Some(challenge_params(challenge.strip_prefix("Bearer ")?))
 }
 
 /// `key="value"` pairs of a `WWW-Authenticate` challenge.

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -78,15 +80,25 @@ async fn push_once(
     registry.ready(target).await;
     let config_digest = info.id.clone();
     if !registry.blob_exists(target, &config_digest).await? {
-        registry
-            .retrying(|| async {
-                registry
-                    .client
-                    .push_blob(target, info.config_bytes.clone(), &config_digest)
-                    .await
-                    .map_err(|e| registry.error(format!("uploading the config to {target}"), e))
+        let action = format!("uploading the config to {target}");
+        let (digest, _) = registry
+            .retrying(|| {
+                let chunk = Ok(Bytes::from(info.config_bytes.clone()));
+                super::blob::upload(
+                    registry,
+                    target,
+                    futures_util::stream::iter([chunk]).boxed(),
+                    &action,
+                )
             })
             .await?;
+        if digest != config_digest {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("the config uploaded to {target}"),
+                expected: config_digest,
+                found: digest,
+            });
+        }
     }
     let mut known = LayerCache::load(layer_cache);
     remember_target_layers(registry, target, &info, &mut known).await;
@@ -137,23 +149,20 @@ async fn push_once(
     });
     let mut uploaded = 0;
     let mut failure = None;
+    let action = format!("uploading a layer to {target}");
     while let Some((diff_id, stream)) = streams_rx.recv().await {
-        match registry
-            .client
-            .push_blob_stream_chunked(target, stream)
-            .await
-        {
-            Ok(done) => {
+        match super::blob::upload(registry, target, stream, &action).await {
+            Ok((digest, size)) => {
                 uploaded += 1;
                 let pushed = Pushable {
-                    digest: done.blob_digest,
-                    size: done.size,
+                    digest,
+                    size,
                     media_type: DOCKER_LAYER_GZIP.into(),
                 };
                 ready.insert(diff_id, pushed);
             }
             Err(e) => {
-                failure = Some(registry.error(format!("uploading a layer to {target}"), e));
+                failure = Some(e);
                 break;
             }
         }
