@@ -194,23 +194,7 @@ fn target_labels_network_pull_and_platform() {
     let inspect = |reference: &str, format: &str| {
         docker_ok(&s, &host, &["image", "inspect", "-f", format, reference])
     };
-    let stage = |reference: &str| {
-        let out = docker(&s, &host)
-            .args([
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                reference,
-                "/bin/sh",
-                "-c",
-                "cat /stage",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        common::stdout(&out).trim().to_string()
-    };
+    let stage = |reference: &str| common::run_in(&s, &host, reference, "cat /stage");
     // From the config file: the runtime stage, its labels, RUN steps without a network.
     ok(toolbox(
         &s,

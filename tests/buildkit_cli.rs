@@ -36,21 +36,7 @@ fn toolbox(s: &Scratch, host: &str, args: &[&str], env: &[(&str, &str)]) -> std:
 
 /// What `script` prints in a container of `reference`.
 fn run(s: &Scratch, host: &str, reference: &str, script: &str) -> String {
-    let out = docker(s, host)
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            reference,
-            "/bin/sh",
-            "-c",
-            script,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker run: {}", stderr(&out));
-    stdout(&out).trim().to_string()
+    common::run_in(s, host, reference, script)
 }
 
 /// The image's ID as the engine shows it.

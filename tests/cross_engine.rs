@@ -75,20 +75,7 @@ fn build_and_save(s: &Scratch, flavour: &'static str, host: &str) -> Built {
 
 /// `/content.txt` of a container of `reference`, run on the engine at `host`.
 fn content_of(s: &Scratch, host: &str, reference: &str) -> String {
-    docker_ok(
-        s,
-        host,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            reference,
-            "/bin/sh",
-            "-c",
-            "cat /content.txt",
-        ],
-    )
+    common::run_in(s, host, reference, "cat /content.txt")
 }
 
 /// The ZIP's archive comment, which carries the image's ID and creation time.

@@ -705,7 +705,11 @@ fn update_image_force_saves_again_and_replaces() {
         inode,
         "a new file took its place"
     );
-    assert_eq!(fs::read(&path).unwrap(), bytes);
+    // The same image saved again (Docker 26 stamps the save's time in the tar's headers).
+    assert_eq!(
+        common::tar_members(&fs::read(&path).unwrap()),
+        common::tar_members(&bytes)
+    );
     // --force --compress writes the compressed archive even though one of this ID exists.
     let zipped = update(&["--compress"]);
     assert_eq!(zipped["written"], true);

@@ -445,6 +445,43 @@ impl Drop for DisposableEngine {
     }
 }
 
+/// The members of a tar (names → contents): two `docker save` streams of one image are the
+/// same image when these are equal, whatever times the engine stamped in the headers
+/// (Docker 26 stamps the save's time).
+pub fn tar_members(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut archive = tar::Archive::new(bytes);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            (name, data)
+        })
+        .collect()
+}
+
+/// What `script` prints (trimmed) in a container of `reference` without a network, on the
+/// engine at `host`; the test fails when it fails.
+pub fn run_in(s: &Scratch, host: &str, reference: &str, script: &str) -> String {
+    docker_ok(
+        s,
+        host,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            reference,
+            "/bin/sh",
+            "-c",
+            script,
+        ],
+    )
+}
+
 /// Flips one byte of a layer inside a `docker save` tar: in `marker` when the layer is stored
 /// uncompressed (a classic store's archive), else in the middle of the largest member (a
 /// containerd store's gzip-compressed layer).
