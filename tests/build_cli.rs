@@ -94,17 +94,19 @@ fn dockerignore_sends_what_docker_build_sends() {
         let dir = s.path().join(format!("ctx{n}"));
         context(&dir, set);
         let by_docker = unique_image("ignored-by-docker");
-        let out = docker(&s, &host)
-            .env("DOCKER_BUILDKIT", "0")
-            .args([
-                "build",
-                "-q",
-                "-t",
-                &format!("{by_docker}:1"),
-                dir.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
+        let out = common::building(|| {
+            docker(&s, &host)
+                .env("DOCKER_BUILDKIT", "0")
+                .args([
+                    "build",
+                    "-q",
+                    "-t",
+                    &format!("{by_docker}:1"),
+                    dir.to_str().unwrap(),
+                ])
+                .output()
+                .unwrap()
+        });
         assert!(out.status.success(), "docker build: {}", stderr(&out));
         let by_toolbox = unique_image("ignored-by-toolbox");
         let out = ok(toolbox(

@@ -31,7 +31,8 @@ fn toolbox(s: &Scratch, host: &str, args: &[&str], env: &[(&str, &str)]) -> std:
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.args(args).output().unwrap()
+    cmd.args(args);
+    common::building(|| cmd.output().unwrap())
 }
 
 /// What `script` prints in a container of `reference`.

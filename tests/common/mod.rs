@@ -268,10 +268,38 @@ macro_rules! engine {
 pub fn toolbox(s: &Scratch, host: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = s.toolbox();
     cmd.env("DOCKER_HOST", host).args(args);
-    if args.first() == Some(&"build") && !args.iter().any(|a| a.starts_with("--network")) {
+    if args.first() != Some(&"build") {
+        return cmd.output().unwrap();
+    }
+    if !args.iter().any(|a| a.starts_with("--network")) {
         cmd.args(["--network", "none"]);
     }
-    cmd.output().unwrap()
+    building(|| cmd.output().unwrap())
+}
+
+/// Image deletions and builds exclude each other within a test program (builds run side by
+/// side, deletions alone): after a deletion a containerd-store engine (Docker 26.1) collects
+/// unreferenced snapshots, and a BuildKit build exporting under a name it re-tags has then
+/// failed with "parent snapshot … does not exist" (seen once in CI). No user of one engine
+/// deletes and builds from a test's threads at once; the tests should not either.
+static BUILDS_AND_DELETIONS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Runs `build` while no image is being deleted.
+pub fn building<T>(build: impl FnOnce() -> T) -> T {
+    let _shared = BUILDS_AND_DELETIONS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    build()
+}
+
+/// Runs `delete` while no build runs, and lets the engine's collection settle after it.
+pub fn deleting<T>(delete: impl FnOnce() -> T) -> T {
+    let _alone = BUILDS_AND_DELETIONS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let done = delete();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    done
 }
 
 /// Fails the test unless `toolbox` succeeded; passes the output on.
@@ -306,7 +334,12 @@ pub fn docker(s: &Scratch, host: &str) -> std::process::Command {
 
 /// Runs `docker` and returns its trimmed stdout, failing the test when it fails.
 pub fn docker_ok(s: &Scratch, host: &str, args: &[&str]) -> String {
-    let out = docker(s, host).args(args).output().expect("docker runs");
+    let run = || docker(s, host).args(args).output().expect("docker runs");
+    let out = match args.first() {
+        Some(&"rmi") => deleting(run),
+        Some(&"build") => building(run),
+        _ => run(),
+    };
     assert!(out.status.success(), "docker {args:?}: {}", stderr(&out));
     stdout(&out).trim().to_string()
 }
