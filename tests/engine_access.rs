@@ -337,6 +337,8 @@ struct Sshd {
     alias: String,
     config: PathBuf,
     dir: PathBuf,
+    /// Whether root's `~/.ssh` was made here (and goes again when left empty).
+    made_ssh_dir: bool,
 }
 
 const ALIAS_BEGIN: &str = "# toolbox test alias begin";
@@ -384,6 +386,7 @@ impl Sshd {
         }
         let alias = format!("toolbox-test-{}", std::process::id());
         let home = Path::new("/root/.ssh");
+        let made_ssh_dir = !home.exists();
         fs::create_dir_all(home).unwrap();
         let config = home.join("config");
         let entry = |name: &str, key: &str| {
@@ -407,6 +410,7 @@ impl Sshd {
             alias,
             config,
             dir,
+            made_ssh_dir,
         }
     }
 }
@@ -426,6 +430,11 @@ impl Drop for Sshd {
                     let _ = fs::write(&self.config, kept);
                 }
             }
+        }
+        if self.made_ssh_dir
+            && let Some(home) = self.config.parent()
+        {
+            let _ = fs::remove_dir(home); // only when left empty
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
