@@ -42,7 +42,7 @@ pub async fn login(
         ..access.clone()
     };
     let registry = Registry::for_reference(&reference, &checking)?;
-    registry::verify_login(&registry, &reference).await?;
+    registry::verify_login(&registry).await?;
     let mut config = DockerConfig::load(config_dir)?;
     let kept_in = config.store(host, username, password)?;
     Ok(LoggedIn {

@@ -100,19 +100,9 @@ async fn get(
         .auth(reference, registry.auth().await?, RegistryOperation::Pull)
         .await
         .map_err(|e| registry.error(action.to_string(), e))?;
-    let scheme = if registry.http { "http" } else { "https" };
-    let url = format!(
-        "{scheme}://{}/v2/{}/{path}",
-        reference.resolve_registry(),
-        reference.repository()
-    );
+    let url = format!("{}/v2/{}/{path}", registry.origin(), reference.repository());
     let http = http_client(registry)?;
-    let mut request = http.get(&url);
-    request = match (token, &registry.credentials) {
-        (Some(token), _) => request.bearer_auth(token),
-        (None, Some((user, password))) => request.basic_auth(user, Some(password)),
-        (None, None) => request,
-    };
+    let mut request = registry.authorize(http.get(&url), token.as_deref());
     if let Some(accept) = accept {
         request = request.header(reqwest::header::ACCEPT, accept);
     }
@@ -177,15 +167,10 @@ pub(super) async fn upload(
         .auth(target, registry.auth().await?, RegistryOperation::Push)
         .await
         .map_err(|e| registry.error(action.to_string(), e))?;
-    let scheme = if registry.http { "http" } else { "https" };
-    let origin = format!("{scheme}://{}", target.resolve_registry());
+    let origin = registry.origin();
     let start = format!("{origin}/v2/{}/blobs/uploads/", target.repository());
     let http = http_client(registry)?;
-    let authed = |request: reqwest::RequestBuilder| match (&token, &registry.credentials) {
-        (Some(token), _) => request.bearer_auth(token),
-        (None, Some((user, password))) => request.basic_auth(user, Some(password)),
-        (None, None) => request,
-    };
+    let authed = |request| registry.authorize(request, token.as_deref());
     let sent = |e: reqwest::Error| registry.error(action.to_string(), e.into());
     // Where the next request of the upload goes: the answer's Location, made absolute.
     let next = |response: &reqwest::Response, url: &str| -> Result<String, RegistryError> {

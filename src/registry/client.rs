@@ -187,6 +187,26 @@ impl Registry {
         })
     }
 
+    /// `http://HOST` or `https://HOST`, for requests made outside the client.
+    pub(super) fn origin(&self) -> String {
+        let scheme = if self.http { "http" } else { "https" };
+        format!("{scheme}://{}", self.host)
+    }
+
+    /// `request` with the credentials: the Bearer `token` the client obtained for it, else
+    /// the Basic credentials, else none.
+    pub(super) fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        match (token, &self.credentials) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, Some((user, password))) => request.basic_auth(user, Some(password)),
+            (None, None) => request,
+        }
+    }
+
     /// The registry's host (`HOST[:PORT]`, `index.docker.io` for Docker Hub).
     pub fn host(&self) -> &str {
         &self.host

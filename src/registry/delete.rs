@@ -18,20 +18,14 @@ pub async fn delete(registry: &Registry, reference: &Reference) -> Result<String
         .auth(reference, registry.auth().await?, RegistryOperation::Push)
         .await
         .map_err(|e| registry.error(action(), e))?;
-    let scheme = if registry.http { "http" } else { "https" };
     let url = format!(
-        "{scheme}://{}/v2/{}/manifests/{digest}",
-        reference.resolve_registry(),
+        "{}/v2/{}/manifests/{digest}",
+        registry.origin(),
         reference.repository()
     );
     let http = http_client(registry)?;
-    let mut request = http.delete(&url);
-    request = match (token, &registry.credentials) {
-        (Some(token), _) => request.bearer_auth(token),
-        (None, Some((user, password))) => request.basic_auth(user, Some(password)),
-        (None, None) => request,
-    };
-    let response = request
+    let response = registry
+        .authorize(http.delete(&url), token.as_deref())
         .send()
         .await
         .map_err(|e| registry.error(action(), e.into()))?;

@@ -4,13 +4,13 @@
 
 use oci_client::errors::OciDistributionError;
 
+use super::Registry;
 use super::delete::http_client;
 use super::error::RegistryError;
-use super::{Reference, Registry};
 
-/// Whether the registry of `reference` takes the registry's credentials: `Ok` when it does,
+/// Whether the registry takes its credentials: `Ok` when it does,
 /// [`RegistryError::CredentialsRefused`] when it does not.
-pub async fn verify(registry: &Registry, reference: &Reference) -> Result<(), RegistryError> {
+pub async fn verify(registry: &Registry) -> Result<(), RegistryError> {
     let action = || format!("logging in to {}", registry.host);
     let Some((user, password)) = registry.credentials.clone() else {
         return Err(registry.error(
@@ -18,8 +18,7 @@ pub async fn verify(registry: &Registry, reference: &Reference) -> Result<(), Re
             OciDistributionError::AuthenticationFailure("no credentials".into()),
         ));
     };
-    let scheme = if registry.http { "http" } else { "https" };
-    let root = format!("{scheme}://{}/v2/", reference.resolve_registry());
+    let root = format!("{}/v2/", registry.origin());
     let http = http_client(registry)?;
     let response = http
         .get(&root)
@@ -73,8 +72,7 @@ pub(super) async fn trade_identity_token(
     refresh: &str,
 ) -> Result<String, RegistryError> {
     let action = || format!("trading the identity token for {}", registry.host);
-    let scheme = if registry.http { "http" } else { "https" };
-    let root = format!("{scheme}://{}/v2/", registry.host);
+    let root = format!("{}/v2/", registry.origin());
     let http = http_client(registry)?;
     let response = http
         .get(&root)
