@@ -18,6 +18,7 @@ pub mod archive;
 pub mod commit;
 pub mod context;
 pub mod docker_cli;
+pub mod interrupt;
 pub mod io_error;
 pub mod lock;
 pub mod pipe;

@@ -161,6 +161,9 @@ pub enum Refusal {
     #[error("the hard link `{link}` leads to `{target}`, which is not a file of the image")]
     LinkOutside { link: String, target: String },
 
+    #[error("a path of {0} bytes is longer than a path may be (4,095 bytes): refused")]
+    TooLong(usize),
+
     #[error("`/{0}` goes through too many symbolic links (a loop, or a link to itself): refused")]
     LinkLoop(String),
 }
