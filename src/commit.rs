@@ -21,6 +21,8 @@ pub struct AtomicFile {
     file: Option<File>,
     temp: PathBuf,
     dest: PathBuf,
+    /// Removes the temporary file if the run is interrupted.
+    _registered: crate::interrupt::Registered,
 }
 
 impl AtomicFile {
@@ -47,12 +49,14 @@ impl AtomicFile {
             .create_new(true)
             .open(&temp)
             .at(&temp)?;
+        let registered = crate::interrupt::remove_file_on_stop(&temp);
         // Held while the file lives: the next run removes only temporary files nobody holds.
         file.lock().at(&temp)?;
         Ok(AtomicFile {
             file: Some(file),
             temp,
             dest: dest.to_path_buf(),
+            _registered: registered,
         })
     }
 

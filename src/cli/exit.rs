@@ -110,6 +110,11 @@ pub fn code(outcome: Result<Status, Failure>) -> ExitCode {
         Ok(Status::Success) => ExitCode::SUCCESS,
         Ok(Status::Failure) => ExitCode::FAILURE,
         Err(failure) => {
+            // An interrupted run's own errors are not the user's news: the signal handler says
+            // what happened and exits.
+            if toolbox::interrupt::interrupted() {
+                toolbox::interrupt::wait_for_exit();
+            }
             printer::error(&failure);
             if failure.is_usage() {
                 ExitCode::from(2)

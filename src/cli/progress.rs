@@ -73,21 +73,20 @@ pub fn untrack(bar: &ProgressBar) {
     }
 }
 
-/// On Ctrl-C (SIGINT) or SIGTERM: clears the bars, says in one line that the run was
-/// interrupted and that the next run cleans up after it, and exits 130. What the run was
-/// writing is a temporary file beside its target (never under an archive name), which the
-/// next run that takes the directory's lock removes.
+/// On Ctrl-C (SIGINT) or SIGTERM: waits for the entry being made to be complete, removes what
+/// the run was writing (its temporary files and spools, what `extract` made in its directory),
+/// clears the bars, says so in one line, and exits 130.
 pub fn on_interrupt() {
     // Without the handler the run still stops, only less tidily: nothing to report.
     let _ = ctrlc::set_handler(|| {
+        toolbox::interrupt::stop();
         if let Ok(active) = ACTIVE.lock() {
             for bar in active.iter() {
                 bar.finish_and_clear();
             }
         }
         printer::notice(
-            &"interrupted: no archive was half-written; the next run that writes into the \
-              artifacts directory removes the temporary files this one left",
+            &"interrupted: nothing was half-written, and what this run had started is removed",
         );
         std::process::exit(130);
     });
