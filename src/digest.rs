@@ -26,6 +26,39 @@ pub fn sha256(bytes: &[u8]) -> String {
     hex(h)
 }
 
+/// Whether `text` is a digest as toolbox takes them from a document: `sha256:` and 64
+/// lower-case hex digits (nothing that could name another path).
+pub fn is_sha256(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Deserializes a digest that must be [`is_sha256`].
+pub fn deserialize_sha256<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    if is_sha256(&text) {
+        Ok(text)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`{}` is not a sha256 digest (sha256: and 64 lower-case hex digits)",
+            text.escape_debug()
+        )))
+    }
+}
+
+/// Deserializes a content size, which the OCI specification makes a signed 64-bit number.
+pub fn deserialize_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let size = <u64 as serde::Deserialize>::deserialize(d)?;
+    if i64::try_from(size).is_ok() {
+        Ok(size)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "the size {size} is out of range (at most 2^63-1)"
+        )))
+    }
+}
+
 /// The hex digits of a digest, without its `sha256:` algorithm prefix.
 pub fn hex_part(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)

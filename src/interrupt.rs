@@ -75,7 +75,9 @@ pub fn interrupted() -> bool {
 /// Enters a section of work that [`stop`] must not overlap. Once the run is interrupted no
 /// section starts: the calling thread waits for the exit.
 pub fn section() -> MutexGuard<'static, ()> {
-    let guard = SECTION.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = SECTION
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if interrupted() {
         drop(guard);
         park_forever();
@@ -102,7 +104,10 @@ pub fn stop() {
     // Kept to the exit: no section starts again.
     std::mem::forget(SECTION.lock().unwrap_or_else(|p| p.into_inner()));
     let leftovers: Vec<Leftover> = match LEFTOVERS.lock() {
-        Ok(mut all) => all.take().map(|m| m.into_values().collect()).unwrap_or_default(),
+        Ok(mut all) => all
+            .take()
+            .map(|m| m.into_values().collect())
+            .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
     for leftover in leftovers {
@@ -151,9 +156,9 @@ mod tests {
         let registered = remove_file_on_stop(&kept);
         drop(registered);
         let all = LEFTOVERS.lock().unwrap();
-        assert!(
-            all.as_ref()
-                .is_none_or(|m| m.values().all(|l| !matches!(l, Leftover::File(p) if *p == kept)))
-        );
+        assert!(all.as_ref().is_none_or(|m| {
+            m.values()
+                .all(|l| !matches!(l, Leftover::File(p) if *p == kept))
+        }));
     }
 }

@@ -13,6 +13,7 @@ pub mod name;
 pub mod oci;
 pub mod timestamp;
 pub mod version;
+pub mod warn;
 // Files.
 pub mod archive;
 pub mod commit;
@@ -23,6 +24,7 @@ pub mod io_error;
 pub mod lock;
 pub mod pipe;
 pub mod progress;
+pub mod regular;
 // Archive bodies, what is inside them, and what is remembered of that.
 pub mod codec;
 pub mod image;

@@ -85,13 +85,18 @@ impl DirLock {
             .into());
         }
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at(&path)?;
+        let file = crate::regular::open(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .map_err(|e| match e {
+            crate::regular::Irregular::Io { path, source } => IoError::new(path, source),
+            other => IoError::new(&path, std::io::Error::other(other.to_string())),
+        })?;
         let start = Instant::now();
         let mut told = false;
         loop {

@@ -51,6 +51,8 @@ pub struct Summary {
 const COMMENT_PREFIX: &str = "toolbox-image ";
 /// The cache of summaries in each folder that holds archives.
 pub const CACHE_FILE: &str = ".toolbox-cache.json";
+/// The largest cache read (some 300 bytes an archive: a million archives in one folder).
+const CACHE_CAP: u64 = 256 << 20;
 
 impl Summary {
     /// The ZIP archive comment that carries this summary.
@@ -265,8 +267,15 @@ struct Cache {
 
 impl Cache {
     fn load(dir: &Path) -> Cache {
-        let stored: HashMap<String, StoredEntry> = std::fs::read(dir.join(CACHE_FILE))
-            .ok()
+        let path = dir.join(CACHE_FILE);
+        let bytes = match crate::regular::read(&path, CACHE_CAP) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                crate::warn::warn(e.to_string());
+                None
+            }
+        };
+        let stored: HashMap<String, StoredEntry> = bytes
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
         let entries = stored.into_iter().map(|(k, v)| (k, v.into())).collect();

@@ -25,8 +25,10 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 pub struct Descriptor {
     #[serde(default)]
     pub media_type: String,
+    /// `sha256:` and 64 hex digits: a descriptor naming anything else is refused when parsed.
+    #[serde(deserialize_with = "crate::digest::deserialize_sha256")]
     pub digest: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::digest::deserialize_size")]
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,

@@ -127,6 +127,7 @@ enum Command {
 /// 0 success, 1 failure, 2 wrong usage.
 pub fn run() -> ExitCode {
     progress::on_interrupt();
+    toolbox::warn::set_handler(|message| printer::warning(&message));
     match Cli::try_parse() {
         Ok(cli) => exit::code(dispatch(cli)),
         Err(usage) => exit::usage(&usage),

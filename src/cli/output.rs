@@ -1,6 +1,7 @@
 //! What results look like: aligned tables and facts for people, the JSON shapes for programs.
 //! Writing them is the printer's job.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use serde::Serialize;
@@ -87,9 +88,81 @@ impl<'a> From<&'a ArchiveName> for NameJson<'a> {
     }
 }
 
-/// A path as text (lossy for names that are not UTF-8).
+/// A path as text for people: as it is, unless it holds control characters or bytes that are
+/// not UTF-8; then quoted as a shell reads it (`$'dir\xff/web\n_1.0_0123456789ab.zip'`, as `ls`
+/// quotes such names), so that it can still be used.
 pub fn path_text(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    match path.to_str() {
+        Some(text) if !text.chars().any(char::is_control) => text.to_string(),
+        _ => shell_quoted(path.as_os_str().as_bytes()),
+    }
+}
+
+/// A path for scripts (`latest`, and the paths commands print one per line): its bytes as they
+/// are (a name that is not UTF-8 is not replaced), unless it holds control characters; then
+/// quoted as [`path_text`] quotes it.
+pub fn path_bytes(path: &Path) -> Vec<u8> {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f)
+        || path
+            .to_str()
+            .is_some_and(|t| t.chars().any(char::is_control))
+    {
+        shell_quoted(bytes).into_bytes()
+    } else {
+        bytes.to_vec()
+    }
+}
+
+/// Bytes quoted as `$'…'`, which bash, zsh and ksh read back as those bytes.
+fn shell_quoted(bytes: &[u8]) -> String {
+    let mut out = String::from("$'");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Text read from an archive or a file name, made safe to print: control characters (a
+/// newline, an escape sequence's ESC) are shown escaped (`\n`, `\x1b`, `\u{9b}`), so that no
+/// value can start a line of its own or drive the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A time in RFC 3339 (a file time in UTC), to the second; `-` for one RFC 3339 cannot write.
@@ -141,8 +214,13 @@ impl Table {
         }
     }
 
+    /// Adds a row; its cells are made [`printable`].
     pub fn row(&mut self, row: Vec<String>) {
-        self.rows.push(row);
+        self.rows.push(
+            row.into_iter()
+                .map(|cell| printable(&cell).into_owned())
+                .collect(),
+        );
     }
 
     pub fn render(&self) -> String {
@@ -262,10 +340,10 @@ pub fn inspect_text(info: &ImageInfo, archive: &Archive) -> String {
         let mut values = values.into_iter();
         out.push_str(&format!(
             "{label:<14}{}\n",
-            values.next().unwrap_or_else(none)
+            printable(&values.next().unwrap_or_else(none))
         ));
         for v in values {
-            out.push_str(&format!("{:<14}{v}\n", ""));
+            out.push_str(&format!("{:<14}{}\n", "", printable(&v)));
         }
     }
     out
@@ -288,6 +366,23 @@ pub fn lines(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn control_characters_and_foreign_bytes_are_shown_so_they_can_be_used() {
+        assert_eq!(printable("1.0"), "1.0");
+        assert_eq!(
+            printable("1.0\nId: x\x1b[2J\u{9b}"),
+            "1.0\\nId: x\\x1b[2J\\u{9b}"
+        );
+        let odd = Path::new(OsStr::from_bytes(b"dir\xff/web_1.0_0123456789ab.zip"));
+        assert_eq!(path_bytes(odd), b"dir\xff/web_1.0_0123456789ab.zip");
+        assert_eq!(path_text(odd), "$'dir\\xff/web_1.0_0123456789ab.zip'");
+        let newline = Path::new("a\nb/it's");
+        assert_eq!(path_text(newline), "$'a\\nb/it\\'s'");
+        assert_eq!(path_bytes(newline), b"$'a\\nb/it\\'s'");
+        assert_eq!(path_text(Path::new("plain/ü.zip")), "plain/ü.zip");
+    }
     use std::time::{Duration, SystemTime};
 
     #[test]

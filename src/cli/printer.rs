@@ -34,6 +34,25 @@ pub fn text(text: &str) -> io::Result<()> {
     }
 }
 
+/// Prints bytes as they are; a closed pipe (`| head`) is not an error.
+pub fn bytes(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Prints paths one per line, for scripts (see [`crate::cli::output::path_bytes`]).
+pub fn paths<'p>(paths: impl IntoIterator<Item = &'p std::path::Path>) -> io::Result<()> {
+    let mut out = Vec::new();
+    for path in paths {
+        out.extend(crate::cli::output::path_bytes(path));
+        out.push(b'\n');
+    }
+    bytes(&out)
+}
+
 /// Prints the lines, each followed by a newline.
 pub fn lines<T: Display>(lines: impl IntoIterator<Item = T>) -> io::Result<()> {
     text(
@@ -46,12 +65,12 @@ pub fn lines<T: Display>(lines: impl IntoIterator<Item = T>) -> io::Result<()> {
 
 /// `toolbox: error: ...` on stderr.
 pub fn error(message: &dyn Display) {
-    eprintln!("toolbox: error: {message}");
+    eprintln!("toolbox: error: {}", one_line(message));
 }
 
 /// `toolbox: warning: ...` on stderr.
 pub fn warning(message: &dyn Display) {
-    eprintln!("toolbox: warning: {message}");
+    eprintln!("toolbox: warning: {}", one_line(message));
 }
 
 /// One warning line per broken archive the quick check skipped, naming it and the check.
@@ -67,7 +86,27 @@ pub fn skipped(skipped: &[toolbox::store::Skipped<'_>]) {
 
 /// `toolbox: ...` on stderr: what the run is doing besides its work.
 pub fn notice(message: &dyn Display) {
-    eprintln!("toolbox: {message}");
+    eprintln!("toolbox: {}", one_line(message));
+}
+
+/// A message as it is printed: whatever it quotes from an archive or a file name (an escape
+/// sequence, a carriage return) is shown escaped, and every line after the first is indented
+/// (a build's last lines of output), so that nothing in it can pass for a line of its own.
+fn one_line(message: &dyn Display) -> String {
+    message
+        .to_string()
+        .split('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            let line = crate::cli::output::printable(line);
+            if i == 0 || line.starts_with(' ') {
+                line.into_owned()
+            } else {
+                format!("  {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// JSON, pretty-printed, with a final newline.

@@ -63,6 +63,22 @@ pub enum ImageError {
     #[error("the OCI index nests too deeply")]
     TooDeep,
 
+    #[error("the OCI indexes list more than {0} descriptors in all: refused")]
+    TooManyDescriptors(usize),
+
+    #[error("the blob `{path}` is {found} bytes, its descriptor says {declared}")]
+    BlobSize {
+        path: String,
+        declared: u64,
+        found: u64,
+    },
+
+    #[error(
+        "the archive's JSON documents are more than {limit} bytes in all (no image has that \
+         many): refused"
+    )]
+    TooMuchJson { limit: u64 },
+
     #[error("the config `{0}` named by the manifest is missing")]
     MissingConfig(String),
 

@@ -261,9 +261,7 @@ type Applied<T> = std::result::Result<T, ApplyError>;
 type DirFd = Rc<OwnedFd>;
 
 /// Folders are opened to be worked in (`O_PATH`: no read permission needed).
-const DIR_FLAGS: OFlags = OFlags::PATH
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::CLOEXEC);
+const DIR_FLAGS: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC);
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 /// Applies layers to a root directory.
@@ -449,13 +447,9 @@ impl<'a> Unpacker<'a> {
             if !unpacked.contains(&child_rel) {
                 remove_at(dir, &name).map_err(self.io(&child_rel))?;
             } else if is_dir {
-                let child = rustix::fs::openat(
-                    &**dir,
-                    &name,
-                    DIR_FLAGS | OFlags::NOFOLLOW,
-                    Mode::empty(),
-                )
-                .map_err(self.io(&child_rel))?;
+                let child =
+                    rustix::fs::openat(&**dir, &name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty())
+                        .map_err(self.io(&child_rel))?;
                 self.hide_lower(&Rc::new(child), &child_rel, unpacked)?;
             }
         }
@@ -500,13 +494,9 @@ impl<'a> Unpacker<'a> {
                 }
             }
             self.chown(&parent, name, owner).map_err(io)?;
-            let made = rustix::fs::openat(
-                &*parent,
-                name,
-                DIR_FLAGS | OFlags::NOFOLLOW,
-                Mode::empty(),
-            )
-            .map_err(io)?;
+            let made =
+                rustix::fs::openat(&*parent, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty())
+                    .map_err(io)?;
             self.near = Some((rel.to_path_buf(), Rc::new(made)));
             self.dirs.insert(rel.to_path_buf(), (mode, mtime));
             return Ok(());
@@ -574,14 +564,8 @@ impl<'a> Unpacker<'a> {
             };
             match rustix::fs::statat(&*source_dir, source_name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) if FileType::from_raw_mode(stat.st_mode) != FileType::Directory => {
-                    rustix::fs::linkat(
-                        &*source_dir,
-                        source_name,
-                        &*parent,
-                        name,
-                        AtFlags::empty(),
-                    )
-                    .map_err(io)?;
+                    rustix::fs::linkat(&*source_dir, source_name, &*parent, name, AtFlags::empty())
+                        .map_err(io)?;
                 }
                 _ => return Err(outside()),
             }
@@ -1019,7 +1003,11 @@ mod tests {
             let root = d.path().join(format!("root{i}"));
             extract(&a, &root, None).unwrap();
             assert!(root.join("a").symlink_metadata().unwrap().is_symlink());
-            assert_eq!(before(&outside), o, "case {i}: the folder outside is untouched");
+            assert_eq!(
+                before(&outside),
+                o,
+                "case {i}: the folder outside is untouched"
+            );
             assert_eq!(before(&outside.join("victim")), v, "case {i}");
             fs::remove_file(&a.path).unwrap();
         }

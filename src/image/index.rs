@@ -15,6 +15,9 @@ use crate::digest::HashingReader;
 
 /// JSON documents up to this size are kept while indexing.
 pub const SMALL: u64 = 4 << 20;
+/// The JSON documents kept from one archive are at most this many bytes in all: a tar crafted
+/// to hold many large documents is refused, never kept in memory.
+pub const KEPT: u64 = 32 << 20;
 /// How many links a path inside an archive may go through.
 const MAX_LINKS: usize = 16;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -95,6 +98,7 @@ impl TarIndex {
         reading: Reading,
     ) -> Result<TarIndex, ImageError> {
         let mut index = TarIndex::default();
+        let mut kept_total = 0u64;
         for entry in entries {
             let mut entry = entry.map_err(ImageError::Damaged)?;
             let path = entry.path().map_err(ImageError::Damaged)?.into_owned();
@@ -156,7 +160,13 @@ impl TarIndex {
                 Reading::Documents => (None, None),
             };
             if let Some(bytes) = kept.filter(|b| is_document(&key) || b.first() == Some(&b'{')) {
-                index.small.insert(key.clone(), bytes);
+                kept_total += bytes.len() as u64;
+                if kept_total > KEPT {
+                    return Err(ImageError::TooMuchJson { limit: KEPT });
+                }
+                if let Some(replaced) = index.small.insert(key.clone(), bytes) {
+                    kept_total -= replaced.len() as u64;
+                }
             }
             index.members.insert(
                 key,

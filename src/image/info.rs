@@ -13,11 +13,11 @@ pub struct ImageInfo {
     pub id: String,
     pub repo_tags: Vec<String>,
     /// The image config, parsed.
-    pub config: Value,
+    pub config: std::sync::Arc<Value>,
     /// Where the config is in the tar.
     pub config_path: String,
     /// The image config's bytes, as stored (their sha256 is the ID).
-    pub config_bytes: Vec<u8>,
+    pub config_bytes: std::sync::Arc<[u8]>,
     /// The layers, bottom first.
     pub layers: Vec<LayerInfo>,
     /// The manifests and indexes of the archive's OCI layout that lead to this image,

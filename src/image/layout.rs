@@ -2,6 +2,9 @@
 //! (`manifest.json` naming `<config>.json` and `<layer>/layer.tar`) and the OCI image layout of
 //! Docker 25 and later (`index.json` → manifest, through nested indexes → config, `blobs/…`).
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -13,6 +16,66 @@ use crate::oci::Document;
 
 /// How deep OCI indexes may nest.
 const MAX_DEPTH: usize = 16;
+/// How many descriptors the indexes of one layout may list in all.
+pub const MAX_DESCRIPTORS: usize = 10_000;
+
+/// The manifests and indexes of a layout, each once, with the index that lists it.
+#[derive(Debug, Default)]
+struct Graph {
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug)]
+struct Node {
+    parent: Option<usize>,
+    /// The config digest, for an image manifest.
+    config: Option<String>,
+    reference: ManifestRef,
+}
+
+impl Graph {
+    /// The chain from `index.json` to the first image manifest whose config is
+    /// `config_digest`, outermost first (empty when there is none).
+    fn chain_to(&self, config_digest: &str) -> Vec<ManifestRef> {
+        let Some(mut at) = self
+            .nodes
+            .iter()
+            .position(|n| n.config.as_deref() == Some(config_digest))
+        else {
+            return Vec::new();
+        };
+        let mut chain = vec![self.nodes[at].reference.clone()];
+        while let Some(parent) = self.nodes[at].parent {
+            chain.push(self.nodes[parent].reference.clone());
+            at = parent;
+        }
+        chain.reverse();
+        chain
+    }
+}
+
+/// Checks that the blob at `path` has the digest and size its descriptor gives.
+fn check_blob(
+    path: &str,
+    bytes: &[u8],
+    descriptor: &crate::oci::Descriptor,
+) -> Result<(), ImageError> {
+    let found = sha256(bytes);
+    if found != descriptor.digest {
+        return Err(ImageError::BlobDigest {
+            path: path.to_string(),
+            found,
+        });
+    }
+    if bytes.len() as u64 != descriptor.size {
+        return Err(ImageError::BlobSize {
+            path: path.to_string(),
+            declared: descriptor.size,
+            found: bytes.len() as u64,
+        });
+    }
+    Ok(())
+}
 
 /// One image in `manifest.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,93 +107,91 @@ impl TarIndex {
     fn read_images(&self, count: usize) -> Result<Vec<ImageInfo>, ImageError> {
         let mut images = self.read_image_configs(count)?;
         if self.contains("index.json") {
+            let graph = self.graph()?;
             for image in &mut images {
-                image.manifests = self.manifests_of(&image.id);
+                image.manifests = graph.chain_to(&image.id);
             }
         }
         Ok(images)
     }
 
-    /// The chain of descriptors from `index.json` down to the image manifest whose config is
-    /// `config_digest` (the first such chain), outermost first.
-    pub(crate) fn manifests_of(&self, config_digest: &str) -> Vec<ManifestRef> {
+    /// The manifests and indexes of the layout, from `index.json` down: each descriptor is
+    /// visited once (an index that lists another many times, or itself, costs no more), at most
+    /// [`MAX_DESCRIPTORS`] in all, [`MAX_DEPTH`] deep. A child held in the tar whose bytes do not
+    /// have its descriptor's digest and size is damage; one the tar does not hold (another
+    /// platform's, not saved) is passed over.
+    fn graph(&self) -> Result<Graph, ImageError> {
+        let mut graph = Graph::default();
         let Some(top) = self
             .document("index.json")
             .and_then(|b| Document::parse(b).ok())
         else {
-            return Vec::new();
+            return Ok(graph);
         };
-        let mut chain = Vec::new();
-        self.find_chain(&top, config_digest, 0, &mut chain);
-        chain
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut visited = 0usize;
+        self.visit(&top, None, 0, &mut graph, &mut seen, &mut visited)?;
+        Ok(graph)
     }
 
-    fn find_chain(
+    /// Adds the children of `doc` (and theirs, depth first, in each index's order) to `graph`.
+    fn visit(
         &self,
         doc: &Document,
-        config_digest: &str,
+        parent: Option<usize>,
         depth: usize,
-        chain: &mut Vec<ManifestRef>,
-    ) -> bool {
-        if depth >= MAX_DEPTH {
-            return false;
-        }
+        graph: &mut Graph,
+        seen: &mut HashSet<String>,
+        visited: &mut usize,
+    ) -> Result<(), ImageError> {
         let Some(list) = &doc.manifests else {
-            return false;
+            return Ok(());
         };
-        let children: Vec<(&crate::oci::Descriptor, Option<Document>)> = list
-            .iter()
-            .map(|d| {
-                let parsed = self
-                    .document(&blob_path(&d.digest))
-                    .and_then(|b| Document::parse(b).ok());
-                (d, parsed)
-            })
-            .collect();
+        if depth >= MAX_DEPTH {
+            return Err(ImageError::TooDeep);
+        }
         let attestation = |d: &crate::oci::Descriptor| {
             d.annotations
                 .get("vnd.docker.reference.type")
                 .is_some_and(|t| t == "attestation-manifest")
         };
-        let attestations = children.iter().filter(|(d, _)| attestation(d)).count();
-        let images = children.len() - attestations;
-        for (descriptor, parsed) in &children {
-            let Some(child) = parsed else { continue };
-            let reference = ManifestRef {
-                digest: descriptor.digest.clone(),
-                media_type: child
-                    .media_type
-                    .clone()
-                    .unwrap_or_else(|| descriptor.media_type.clone()),
-                platform: descriptor.platform.as_ref().map(|p| {
-                    let mut text = format!("{}/{}", p.os, p.architecture);
-                    if let Some(v) = &p.variant {
-                        text.push('/');
-                        text.push_str(v);
-                    }
-                    text
-                }),
-                is_index: child.manifests.is_some(),
-                siblings: images.saturating_sub(1),
-                attestations,
+        let attestations = list.iter().filter(|d| attestation(d)).count();
+        let images = list.len() - attestations;
+        for descriptor in list {
+            *visited += 1;
+            if *visited > MAX_DESCRIPTORS {
+                return Err(ImageError::TooManyDescriptors(MAX_DESCRIPTORS));
+            }
+            if !seen.insert(descriptor.digest.clone()) {
+                continue;
+            }
+            let path = blob_path(&descriptor.digest);
+            let Some(bytes) = self.document(&path) else {
+                continue;
             };
-            if child
-                .config
-                .as_ref()
-                .is_some_and(|c| c.digest == config_digest)
-            {
-                chain.push(reference);
-                return true;
-            }
-            if child.manifests.is_some() {
-                chain.push(reference);
-                if self.find_chain(child, config_digest, depth + 1, chain) {
-                    return true;
-                }
-                chain.pop();
-            }
+            check_blob(&path, bytes, descriptor)?;
+            let Ok(child) = Document::parse(bytes) else {
+                continue;
+            };
+            let node = graph.nodes.len();
+            graph.nodes.push(Node {
+                parent,
+                config: child.config.as_ref().map(|c| c.digest.clone()),
+                reference: ManifestRef {
+                    digest: descriptor.digest.clone(),
+                    media_type: child
+                        .media_type
+                        .clone()
+                        .unwrap_or_else(|| descriptor.media_type.clone()),
+                    platform: descriptor.platform.as_ref().map(|p| p.to_string()),
+                    is_index: child.manifests.is_some(),
+                    siblings: images.saturating_sub(1),
+                    attestations,
+                },
+            });
+            self.visit(&child, Some(node), depth + 1, graph, seen, visited)?;
         }
-        false
+        Ok(())
     }
 
     /// The first `count` images of `manifest.json` or, when there is none, the one image
@@ -142,6 +203,8 @@ impl TarIndex {
             if manifest.is_empty() {
                 return Err(ImageError::NoImage);
             }
+            // One parsed copy of each config, however many images name it.
+            let mut configs = Configs::new();
             return manifest
                 .into_iter()
                 .take(count)
@@ -155,7 +218,12 @@ impl TarIndex {
                                 .ok_or_else(|| ImageError::MissingLayer(l.clone()))
                         })
                         .collect::<Result<_, _>>()?;
-                    self.build(&entry.config, entry.repo_tags.unwrap_or_default(), layers)
+                    self.build(
+                        &entry.config,
+                        entry.repo_tags.unwrap_or_default(),
+                        layers,
+                        &mut configs,
+                    )
                 })
                 .collect();
         }
@@ -180,12 +248,26 @@ impl TarIndex {
         let mut tags = Vec::new();
         for _ in 0..MAX_DEPTH {
             if let Some(config) = &doc.config {
+                let config_path = blob_path(&config.digest);
+                if let Some(bytes) = self.document(&config_path) {
+                    check_blob(&config_path, bytes, config)?;
+                }
                 let layers = doc
                     .layers
                     .iter()
-                    .map(|l| (blob_path(&l.digest), l.size))
-                    .collect();
-                return self.build(&blob_path(&config.digest), tags, layers);
+                    .map(|l| {
+                        let path = blob_path(&l.digest);
+                        match self.file(&path) {
+                            Some(f) if f.size != l.size => Err(ImageError::BlobSize {
+                                path,
+                                declared: l.size,
+                                found: f.size,
+                            }),
+                            _ => Ok((path, l.size)),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?;
+                return self.build(&config_path, tags, layers, &mut Configs::new());
             }
             let first = doc
                 .manifests
@@ -200,7 +282,11 @@ impl TarIndex {
             {
                 tags.push(name.clone());
             }
-            doc = parse(&blob_path(&first.digest))?;
+            let path = blob_path(&first.digest);
+            if let Some(bytes) = self.document(&path) {
+                check_blob(&path, bytes, first)?;
+            }
+            doc = parse(&path)?;
         }
         Err(ImageError::TooDeep)
     }
@@ -212,7 +298,17 @@ impl TarIndex {
         config_path: &str,
         repo_tags: Vec<String>,
         layers: Vec<(String, u64)>,
+        configs: &mut Configs,
     ) -> Result<ImageInfo, ImageError> {
+        if let Some((config, bytes)) = configs.get(config_path) {
+            return image_of(
+                config.clone(),
+                bytes.clone(),
+                config_path,
+                repo_tags,
+                layers,
+            );
+        }
         let bytes = match (self.document(config_path), self.file(config_path)) {
             (Some(bytes), _) => bytes,
             // Only small documents are kept: a larger "config" is no image config.
@@ -224,42 +320,60 @@ impl TarIndex {
             }
             (None, None) => return Err(ImageError::MissingConfig(config_path.to_string())),
         };
-        let config: Value =
-            serde_json::from_slice(bytes).map_err(|source| ImageError::BadConfig {
-                path: config_path.to_string(),
-                source,
-            })?;
-        let diff_ids: Vec<String> = config
-            .pointer("/rootfs/diff_ids")
-            .and_then(Value::as_array)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if diff_ids.len() != layers.len() {
-            return Err(ImageError::LayerCount {
-                layers: layers.len(),
-                diff_ids: diff_ids.len(),
-            });
-        }
-        Ok(ImageInfo {
-            id: sha256(bytes),
-            repo_tags,
-            layers: layers
-                .into_iter()
-                .zip(diff_ids)
-                .map(|((path, size), diff_id)| LayerInfo {
-                    diff_id,
-                    size,
-                    path,
-                })
-                .collect(),
-            config,
-            config_path: config_path.to_string(),
-            config_bytes: bytes.to_vec(),
-            manifests: Vec::new(),
-        })
+        let config: Arc<Value> =
+            Arc::new(
+                serde_json::from_slice(bytes).map_err(|source| ImageError::BadConfig {
+                    path: config_path.to_string(),
+                    source,
+                })?,
+            );
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        configs.insert(config_path.to_string(), (config.clone(), bytes.clone()));
+        image_of(config, bytes, config_path, repo_tags, layers)
     }
+}
+
+/// The configs read so far, parsed, by path.
+type Configs = HashMap<String, (Arc<Value>, Arc<[u8]>)>;
+
+/// The image of a config, with these tags and layers (path and size as stored).
+fn image_of(
+    config: Arc<Value>,
+    bytes: Arc<[u8]>,
+    config_path: &str,
+    repo_tags: Vec<String>,
+    layers: Vec<(String, u64)>,
+) -> Result<ImageInfo, ImageError> {
+    let diff_ids: Vec<String> = config
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if diff_ids.len() != layers.len() {
+        return Err(ImageError::LayerCount {
+            layers: layers.len(),
+            diff_ids: diff_ids.len(),
+        });
+    }
+    Ok(ImageInfo {
+        id: sha256(&bytes),
+        repo_tags,
+        layers: layers
+            .into_iter()
+            .zip(diff_ids)
+            .map(|((path, size), diff_id)| LayerInfo {
+                diff_id,
+                size,
+                path,
+            })
+            .collect(),
+        config,
+        config_path: config_path.to_string(),
+        config_bytes: bytes,
+        manifests: Vec::new(),
+    })
 }

@@ -347,9 +347,10 @@ fn identities_of_a_nested_index_and_which_image_is_read() {
         r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
     );
     let cfg_digest = sha256(config.as_bytes());
+    let config_size = config.len();
     let manifest_for = |cfg: &str| {
         format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{cfg}","size":1}},"layers":[{{"digest":"{layer_digest}","size":200}}]}}"#
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{cfg}","size":{config_size}}},"layers":[{{"digest":"{layer_digest}","size":200}}]}}"#
         )
     };
     let amd64 = manifest_for(&cfg_digest);
@@ -362,15 +363,17 @@ fn identities_of_a_nested_index_and_which_image_is_read() {
         sha256(arm64.as_bytes()),
         sha256(attestation.as_bytes()),
     );
+    let (s_amd, s_arm, s_att) = (amd64.len(), arm64.len(), attestation.len());
     let list = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
-        {{"digest":"{d_amd}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},
-        {{"digest":"{d_arm}","size":1,"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},
-        {{"digest":"{d_att}","size":1,"annotations":{{"vnd.docker.reference.type":"attestation-manifest"}}}}]}}"#
+        {{"digest":"{d_amd}","size":{s_amd},"platform":{{"os":"linux","architecture":"amd64"}}}},
+        {{"digest":"{d_arm}","size":{s_arm},"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},
+        {{"digest":"{d_att}","size":{s_att},"annotations":{{"vnd.docker.reference.type":"attestation-manifest"}}}}]}}"#
     );
     let d_list = sha256(list.as_bytes());
+    let s_list = list.len();
     let index = format!(
-        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{d_list}","size":1}}]}}"#
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{d_list}","size":{s_list}}}]}}"#
     );
     let manifest_json = format!(
         r#"[{{"Config":"{}","RepoTags":["web:1"],"Layers":["{}"]}}]"#,
@@ -412,4 +415,146 @@ fn identities_of_a_nested_index_and_which_image_is_read() {
     );
     // The arm64 manifest leads to another image: not an identity of this one.
     assert_ne!(check_tar(&tar, &d_arm[7..19]), None);
+}
+
+/// An index that lists the manifest, then an index whose children are that index many times
+/// over (nesting as deep as allowed), beside a config whose bytes are not its digest: each
+/// descriptor is visited once, and the reader answers at once.
+#[test]
+fn a_self_repeating_index_graph_is_walked_once() {
+    let layer = vec![5u8; 100];
+    let layer_digest = sha256(&layer);
+    let config = format!(r#"{{"rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#);
+    let wrong_config = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"config":{{"digest":"{wrong_config}","size":{}}},"layers":[{{"digest":"{layer_digest}","size":100}}]}}"#,
+        config.len()
+    );
+    let d_manifest = sha256(manifest.as_bytes());
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (blob_path(wrong_config), config.clone().into_bytes()),
+        (blob_path(&layer_digest), layer),
+        (blob_path(&d_manifest), manifest.clone().into_bytes()),
+    ];
+    // Level 0 lists the manifest; level n lists level n-1 four times.
+    let mut child = (d_manifest.clone(), manifest.len());
+    for _ in 0..15 {
+        let entry = format!(r#"{{"digest":"{}","size":{}}}"#, child.0, child.1);
+        let index =
+            format!(r#"{{"schemaVersion":2,"manifests":[{entry},{entry},{entry},{entry}]}}"#);
+        let digest = sha256(index.as_bytes());
+        child = (digest.clone(), index.len());
+        files.push((blob_path(&digest), index.into_bytes()));
+    }
+    let top = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"digest":"{d_manifest}","size":{}}},{{"digest":"{}","size":{}}}]}}"#,
+        manifest.len(),
+        child.0,
+        child.1
+    );
+    files.push(("index.json".into(), top.into_bytes()));
+    let manifest_json = format!(
+        r#"[{{"Config":"{}","Layers":["{}"]}}]"#,
+        blob_path(wrong_config),
+        blob_path(&layer_digest)
+    );
+    files.push(("manifest.json".into(), manifest_json.into_bytes()));
+    let tar = tar_of(&files);
+    let started = std::time::Instant::now();
+    let index = TarIndex::read(&mut tar.as_slice(), Reading::Documents).unwrap();
+    // The config's bytes are not its digest: the chain to the image is not found, and the name
+    // check fails — after one visit of each descriptor.
+    let info = index.image().unwrap();
+    assert!(info.manifests.is_empty());
+    let err = check_tar(&tar, "0123456789ab").unwrap();
+    assert!(err.contains("0123456789ab"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+/// More descriptors than any image has: refused, naming the limit.
+#[test]
+fn too_many_descriptors_are_refused() {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut entries = Vec::new();
+    for i in 0..(super::layout::MAX_DESCRIPTORS + 1) {
+        entries.push(format!(r#"{{"digest":"sha256:{i:064x}","size":1}}"#));
+    }
+    let top = format!(
+        r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    files.push(("index.json".into(), top.into_bytes()));
+    files.push(("manifest.json".into(), b"[]".to_vec()));
+    let tar = tar_of(&files);
+    let index = TarIndex::read(&mut tar.as_slice(), Reading::Documents).unwrap();
+    let err = index.images().unwrap_err();
+    assert!(
+        matches!(err, ImageError::NoImage | ImageError::TooManyDescriptors(_)),
+        "{err}"
+    );
+}
+
+/// Descriptors whose digest could name another path, or whose size is out of range, are
+/// refused when the document is read.
+#[test]
+fn descriptors_are_digests_and_sizes_in_range() {
+    let bad = [
+        r#"{"digest":"sha256:../../x","size":1}"#.to_string(),
+        format!(
+            r#"{{"digest":"sha256:{}","size":18446744073709551615}}"#,
+            "a".repeat(64)
+        ),
+        format!(r#"{{"digest":"sha512:{}","size":1}}"#, "a".repeat(128)),
+        format!(r#"{{"digest":"sha256:{}","size":1}}"#, "A".repeat(64)),
+    ];
+    for descriptor in bad {
+        let doc = format!(r#"{{"schemaVersion":2,"manifests":[{descriptor}]}}"#);
+        assert!(
+            crate::oci::Document::parse(doc.as_bytes()).is_err(),
+            "{descriptor}"
+        );
+        let tar = tar_of(&[("index.json".into(), doc.clone().into_bytes())]);
+        let err = check_tar(&tar, "0123456789ab").unwrap();
+        assert!(err.contains("index.json"), "{err}");
+    }
+}
+
+/// Many large JSON members: refused once they pass the bound, never all kept.
+#[test]
+fn json_kept_from_an_archive_is_bounded() {
+    let doc = {
+        let mut d = b"{\"a\":\"".to_vec();
+        d.extend(std::iter::repeat_n(b'x', (1 << 20) - 10));
+        d.extend(b"\"}");
+        d
+    };
+    let files: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| (format!("doc{i}.json"), doc.clone()))
+        .collect();
+    let tar = tar_of(&files);
+    let err = TarIndex::read(&mut tar.as_slice(), Reading::Documents).unwrap_err();
+    assert!(matches!(err, ImageError::TooMuchJson { .. }), "{err}");
+    let err = TarIndex::read(&mut tar.as_slice(), Reading::Hashed).unwrap_err();
+    assert!(matches!(err, ImageError::TooMuchJson { .. }), "{err}");
+}
+
+/// Many images of `manifest.json` naming one config share one parsed copy of it.
+#[test]
+fn one_config_named_many_times_is_parsed_once() {
+    let (tar, _) = classic_tar(&[b"layer"], false);
+    let mut files = files_of(&tar);
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let entry = manifest[0].clone();
+    files.insert(
+        "manifest.json".into(),
+        serde_json::to_vec(&vec![entry; 100]).unwrap(),
+    );
+    let tar = tar_of(&files.into_iter().collect::<Vec<_>>());
+    let images = hashed(&tar).unwrap().images().unwrap();
+    assert_eq!(images.len(), 100);
+    assert!(
+        images
+            .iter()
+            .all(|i| std::sync::Arc::ptr_eq(&i.config, &images[0].config))
+    );
 }

@@ -83,7 +83,7 @@ async fn push_once(
         let action = format!("uploading the config to {target}");
         let (digest, _) = registry
             .retrying(|| {
-                let chunk = Ok(Bytes::from(info.config_bytes.clone()));
+                let chunk = Ok(Bytes::copy_from_slice(&info.config_bytes));
                 super::blob::upload(
                     registry,
                     target,

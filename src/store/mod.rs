@@ -116,10 +116,24 @@ impl Store {
             .into_iter()
             .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
         for entry in walk {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(dir).to_path_buf();
-                IoError::new(path, e.into())
-            })?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                // A folder below that cannot be read (`lost+found`) is passed over, and said so.
+                Err(e) if e.depth() > 0 => {
+                    let path = e.path().unwrap_or(dir).to_path_buf();
+                    crate::warn::warn(format!(
+                        "skipping `{}`, which cannot be read: {}",
+                        path.display(),
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), ToString::to_string)
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    let path = e.path().unwrap_or(dir).to_path_buf();
+                    return Err(IoError::new(path, e.into()).into());
+                }
+            };
             if !entry.file_type().is_file() {
                 continue;
             }

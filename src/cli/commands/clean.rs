@@ -9,7 +9,7 @@ use toolbox::ops::{
 use crate::cli::args::Selection;
 use crate::cli::context::Context;
 use crate::cli::exit::{Failure, Status};
-use crate::cli::output::{self, ArchiveJson};
+use crate::cli::output::ArchiveJson;
 use crate::cli::printer;
 
 /// `clean [IMAGE...] [--keep N] [--dry-run] [--allow-dirty] [--json]`.
@@ -53,7 +53,7 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
         let items: Vec<ArchiveJson> = done.into_iter().map(Into::into).collect();
         printer::json(&items)?;
     } else {
-        printer::lines(done.iter().map(|a| output::path_text(&a.path)))?;
+        printer::paths(done.iter().map(|a| a.path.as_path()))?;
     }
     match error {
         Some(e) => Err(e.into()),

@@ -6,7 +6,7 @@ use toolbox::{Format, ops};
 use crate::cli::args::CompressionArgs;
 use crate::cli::context::Context;
 use crate::cli::exit::{Failure, Status};
-use crate::cli::{output, printer};
+use crate::cli::printer;
 
 /// `compress ARCHIVE|IMAGE[:VERSION] [--format FORMAT] [--level N]`.
 #[derive(Debug, Args)]
@@ -26,6 +26,6 @@ pub fn run(args: &CompressArgs, cx: &Context) -> Result<Status, Failure> {
     let src = cx.select(&args.target, &[Format::Docker], "compress")?;
     let reporter = cx.reporter(&format!("compressing {}", src.file_name()));
     let dest = ops::compress::compress(&lock, &src, &compression, reporter.as_ref())?;
-    printer::lines([output::path_text(&dest)])?;
+    printer::paths([dest.as_path()])?;
     Ok(Status::Success)
 }

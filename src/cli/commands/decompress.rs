@@ -5,7 +5,7 @@ use toolbox::{Format, ops};
 
 use crate::cli::context::Context;
 use crate::cli::exit::{Failure, Status};
-use crate::cli::{output, printer};
+use crate::cli::printer;
 
 /// `decompress ARCHIVE|IMAGE[:VERSION]`.
 #[derive(Debug, Args)]
@@ -21,6 +21,6 @@ pub fn run(args: &DecompressArgs, cx: &Context) -> Result<Status, Failure> {
     let src = cx.select(&args.target, &[Format::Zip, Format::Zst], "decompress")?;
     let reporter = cx.reporter(&format!("decompressing {}", src.file_name()));
     let dest = ops::compress::decompress(&lock, &src, reporter.as_ref())?;
-    printer::lines([output::path_text(&dest)])?;
+    printer::paths([dest.as_path()])?;
     Ok(Status::Success)
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use crate::cli::args::Selection;
 use crate::cli::context::Context;
 use crate::cli::exit::{Failure, Status};
-use crate::cli::output::{self, ArchiveJson};
+use crate::cli::output::ArchiveJson;
 use crate::cli::printer;
 
 /// `latest [IMAGE...] [--allow-dirty] [--json]`.
@@ -31,7 +31,7 @@ pub fn run(args: &LatestArgs, cx: &Context) -> Result<Status, Failure> {
             .collect();
         printer::json(&items)?;
     } else {
-        printer::lines(latest.values().map(|a| output::path_text(&a.path)))?;
+        printer::paths(latest.values().map(|a| a.path.as_path()))?;
     }
     Ok(Status::Success)
 }
