@@ -5,12 +5,13 @@
 //!
 //! - `.docker` (a tar): a valid first header, a size that is a whole number of 512-byte blocks,
 //!   and the two zero blocks that end every tar.
-//! - `.zip`: the end-of-central-directory record (ZIP64 included) and a central directory of
-//!   exactly one entry, whose local header is where the directory says and whose data ends
-//!   before the directory starts.
+//! - `.zip`: every byte accounted for ([`zip_structure`]): the end record (ZIP64 included), a
+//!   central directory of exactly one record by its count and by its size, the local header at
+//!   the start naming the same entry, and its data running exactly up to the directory (or to a
+//!   data descriptor of it).
 //! - `.zst`: every frame walked from block header to block header (skippable frames over), the
-//!   last block of each frame and its checksum present, and the file ending exactly where the
-//!   last frame does.
+//!   last block of each frame and its checksum present, the file ending exactly where the
+//!   last frame does, and no frame needing a larger window than toolbox's reader accepts.
 //!
 //! The zstd walk is written here because no crate walks a frame's block headers without
 //! decompressing it (`zstd_safe::find_frame_compressed_size` needs the whole frame in memory).
@@ -20,8 +21,6 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-
-use zip::ZipArchive;
 
 use crate::name::Format;
 
@@ -131,37 +130,279 @@ pub(super) fn header_checksum_ok(block: &[u8; 512]) -> bool {
 }
 
 fn zip_ends(file: File, len: u64) -> Result<(), Broken> {
-    let mut zip = ZipArchive::new(file).map_err(|e| match e {
-        zip::result::ZipError::Io(e) if e.kind() != io::ErrorKind::UnexpectedEof => {
-            broken(format!("cannot be read: {e}"))
+    zip_structure(&file, len).map(|_| ())
+}
+
+/// The one entry of a ZIP archive, as the ZIP's structure gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZipEntry {
+    /// Its name, as stored (the same in the central directory and the local header).
+    pub name: Vec<u8>,
+    /// 0 (stored) or 8 (deflated).
+    pub method: u16,
+    pub crc: u32,
+    pub compressed: u64,
+    pub uncompressed: u64,
+    /// Where its data starts in the file.
+    pub data_start: u64,
+}
+
+const EOCD: u32 = 0x0605_4b50;
+const EOCD64: u32 = 0x0606_4b50;
+const LOCATOR64: u32 = 0x0706_4b50;
+const CENTRAL: u32 = 0x0201_4b50;
+const LOCAL: u32 = 0x0403_4b50;
+const DESCRIPTOR: u32 = 0x0807_4b50;
+const MAX16: u16 = 0xFFFF;
+const MAX32: u32 = 0xFFFF_FFFF;
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// Reads the structure of a ZIP archive of exactly one entry, every byte of the file accounted
+/// for: the local header at offset 0, its data, an optional data descriptor, a central directory
+/// of exactly one record (the same name and method as the local header) right after, the ZIP64
+/// end records when there are any, and the end record whose comment ends the file. Entry counts
+/// and sizes are read from the records themselves, so that nothing a reader might take for a
+/// second entry (a duplicate name, a record the count leaves out, bytes between the parts) is
+/// let through, whichever reader later opens the file.
+///
+/// Written here, not read through the `zip` crate, because that crate keeps entries by name (two
+/// entries of one name count as one) and does not hold declared sizes to the data.
+pub fn zip_structure(file: &File, len: u64) -> Result<ZipEntry, Broken> {
+    let not_zip = || broken("zip: truncated or not a ZIP (its end record cannot be found or read)");
+    if len < 22 {
+        return Err(not_zip());
+    }
+    // The end record: 22 bytes and a comment of up to 65,535 that ends the file.
+    let tail_len = len.min(22 + 65_535);
+    let mut tail = vec![0u8; tail_len as usize];
+    read_at(file, &mut tail, len - tail_len, "the end record")?;
+    let eocd = (0..=tail.len() - 22)
+        .rev()
+        .find(|&i| {
+            u32_at(&tail, i) == EOCD && i + 22 + usize::from(u16_at(&tail, i + 20)) == tail.len()
+        })
+        .ok_or_else(not_zip)?;
+    let eocd_offset = len - tail_len + eocd as u64;
+    let e = &tail[eocd..eocd + 22];
+    if u16_at(e, 4) != 0 || u16_at(e, 6) != 0 {
+        return Err(broken("zip: it spans several disks"));
+    }
+    let (mut on_disk, mut total) = (u64::from(u16_at(e, 8)), u64::from(u16_at(e, 10)));
+    let (mut cd_size, mut cd_offset) = (u64::from(u32_at(e, 12)), u64::from(u32_at(e, 16)));
+    // Where the central directory must end: the ZIP64 end record, else the end record.
+    let mut cd_end = eocd_offset;
+    let mut locator = [0u8; 20];
+    let has_locator = eocd_offset >= 20
+        && file.read_exact_at(&mut locator, eocd_offset - 20).is_ok()
+        && u32_at(&locator, 0) == LOCATOR64;
+    if has_locator {
+        let record_at = u64_at(&locator, 8);
+        let mut record = [0u8; 56];
+        read_at(file, &mut record, record_at, "the ZIP64 end record")?;
+        if u32_at(&record, 0) != EOCD64
+            || record_at
+                .checked_add(12)
+                .and_then(|x| x.checked_add(u64_at(&record, 4)))
+                != Some(eocd_offset - 20)
+        {
+            return Err(broken("zip: the ZIP64 end record is damaged or misplaced"));
         }
-        _ => broken("zip: truncated or not a ZIP (its end record cannot be found or read)"),
-    })?;
-    if zip.len() != 1 {
+        let wide = |narrow: u64, max: u64, wide: u64| {
+            if narrow == max || narrow == wide {
+                Ok(wide)
+            } else {
+                Err(broken(
+                    "zip: the end record and the ZIP64 end record disagree",
+                ))
+            }
+        };
+        on_disk = wide(on_disk, u64::from(MAX16), u64_at(&record, 24))?;
+        total = wide(total, u64::from(MAX16), u64_at(&record, 32))?;
+        cd_size = wide(cd_size, u64::from(MAX32), u64_at(&record, 40))?;
+        cd_offset = wide(cd_offset, u64::from(MAX32), u64_at(&record, 48))?;
+        cd_end = record_at;
+    } else if on_disk == u64::from(MAX16)
+        || total == u64::from(MAX16)
+        || cd_size == u64::from(MAX32)
+        || cd_offset == u64::from(MAX32)
+    {
+        return Err(broken(
+            "zip: the ZIP64 end records are missing (truncated?)",
+        ));
+    }
+    if on_disk != 1 || total != 1 {
         return Err(broken(format!(
-            "zip: {} entries where an archive has exactly one",
-            zip.len()
+            "zip: {total} entries where an archive has exactly one"
         )));
     }
-    let directory = zip.central_directory_start();
-    let entry = zip
-        .by_index_raw(0)
-        .map_err(|e| broken(format!("zip: the entry's local header is damaged ({e})")))?;
-    let data_start = entry
-        .data_start()
-        .ok_or_else(|| broken("zip: the entry's local header cannot be found"))?;
-    let data_end = data_start.saturating_add(entry.compressed_size());
-    if data_end > directory || data_end > len {
+    if cd_offset.checked_add(cd_size) != Some(cd_end) {
         return Err(broken(format!(
-            "zip: the entry's data ({} bytes from offset {data_start}) runs past the central \
-             directory at {directory}",
-            entry.compressed_size()
+            "zip: the central directory ({cd_size} bytes at offset {cd_offset}) does not end \
+             where the end record starts ({cd_end}): bytes between them, or a damaged size"
         )));
     }
-    Ok(())
+    if !(46..=46 + 3 * 65_535).contains(&cd_size) {
+        return Err(broken(format!(
+            "zip: a central directory of {cd_size} bytes cannot be exactly one record"
+        )));
+    }
+    let mut cd = vec![0u8; cd_size as usize];
+    read_at(file, &mut cd, cd_offset, "the central directory")?;
+    if u32_at(&cd, 0) != CENTRAL {
+        return Err(broken("zip: the central directory record is damaged"));
+    }
+    let flags = u16_at(&cd, 8);
+    let method = u16_at(&cd, 10);
+    let crc = u32_at(&cd, 16);
+    let (name_len, extra_len, comment_len) = (
+        usize::from(u16_at(&cd, 28)),
+        usize::from(u16_at(&cd, 30)),
+        usize::from(u16_at(&cd, 32)),
+    );
+    if 46 + name_len + extra_len + comment_len != cd.len() {
+        return Err(broken(
+            "zip: the central directory holds more (or less) than exactly one record",
+        ));
+    }
+    let name = cd[46..46 + name_len].to_vec();
+    let extra = &cd[46 + name_len..46 + name_len + extra_len];
+    let mut compressed = u64::from(u32_at(&cd, 20));
+    let mut uncompressed = u64::from(u32_at(&cd, 24));
+    let mut local_offset = u64::from(u32_at(&cd, 42));
+    if compressed == u64::from(MAX32)
+        || uncompressed == u64::from(MAX32)
+        || local_offset == u64::from(MAX32)
+    {
+        let zip64 =
+            zip64_extra(extra).ok_or_else(|| broken("zip: the entry's ZIP64 sizes are missing"))?;
+        let mut fields = zip64.chunks_exact(8).map(|c| u64_at(c, 0));
+        let mut next = |value: &mut u64| -> Result<(), Broken> {
+            if *value == u64::from(MAX32) {
+                *value = fields
+                    .next()
+                    .ok_or_else(|| broken("zip: the entry's ZIP64 sizes are missing"))?;
+            }
+            Ok(())
+        };
+        next(&mut uncompressed)?;
+        next(&mut compressed)?;
+        next(&mut local_offset)?;
+    }
+    if local_offset != 0 {
+        return Err(broken(format!(
+            "zip: the entry's local header is at offset {local_offset}, not at the start"
+        )));
+    }
+    if method != 0 && method != 8 {
+        return Err(broken(format!(
+            "zip: the entry is compressed with method {method}; toolbox reads stored (0) and \
+             deflated (8) entries"
+        )));
+    }
+    if method == 0 && compressed != uncompressed {
+        return Err(broken(
+            "zip: a stored entry whose two sizes differ (damaged)",
+        ));
+    }
+    let mut local = [0u8; 30];
+    read_at(file, &mut local, 0, "the entry's local header")?;
+    if u32_at(&local, 0) != LOCAL {
+        return Err(broken("zip: the entry's local header is damaged"));
+    }
+    let (local_name_len, local_extra_len) =
+        (u64::from(u16_at(&local, 26)), u64::from(u16_at(&local, 28)));
+    let mut local_name = vec![0u8; local_name_len as usize];
+    read_at(file, &mut local_name, 30, "the entry's local header")?;
+    if local_name != name || u16_at(&local, 8) != method {
+        return Err(broken(
+            "zip: the local header and the central directory describe different entries",
+        ));
+    }
+    let data_start = 30 + local_name_len + local_extra_len;
+    let data_end = data_start
+        .checked_add(compressed)
+        .filter(|&end| end <= cd_offset)
+        .ok_or_else(|| {
+            broken(format!(
+                "zip: the entry's data ({compressed} bytes from offset {data_start}) runs past \
+                 the central directory at {cd_offset}"
+            ))
+        })?;
+    let gap = cd_offset - data_end;
+    let described = if flags & 0x08 != 0 && gap > 0 {
+        // A data descriptor: [signature] CRC, then 4- or 8-byte sizes.
+        if gap > 24 {
+            false
+        } else {
+            let mut d = vec![0u8; gap as usize];
+            read_at(file, &mut d, data_end, "the data descriptor")?;
+            let body = if d.len() >= 4 && u32_at(&d, 0) == DESCRIPTOR {
+                &d[4..]
+            } else {
+                &d[..]
+            };
+            match body.len() {
+                12 => {
+                    u32_at(body, 0) == crc
+                        && u64::from(u32_at(body, 4)) == compressed
+                        && u64::from(u32_at(body, 8)) == uncompressed
+                }
+                20 => {
+                    u32_at(body, 0) == crc
+                        && u64_at(body, 4) == compressed
+                        && u64_at(body, 12) == uncompressed
+                }
+                _ => false,
+            }
+        }
+    } else {
+        gap == 0
+    };
+    if !described {
+        return Err(broken(format!(
+            "zip: {gap} bytes between the entry's data and the central directory that are no \
+             data descriptor of it (another entry, or damage)"
+        )));
+    }
+    Ok(ZipEntry {
+        name,
+        method,
+        crc,
+        compressed,
+        uncompressed,
+        data_start,
+    })
+}
+
+/// The data of the ZIP64 extra field (id 1) in a central directory record's extra fields.
+fn zip64_extra(mut extra: &[u8]) -> Option<&[u8]> {
+    while extra.len() >= 4 {
+        let (id, size) = (u16_at(extra, 0), usize::from(u16_at(extra, 2)));
+        let data = extra.get(4..4 + size)?;
+        if id == 1 {
+            return Some(data);
+        }
+        extra = &extra[4 + size..];
+    }
+    None
 }
 
 const ZSTD_MAGIC: u32 = 0xFD2F_B528;
+/// The largest window toolbox's zstd reader accepts (zstd's default limit, 2^27 bytes).
+pub const MAX_WINDOW: u64 = 1 << 27;
 const SKIPPABLE_MASK: u32 = 0xFFFF_FFF0;
 const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
 
@@ -225,6 +466,33 @@ fn frame_end(file: &File, mut at: u64) -> Result<u64, Broken> {
         2 => 4,
         _ => 8,
     };
+    // The window the frame needs to be decoded: its window descriptor, or for a single-segment
+    // frame its content size. The reader refuses more than MAX_WINDOW: so does this check.
+    let needed = if single_segment {
+        let mut field = [0u8; 8];
+        let n = content_size as usize;
+        read_at(
+            file,
+            &mut field[..n],
+            at + 1 + dictionary,
+            "a zstd frame header",
+        )?;
+        let size = u64::from_le_bytes(field);
+        if n == 2 { size + 256 } else { size }
+    } else {
+        let mut descriptor = [0u8; 1];
+        read_at(file, &mut descriptor, at + 1, "a zstd frame header")?;
+        let exponent = u32::from(descriptor[0] >> 3);
+        let base = 1u64 << (10 + exponent);
+        base + (base / 8) * u64::from(descriptor[0] & 7)
+    };
+    if needed > MAX_WINDOW {
+        return Err(broken(format!(
+            "zst: a frame needs a window of {} MiB, more than the {} MiB toolbox reads",
+            needed >> 20,
+            MAX_WINDOW >> 20
+        )));
+    }
     at += 1 + window + dictionary + content_size;
     loop {
         let mut header = [0u8; 3];
@@ -314,6 +582,126 @@ mod tests {
                 .check
                 .contains("2 entries")
         );
+    }
+
+    /// A stored ZIP of these entries, laid out by hand: `count` overrides the end record's entry
+    /// counts, `sizes` the central directory's declared sizes of every entry.
+    fn handmade_zip(entries: &[(&str, &[u8])], count: Option<u16>, sizes: Option<u32>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        for (name, data) in entries {
+            let offset = out.len() as u32;
+            let crc = crc32fast::hash(data);
+            let mut local = Vec::new();
+            local.extend(LOCAL.to_le_bytes());
+            local.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            local.extend(crc.to_le_bytes());
+            local.extend((data.len() as u32).to_le_bytes());
+            local.extend((data.len() as u32).to_le_bytes());
+            local.extend((name.len() as u16).to_le_bytes());
+            local.extend(0u16.to_le_bytes());
+            local.extend(name.as_bytes());
+            out.extend(&local);
+            out.extend(*data);
+            let size = sizes.unwrap_or(data.len() as u32);
+            central.extend(CENTRAL.to_le_bytes());
+            central.extend([20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            central.extend(crc.to_le_bytes());
+            central.extend(size.to_le_bytes());
+            central.extend(size.to_le_bytes());
+            central.extend((name.len() as u16).to_le_bytes());
+            central.extend([0u8; 12]);
+            central.extend(offset.to_le_bytes());
+            central.extend(name.as_bytes());
+        }
+        let cd_offset = out.len() as u32;
+        out.extend(&central);
+        let n = count.unwrap_or(entries.len() as u16);
+        out.extend(EOCD.to_le_bytes());
+        out.extend([0, 0, 0, 0]);
+        out.extend(n.to_le_bytes());
+        out.extend(n.to_le_bytes());
+        out.extend((central.len() as u32).to_le_bytes());
+        out.extend(cd_offset.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out
+    }
+
+    /// What could be read as a second entry, or as other sizes than the data has, is broken
+    /// for the quick check (and so for every reader, which runs it first).
+    #[test]
+    fn zips_that_could_smuggle_are_broken() {
+        let t = tar_bytes();
+        let one = handmade_zip(&[("a.docker", &t)], None, None);
+        assert_eq!(check(&one, Format::Zip), Ok(()));
+        let junk = b"junk";
+        let cases: [(Vec<u8>, &str); 5] = [
+            // Two entries of one name, counted.
+            (
+                handmade_zip(&[("a.docker", &t), ("a.docker", junk)], None, None),
+                "2 entries",
+            ),
+            // Two entries of one name, the count saying one.
+            (
+                handmade_zip(&[("a.docker", &t), ("a.docker", junk)], Some(1), None),
+                "central directory",
+            ),
+            // Declared sizes larger than the data.
+            (
+                handmade_zip(&[("a.docker", &t)], None, Some(t.len() as u32 + 512)),
+                "runs past",
+            ),
+            // Declared sizes smaller than the data: bytes left between data and directory.
+            (
+                handmade_zip(&[("a.docker", &t)], None, Some(t.len() as u32 - 512)),
+                "between",
+            ),
+            // Bytes after the end record.
+            (
+                {
+                    let mut z = one.clone();
+                    z.extend(b"tail");
+                    z
+                },
+                "truncated or not a ZIP",
+            ),
+        ];
+        for (i, (bytes, said)) in cases.iter().enumerate() {
+            let e = check(bytes, Format::Zip).unwrap_err();
+            assert!(e.check.contains(said), "case {i}: {e}");
+        }
+    }
+
+    /// A frame whose window is larger than toolbox's reader takes is broken for the quick check
+    /// too.
+    #[test]
+    fn a_zst_frame_toolbox_will_not_read_is_broken() {
+        let t = tar_bytes();
+        let mut z = Vec::new();
+        let mut enc = zstd::Encoder::new(&mut z, 3).unwrap();
+        enc.include_checksum(true).unwrap();
+        enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(31))
+            .unwrap();
+        enc.set_parameter(zstd::zstd_safe::CParameter::EnableLongDistanceMatching(
+            true,
+        ))
+        .unwrap();
+        enc.write_all(&t).unwrap();
+        enc.finish().unwrap();
+        let e = check(&z, Format::Zst).unwrap_err();
+        assert!(e.check.contains("window"), "{e}");
+        // And the reader says the same.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("web_1.0_0123456789ab.zst");
+        std::fs::write(&p, &z).unwrap();
+        let a = crate::archive::Archive::from_path(&p).unwrap();
+        let err = super::super::with_tar_reader(&a, &crate::progress::Silent, |r| {
+            std::io::copy(r, &mut std::io::sink())
+                .map_err(|e| crate::io_error::IoError::new(&p, e))
+                .map_err(super::super::CodecError::from)
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("window"), "{err}");
     }
 
     #[test]

@@ -7,14 +7,12 @@ mod ends;
 mod zipfile;
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use zip::ZipArchive;
-
 pub use deflate::{Deflated, PipelineError, default_threads};
-pub use ends::{Broken, check_ends};
+pub use ends::{Broken, MAX_WINDOW, ZipEntry, check_ends, zip_structure};
 pub use zipfile::{ZipOptions, write_zip};
 
 use crate::archive::{Archive, WrongFormat};
@@ -43,6 +41,9 @@ pub enum CodecError {
 
     #[error("`{}` is not a valid ZIP archive: {reason}", path.display())]
     BadZip { path: PathBuf, reason: String },
+
+    #[error("`{}` is broken: {check}", path.display())]
+    Broken { path: PathBuf, check: String },
 
     #[error(transparent)]
     Name(#[from] NameError),
@@ -252,34 +253,44 @@ pub fn with_tar_reader<T, E: From<CodecError> + From<IoError>>(
             ))
         }
         Format::Zip => {
-            let mut zip = ZipArchive::new(BufReader::with_capacity(BUFFER, file))
-                .map_err(|e| E::from(zip_open_error(path, e)))?;
-            if zip.len() != 1 {
+            let len = file.metadata().at(path)?.len();
+            let entry = ends::zip_structure(&file, len).map_err(|b| {
+                E::from(bad_zip(
+                    path,
+                    b.check
+                        .strip_prefix("zip: ")
+                        .unwrap_or(&b.check)
+                        .to_string(),
+                ))
+            })?;
+            let expected = archive.name.with_format(Format::Docker).file_name();
+            if entry.name != expected.as_bytes() {
                 return Err(E::from(bad_zip(
                     path,
                     format!(
-                        "it holds {} entries; an archive holds exactly one",
-                        zip.len()
+                        "its entry is named `{}`, expected `{expected}`",
+                        String::from_utf8_lossy(&entry.name)
                     ),
                 )));
             }
-            let entry = zip.by_index(0).map_err(|e| E::from(zip_error(path, e)))?;
-            let expected = archive.name.with_format(Format::Docker).file_name();
-            let found = entry
-                .name()
-                .map_err(|e| E::from(zip_error(path, e)))?
-                .into_owned();
-            if found != expected {
-                return Err(E::from(bad_zip(
-                    path,
-                    format!("its entry is named `{found}`, expected `{expected}`"),
-                )));
-            }
-            reporter.start(Some(entry.size()));
-            f(&mut ProgressReader::new(entry, reporter))
+            reporter.start(Some(entry.uncompressed));
+            let mut data = BufReader::with_capacity(BUFFER, file);
+            data.seek(io::SeekFrom::Start(entry.data_start)).at(path)?;
+            f(&mut ProgressReader::new(
+                ZipData::new(data.take(entry.compressed), entry),
+                reporter,
+            ))
         }
         Format::Zst => {
             let size = file.metadata().at(path)?.len();
+            // A frame the decoder would refuse (a window past its limit) is said as the quick
+            // check says it, before anything is read.
+            if let Err(b) = ends::check_ends(path, &Format::Zst) {
+                return Err(E::from(CodecError::Broken {
+                    path: path.clone(),
+                    check: b.check,
+                }));
+            }
             reporter.start(Some(size));
             let counted = ProgressReader::new(file, reporter);
             let decoder = zstd::stream::read::Decoder::new(counted).at(path)?;
@@ -291,6 +302,88 @@ pub fn with_tar_reader<T, E: From<CodecError> + From<IoError>>(
             expected: ".docker, .zip or .zst".into(),
             command: "reading",
         }))),
+    }
+}
+
+/// The data of a ZIP's one entry, inflated (or stored), held to what the central directory says:
+/// its size and CRC are checked as it ends, and every compressed byte must be used.
+struct ZipData<R: io::BufRead> {
+    data: ZipBody<R>,
+    entry: ends::ZipEntry,
+    crc: crc32fast::Hasher,
+    read: u64,
+}
+
+enum ZipBody<R: io::BufRead> {
+    Stored(R),
+    Deflated(flate2::bufread::DeflateDecoder<R>),
+}
+
+impl<R: io::BufRead> ZipData<R> {
+    fn new(raw: R, entry: ends::ZipEntry) -> ZipData<R> {
+        let data = if entry.method == 0 {
+            ZipBody::Stored(raw)
+        } else {
+            ZipBody::Deflated(flate2::bufread::DeflateDecoder::new(raw))
+        };
+        ZipData {
+            data,
+            entry,
+            crc: crc32fast::Hasher::new(),
+            read: 0,
+        }
+    }
+}
+
+fn damaged_entry(what: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the ZIP entry is damaged: {what}"),
+    )
+}
+
+impl<R: io::BufRead> Read for ZipData<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match &mut self.data {
+            ZipBody::Stored(r) => r.read(buf)?,
+            ZipBody::Deflated(d) => d.read(buf).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+                    damaged_entry(format!("its deflate data does not decode ({e})"))
+                }
+                _ => e,
+            })?,
+        };
+        self.read += n as u64;
+        if self.read > self.entry.uncompressed {
+            return Err(damaged_entry(format!(
+                "it holds more than the {} bytes the central directory says",
+                self.entry.uncompressed
+            )));
+        }
+        self.crc.update(&buf[..n]);
+        if n == 0 && !buf.is_empty() {
+            if self.read != self.entry.uncompressed {
+                return Err(damaged_entry(format!(
+                    "it holds {} bytes, the central directory says {} (truncated?)",
+                    self.read, self.entry.uncompressed
+                )));
+            }
+            let crc = self.crc.clone().finalize();
+            if crc != self.entry.crc {
+                return Err(damaged_entry(format!(
+                    "its CRC is {crc:08x}, the central directory says {:08x}",
+                    self.entry.crc
+                )));
+            }
+            if let ZipBody::Deflated(d) = &mut self.data
+                && !d.get_mut().fill_buf()?.is_empty()
+            {
+                return Err(damaged_entry(
+                    "compressed bytes follow the end of its deflate data".into(),
+                ));
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -384,27 +477,6 @@ fn bad_zip(path: &Path, reason: String) -> CodecError {
     CodecError::BadZip {
         path: path.to_path_buf(),
         reason,
-    }
-}
-
-/// Why a ZIP cannot be opened: its end record and central directory, at the end of the file,
-/// are missing or unreadable — a truncated file, or not a ZIP at all.
-fn zip_open_error(path: &Path, e: zip::result::ZipError) -> CodecError {
-    match e {
-        zip::result::ZipError::Io(e) if e.kind() != io::ErrorKind::UnexpectedEof => {
-            IoError::new(path, e).into()
-        }
-        _ => bad_zip(
-            path,
-            "it is truncated or not a ZIP (its end record cannot be found or read)".into(),
-        ),
-    }
-}
-
-fn zip_error(path: &Path, e: zip::result::ZipError) -> CodecError {
-    match e {
-        zip::result::ZipError::Io(e) => IoError::new(path, e).into(),
-        other => bad_zip(path, other.to_string()),
     }
 }
 
