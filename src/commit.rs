@@ -60,6 +60,11 @@ impl AtomicFile {
         })
     }
 
+    /// The temporary file's path (to check what was written before it is committed).
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
     /// The final path.
     pub fn dest(&self) -> &Path {
         &self.dest

@@ -180,9 +180,50 @@ fn summary_of(archive: &Archive, caches: &mut HashMap<PathBuf, Cache>) -> Result
         Err(MetaError::Archive(ArchiveError::Io(_))) => return found,
         Err(_) => None,
     };
-    cache.entries.insert(file_name, CacheEntry { key, summary });
+    cache.entries.insert(
+        file_name,
+        CacheEntry {
+            key,
+            summary,
+            verified: false,
+        },
+    );
     cache.changed = true;
     found
+}
+
+/// Remembers, in the cache beside it, that `archive` (this very file: its name, size and
+/// modification time) was verified in full and holds the image `info` describes. A cache that
+/// cannot be written only costs a verification later.
+pub fn remember_verified(archive: &Archive, info: &ImageInfo) {
+    let dir = parent_of(archive);
+    let mut cache = Cache::load(&dir);
+    cache.entries.insert(
+        archive.file_name(),
+        CacheEntry {
+            key: CacheKey::of(archive),
+            summary: Some(Summary::of(info, &archive.name.id)),
+            verified: true,
+        },
+    );
+    let _ = cache.save(&dir);
+}
+
+/// Whether the cache beside `archive` says toolbox verified this very file in full.
+pub fn known_verified(archive: &Archive) -> bool {
+    let cache = Cache::load(&parent_of(archive));
+    cache
+        .entries
+        .get(&archive.file_name())
+        .is_some_and(|e| e.verified && e.key == CacheKey::of(archive))
+}
+
+fn parent_of(archive: &Archive) -> PathBuf {
+    archive
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// The summary in a ZIP's archive comment, when it carries one.
@@ -217,6 +258,8 @@ struct CacheEntry {
     key: CacheKey,
     /// `None`: the archive could not be read.
     summary: Option<Summary>,
+    /// Whether toolbox verified this very file in full (when it wrote it, or in `verify`).
+    verified: bool,
 }
 
 /// A cache entry as stored: flat, so that a large cache parses fast.
@@ -229,6 +272,8 @@ struct StoredEntry {
     id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     created: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    verified: bool,
 }
 
 impl From<StoredEntry> for CacheEntry {
@@ -243,6 +288,7 @@ impl From<StoredEntry> for CacheEntry {
                 id,
                 created: e.created,
             }),
+            verified: e.verified,
         }
     }
 }
@@ -255,6 +301,7 @@ impl From<&CacheEntry> for StoredEntry {
             modified_ns: e.key.modified_ns,
             id: e.summary.as_ref().map(|s| s.id.clone()),
             created: e.summary.as_ref().and_then(|s| s.created.clone()),
+            verified: e.verified,
         }
     }
 }

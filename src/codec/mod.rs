@@ -45,6 +45,17 @@ pub enum CodecError {
     #[error("`{}` is broken: {check}", path.display())]
     Broken { path: PathBuf, check: String },
 
+    #[error(
+        "`{}` is not sound ({reason}): `{}` was not written, and nothing was removed",
+        path.display(),
+        dest.display()
+    )]
+    Unsound {
+        path: PathBuf,
+        dest: PathBuf,
+        reason: String,
+    },
+
     #[error(transparent)]
     Name(#[from] NameError),
 
@@ -106,6 +117,30 @@ impl Default for Compression {
     }
 }
 
+/// What checks the `docker save` tar as it streams into an archive: it sees every piece, and
+/// says at the end whether the tar is sound. Nothing is committed (and no source removed) that
+/// it does not pass.
+pub trait TarCheck {
+    /// Sees the next piece of the tar.
+    fn update(&mut self, piece: &[u8]);
+    /// The tar has ended: `Err` says, in words, why it is not sound.
+    fn finish(&mut self) -> std::result::Result<(), String>;
+}
+
+/// A reader that shows every piece it reads to a [`TarCheck`].
+struct Teed<'r, 'c> {
+    inner: &'r mut dyn Read,
+    check: &'c mut dyn TarCheck,
+}
+
+impl Read for Teed<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.check.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// Turns a `.docker` archive into the compressed archive beside it, with `comment` as a ZIP's
 /// archive comment, and removes the `.docker` once that is complete. Returns the path written.
 pub fn compress(
@@ -113,6 +148,18 @@ pub fn compress(
     compression: &Compression,
     comment: Option<&str>,
     reporter: &dyn Reporter,
+) -> Result<PathBuf> {
+    compress_checked(src, compression, comment, reporter, None)
+}
+
+/// [`compress`], committing the archive and removing the `.docker` only when `check`, when
+/// given, found the tar sound.
+pub fn compress_checked(
+    src: &Archive,
+    compression: &Compression,
+    comment: Option<&str>,
+    reporter: &dyn Reporter,
+    check: Option<&mut dyn TarCheck>,
 ) -> Result<PathBuf> {
     let dest = src
         .path
@@ -127,7 +174,7 @@ pub fn compress(
         modified: src.modified,
         comment,
     };
-    let dest = write_archive(&mut reader, body, &dest, compression.level)?;
+    let dest = write_checked_archive(&mut reader, body, &dest, compression.level, check)?;
     reporter.finish();
     remove_original(&src.path)?;
     Ok(dest)
@@ -147,13 +194,36 @@ pub struct Body<'a> {
 /// Writes the `docker save` tar read from `reader` into the archive `dest`, in the format its
 /// name gives (`.docker`: as it is; `.zip`: deflated at `level` on all cores in a single entry
 /// named after the archive with the `.docker` extension; `.zst`: zstd at `level` on all cores),
-/// atomically. Returns `dest`.
+/// atomically: committed only when what was written passes the quick check of its format (an
+/// existing archive at `dest` is otherwise left as it is). Returns `dest`.
 pub fn write_archive(
     reader: &mut dyn Read,
     body: Body<'_>,
     dest: &Path,
     level: u32,
 ) -> Result<PathBuf> {
+    write_checked_archive(reader, body, dest, level, None)
+}
+
+/// [`write_archive`], committed only when `check`, when given, also found the tar sound.
+pub fn write_checked_archive(
+    reader: &mut dyn Read,
+    body: Body<'_>,
+    dest: &Path,
+    level: u32,
+    mut check: Option<&mut dyn TarCheck>,
+) -> Result<PathBuf> {
+    let mut teed;
+    let reader: &mut dyn Read = match check.as_deref_mut() {
+        Some(check) => {
+            teed = Teed {
+                inner: reader,
+                check,
+            };
+            &mut teed
+        }
+        None => reader,
+    };
     let file_name = dest
         .file_name()
         .and_then(|n| n.to_str())
@@ -213,12 +283,32 @@ pub fn write_archive(
             .into());
         }
     }
+    let unsound = |reason: String| CodecError::Unsound {
+        path: body.source.to_path_buf(),
+        dest: dest.to_path_buf(),
+        reason,
+    };
+    if let Some(check) = check {
+        check.finish().map_err(unsound)?;
+    }
+    ends::check_ends(out.temp_path(), &name.format).map_err(|b| unsound(b.check))?;
     Ok(out.commit()?)
 }
 
 /// Turns a compressed archive (`.zip` or `.zst`) back into the `.docker` tar beside it, and
-/// removes the compressed one once the tar is complete. Returns the path of the tar.
+/// removes the compressed one once the tar is complete and `check` found it sound. Returns the
+/// path of the tar.
 pub fn decompress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
+    decompress_checked(src, reporter, None)
+}
+
+/// [`decompress`], committing the tar and removing the compressed archive only when `check`,
+/// when given, found the tar sound.
+pub fn decompress_checked(
+    src: &Archive,
+    reporter: &dyn Reporter,
+    check: Option<&mut dyn TarCheck>,
+) -> Result<PathBuf> {
     let dest = src
         .path
         .with_file_name(src.name.with_format(Format::Docker).file_name());
@@ -227,7 +317,9 @@ pub fn decompress(src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
         modified: src.modified,
         comment: None,
     };
-    with_tar_reader(src, reporter, |tar| write_archive(tar, body, &dest, 0))?;
+    with_tar_reader(src, reporter, |tar| {
+        write_checked_archive(tar, body, &dest, 0, check)
+    })?;
     reporter.finish();
     remove_original(&src.path)?;
     Ok(dest)

@@ -101,6 +101,15 @@ pub enum ImageError {
         expected: String,
     },
 
+    #[error("bytes that are not zero follow the end of the tar (at offset {offset})")]
+    AfterTheEnd { offset: u64 },
+
+    #[error("the tar has no end-of-archive blocks (1,024 zero bytes): truncated")]
+    NoEnd,
+
+    #[error("the tar is {size} bytes, not a whole number of 512-byte blocks")]
+    NotWholeBlocks { size: u64 },
+
     #[error("the blob `{path}` has digest {found}")]
     BlobDigest { path: String, found: String },
 

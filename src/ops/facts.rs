@@ -31,6 +31,21 @@ impl ArchiveFacts for ArchiveContents {
     fn broken(&self, archive: &Archive) -> Option<Broken> {
         codec::check_ends(&archive.path, &archive.name.format).err()
     }
+
+    fn sound(&self, archive: &Archive) -> bool {
+        if meta::known_verified(archive) {
+            return true;
+        }
+        match crate::image::verify(archive) {
+            Ok(info) => {
+                if self.remember {
+                    meta::remember_verified(archive, &info);
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// Opens the artifacts directory `dir`, with what is inside its archives read as the latest rule

@@ -175,7 +175,15 @@ pub async fn update_image(
         (None, Some(tar), None) => (tar.path.clone(), Format::Docker, false),
         (None, Some(tar), Some(c)) => {
             let comment = summary(&facts).zip_comment();
-            let path = codec::compress(tar, c, Some(&comment), reporter.as_ref())?;
+            let mut check = crate::image::verify::StreamCheck::start(&tar.name.id);
+            let path = codec::compress_checked(
+                tar,
+                c,
+                Some(&comment),
+                reporter.as_ref(),
+                Some(&mut check),
+            )?;
+            super::compress::remember(&path, &check);
             (path, c.format.clone(), true)
         }
         (None, None, compress) => {

@@ -41,7 +41,10 @@ pub fn verify(archives: &[Archive]) -> impl Iterator<Item = (&Archive, Outcome)>
 /// Verifies one archive.
 pub fn check(archive: &Archive) -> Outcome {
     match image::verify(archive) {
-        Ok(()) => Outcome::Sound,
+        Ok(info) => {
+            crate::meta::remember_verified(archive, &info);
+            Outcome::Sound
+        }
         Err(ArchiveError::Damaged { source, .. }) => Outcome::Damaged {
             reason: source.to_string(),
         },

@@ -48,20 +48,27 @@ impl Store {
                     }
                 }
             }
-            // A `.docker` goes when a compressed twin of its pair passed the check, but never
-            // the archive `latest` returns (the first that passes).
+            // A `.docker` goes when a compressed twin of its pair is known sound (verified in
+            // full, now or when toolbox wrote or verified it), but never the archive `latest`
+            // returns (the first that passes).
+            let latest = sound.first().map(|a| a.path.clone());
+            let candidates: Vec<&Archive> = sound
+                .iter()
+                .copied()
+                .filter(|a| Some(&a.path) != latest.as_ref() && a.name.format == Format::Docker)
+                .collect();
+            let wanted: HashSet<_> = candidates.iter().map(|a| pair(a)).collect();
             let compressed: HashSet<_> = sound
                 .iter()
-                .filter(|a| a.name.format.is_compressed())
+                .filter(|a| a.name.format.is_compressed() && wanted.contains(&pair(a)))
+                .filter(|a| self.facts().sound(a))
                 .map(|a| pair(a))
                 .collect();
-            let latest = sound.first().map(|a| a.path.clone());
             let mut doomed: HashSet<&Path> = stale.iter().map(|a| a.path.as_path()).collect();
             doomed.extend(
-                sound
+                candidates
                     .iter()
-                    .filter(|a| Some(&a.path) != latest.as_ref())
-                    .filter(|a| a.name.format == Format::Docker && compressed.contains(&pair(a)))
+                    .filter(|a| compressed.contains(&pair(a)))
                     .map(|a| a.path.as_path()),
             );
             // In the order `images` lists them.

@@ -39,6 +39,9 @@ pub trait ArchiveFacts: Send + Sync {
     /// Whether `archive` fails the quick structural check of its ends (see
     /// [`crate::codec::check_ends`]), and which check failed; `None` when it passes.
     fn broken(&self, archive: &Archive) -> Option<Broken>;
+    /// Whether `archive` is known sound: verified in full, now, or by toolbox when it wrote or
+    /// verified that very file. `clean` removes a `.docker` only when its twin is.
+    fn sound(&self, archive: &Archive) -> bool;
 }
 
 /// An archive the quick check found broken, skipped by `latest`, `config` or `clean`.
@@ -69,6 +72,10 @@ impl ArchiveFacts for NamesOnly {
     }
     fn broken(&self, _archive: &Archive) -> Option<Broken> {
         None
+    }
+    /// Names alone say every archive is sound (as they say none is broken).
+    fn sound(&self, _archive: &Archive) -> bool {
+        true
     }
 }
 
@@ -580,6 +587,11 @@ mod tests {
                 check: "zip: truncated".into(),
             })
         }
+        /// Names that start with `unsound-` pass the quick check, but not the full one.
+        fn sound(&self, archive: &Archive) -> bool {
+            !self.0.contains(&archive.file_name())
+                && !self.0.contains(&format!("unsound-{}", archive.file_name()))
+        }
     }
 
     #[test]
@@ -620,6 +632,20 @@ mod tests {
             store.latest_of(&[], rule).unwrap().chosen["web"].file_name(),
             n("1.0.0.1", "docker")
         );
+        // A .zip twin that passes the quick check but not the full one (a wrong CRC, a junk
+        // entry) never costs its .docker either.
+        let d3 = tempfile::tempdir().unwrap();
+        touch(d3.path(), &n("1.0.0.1", "zip"), 0);
+        touch(d3.path(), &n("1.0.0.1", "docker"), 10);
+        let store = Store::open(d3.path(), Arc::new(NamesOnly)).unwrap();
+        assert_eq!(
+            store.latest_of(&[], rule).unwrap().chosen["web"].file_name(),
+            n("1.0.0.1", "zip")
+        );
+        assert_eq!(store.clean_plan(&[], 1, rule).doomed.len(), 1);
+        let facts = BrokenNames(vec![format!("unsound-{}", n("1.0.0.1", "zip"))]);
+        let store = Store::open(d3.path(), Arc::new(facts)).unwrap();
+        assert!(store.clean_plan(&[], 1, rule).doomed.is_empty());
         // Nothing passes: latest is an error, clean removes nothing.
         let facts = BrokenNames(vec![n("1.0.0.1", "zip"), n("1.0.0.1", "docker")]);
         let store = Store::open(d2.path(), Arc::new(facts)).unwrap();
