@@ -55,16 +55,19 @@ pub enum Notice<'a> {
     Created { dir: &'a Path },
 }
 
-/// The directory to lock to change the archive file `file`: the artifacts directory
-/// `basedir`, unless `file` is outside it (then the file's own folder). Paths that cannot be
-/// resolved count as inside `basedir`.
-pub fn dir_to_change(file: &Path, basedir: &Path) -> PathBuf {
-    if let (Ok(file), Ok(base)) = (file.canonicalize(), basedir.canonicalize())
-        && !file.starts_with(&base)
-    {
-        return file.parent().map_or(base, Path::to_path_buf);
+/// Whether the file `file` (its folder resolved, the file itself never followed) is outside the
+/// artifacts directory `basedir` (or `basedir` does not exist). A folder that cannot be
+/// resolved counts as inside.
+pub fn is_outside(file: &Path, basedir: &Path) -> bool {
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (folder.canonicalize(), basedir.canonicalize()) {
+        (Ok(folder), Ok(base)) => !folder.starts_with(&base),
+        (Ok(_), Err(_)) => true,
+        _ => false,
     }
-    basedir.to_path_buf()
 }
 
 /// An exclusive lock on an artifacts directory, released when dropped.
@@ -178,7 +181,7 @@ impl DirLock {
             });
         for entry in walk.flatten() {
             let is_temp = entry.file_type().is_file()
-                && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+                && entry.file_name().to_str().is_some_and(is_own_temp_name);
             if !is_temp {
                 continue;
             }
@@ -193,6 +196,21 @@ impl DirLock {
         }
         Ok(removed)
     }
+}
+
+/// Whether `name` is the name of a temporary file toolbox writes:
+/// `.toolbox-tmp.<pid>.<nanoseconds>.<counter>.<final name>`.
+fn is_own_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.splitn(4, '.');
+    let numbers = (0..3).all(|_| {
+        parts
+            .next()
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    numbers && parts.next().is_some_and(|last| !last.is_empty())
 }
 
 #[cfg(test)]
@@ -233,7 +251,7 @@ mod tests {
         let dead_below = d
             .path()
             .join("sub")
-            .join(format!("{TEMP_PREFIX}9.web_1_0123456789ab.zip"));
+            .join(format!("{TEMP_PREFIX}9.8.7.web_1_0123456789ab.zip"));
         fs::write(&dead, b"partial").unwrap();
         fs::write(&dead_below, b"partial").unwrap();
         let mut live = AtomicFile::create(&d.path().join("web_2_0123456789ab.zip")).unwrap();
@@ -272,7 +290,23 @@ mod tests {
     }
 
     #[test]
-    fn a_file_outside_the_artifacts_directory_locks_its_own_folder() {
+    fn only_toolbox_own_temporary_names_are_swept() {
+        assert!(is_own_temp_name(
+            ".toolbox-tmp.12.345.0.web_1_0123456789ab.zip"
+        ));
+        assert!(!is_own_temp_name(".toolbox-tmp.precious"));
+        assert!(!is_own_temp_name(".toolbox-tmp.1.2.x.web.zip"));
+        assert!(!is_own_temp_name(".toolbox-tmp.1.2.3."));
+        let d = tempfile::tempdir().unwrap();
+        let precious = d.path().join(".toolbox-tmp.notes");
+        fs::write(&precious, b"mine").unwrap();
+        let lock = DirLock::acquire(d.path(), Wait::No, &mut || {}).unwrap();
+        assert!(lock.remove_leftovers(d.path()).unwrap().is_empty());
+        assert!(precious.exists());
+    }
+
+    #[test]
+    fn a_file_outside_the_artifacts_directory_is_outside() {
         let d = tempfile::tempdir().unwrap();
         let base = d.path().join("artifacts");
         let other = d.path().join("elsewhere");
@@ -282,12 +316,14 @@ mod tests {
         let outside = other.join("web_1_0123456789ab.docker");
         fs::write(&inside, b"").unwrap();
         fs::write(&outside, b"").unwrap();
-        assert_eq!(dir_to_change(&inside, &base), base);
-        assert_eq!(
-            dir_to_change(&outside, &base),
-            other.canonicalize().unwrap()
-        );
-        assert_eq!(dir_to_change(&base.join("gone.docker"), &base), base);
+        assert!(!is_outside(&inside, &base));
+        assert!(is_outside(&outside, &base));
+        assert!(!is_outside(&base.join("gone.docker"), &base));
+        // A link in the artifacts directory to a file elsewhere is inside: the link is what
+        // would be changed (and is refused as no archive).
+        let link = base.join("web_2_0123456789ab.docker");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        assert!(!is_outside(&link, &base));
     }
 
     #[test]

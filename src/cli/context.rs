@@ -1,6 +1,7 @@
 //! What every command may need from the global flags: the settings in force, the artifacts
 //! directory, its lock, archive arguments, the engine.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -89,14 +90,20 @@ impl Context {
         Ok(DirLock::for_writing(dir, self.wait, &mut tell)?)
     }
 
-    /// Locks the directory that an `ARCHIVE|IMAGE[:VERSION]` argument changes: the artifacts
-    /// directory `basedir`, unless the argument is a file outside it.
-    pub fn lock_for(&self, arg: &str, basedir: &Path) -> Result<DirLock, Error> {
-        let dir = match Target::parse(arg) {
-            Target::Path(path) => lock::dir_to_change(&path, basedir),
-            _ => basedir.to_path_buf(),
-        };
-        self.lock(&dir)
+    /// Locks the artifacts directory `basedir` for a command that changes what an
+    /// `ARCHIVE|IMAGE[:VERSION]` argument names. A file outside it is changed without a lock:
+    /// nothing outside the artifacts directory is locked or swept. An argument that names a
+    /// link or anything but a regular file is refused before anything is touched.
+    pub fn lock_for(&self, arg: &str, basedir: &Path) -> Result<Option<DirLock>, Error> {
+        if let Target::Path(path) = Target::parse(arg)
+            && fs::symlink_metadata(&path).is_ok()
+        {
+            Archive::from_path(&path)?;
+            if lock::is_outside(&path, basedir) {
+                return Ok(None);
+            }
+        }
+        self.lock(basedir).map(Some)
     }
 }
 

@@ -14,12 +14,12 @@ use crate::meta::{self, Summary};
 use crate::progress::Reporter;
 
 /// Compresses the `.docker` archive `src` into the format `compression` names, beside it, and
-/// removes the `.docker`; returns the new archive's path. `_lock` is the lock of the folder that
-/// changes (the artifacts directory, or the archive's own folder outside it). The image's ID and creation time go
+/// removes the `.docker`; returns the new archive's path. `_lock` is the artifacts directory's
+/// lock (none for an archive outside it). The image's ID and creation time go
 /// into a ZIP's comment, so that `images --created` reads them without inflating (seeking over
 /// the tar's headers costs little).
 pub fn compress(
-    _lock: &DirLock,
+    _lock: Option<&DirLock>,
     src: &Archive,
     compression: &Compression,
     reporter: &dyn Reporter,
@@ -40,8 +40,12 @@ pub fn compress(
 }
 
 /// Turns the compressed archive `src` back into the `.docker` beside it, and removes `src`;
-/// `_lock` is the lock of the folder that changes.
-pub fn decompress(_lock: &DirLock, src: &Archive, reporter: &dyn Reporter) -> Result<PathBuf> {
+/// `_lock` is the artifacts directory's lock (none for an archive outside it).
+pub fn decompress(
+    _lock: Option<&DirLock>,
+    src: &Archive,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf> {
     let mut check = StreamCheck::start(&src.name.id);
     let dest = codec::decompress_checked(src, reporter, Some(&mut check))?;
     remember(&dest, &check);

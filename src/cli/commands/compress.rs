@@ -25,7 +25,7 @@ pub fn run(args: &CompressArgs, cx: &Context) -> Result<Status, Failure> {
     let lock = cx.lock_for(&args.target, &settings.artifacts_dir)?;
     let src = cx.select(&args.target, &[Format::Docker], "compress")?;
     let reporter = cx.reporter(&format!("compressing {}", src.file_name()));
-    let dest = ops::compress::compress(&lock, &src, &compression, reporter.as_ref())?;
+    let dest = ops::compress::compress(lock.as_ref(), &src, &compression, reporter.as_ref())?;
     printer::paths([dest.as_path()])?;
     Ok(Status::Success)
 }

@@ -20,7 +20,7 @@ pub fn run(args: &DecompressArgs, cx: &Context) -> Result<Status, Failure> {
     let lock = cx.lock_for(&args.target, &cx.settings()?.artifacts_dir)?;
     let src = cx.select(&args.target, &[Format::Zip, Format::Zst], "decompress")?;
     let reporter = cx.reporter(&format!("decompressing {}", src.file_name()));
-    let dest = ops::compress::decompress(&lock, &src, reporter.as_ref())?;
+    let dest = ops::compress::decompress(lock.as_ref(), &src, reporter.as_ref())?;
     printer::paths([dest.as_path()])?;
     Ok(Status::Success)
 }
