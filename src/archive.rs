@@ -21,7 +21,11 @@ pub struct WrongFormat {
 /// Why a path is not an archive file.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveFileError {
-    #[error("`{}` is not a file", path.display())]
+    #[error(
+        "`{}` is not a regular file (a link, a folder or a device): archives are regular files, \
+         and links to them are never followed",
+        path.display()
+    )]
     NotAFile { path: PathBuf },
 
     #[error(transparent)]

@@ -46,6 +46,8 @@ const WHITEOUT: &[u8] = b".wh.";
 const OPAQUE: &[u8] = b".wh..wh..opq";
 /// The longest path an entry may have (the kernel's `PATH_MAX`, with its NUL).
 const PATH_MAX: usize = 4095;
+/// How many symbolic links one path may go through.
+const MAX_LINKS: usize = 40;
 
 /// What `extract` did.
 #[derive(Debug, Default)]
@@ -407,27 +409,18 @@ impl<'a> Unpacker<'a> {
         }
     }
 
-    /// The folder at `rel`, made (with the folders above it) where missing.
+    /// The folder at `rel`, made (with the folders above it) where missing. Where a link on
+    /// the way leads to a folder that does not exist yet, that folder is made inside the root,
+    /// as an engine makes it.
     fn folder(&mut self, rel: &Path) -> Applied<DirFd> {
         if let Some(fd) = self.lookup(rel)? {
             return Ok(fd);
         }
-        // Up to the nearest folder that exists, then down, making each one.
-        let mut missing: Vec<&OsStr> = Vec::new();
-        let mut at = rel;
-        let mut fd = loop {
-            match (at.file_name(), at.parent()) {
-                (Some(name), Some(parent)) => {
-                    missing.push(name);
-                    at = parent;
-                }
-                _ => break self.root.clone(),
-            }
-            if let Some(fd) = self.lookup(at)? {
-                break fd;
-            }
-        };
-        for name in missing.into_iter().rev() {
+        // The path with every link on the way followed inside the root: only real folders
+        // (existing or not) remain, made from the root down.
+        let real = self.real_path(rel)?;
+        let mut fd = self.root.clone();
+        for name in &real {
             match rustix::fs::mkdirat(&*fd, name, Mode::from_raw_mode(0o755)) {
                 Ok(()) | Err(Errno::EXIST) => {}
                 Err(e) => return Err(self.io(rel)(e)),
@@ -438,6 +431,42 @@ impl<'a> Unpacker<'a> {
             );
         }
         Ok(fd)
+    }
+
+    /// The components of `rel` inside the root with every symbolic link followed inside it
+    /// (`/` and `..` stop at the root), read with `readlinkat` below folders already known to be
+    /// real: the slow path, for folders that do not exist yet.
+    fn real_path(&self, rel: &Path) -> Applied<Vec<OsString>> {
+        let mut done: Vec<OsString> = Vec::new();
+        let mut pending: Vec<OsString> = parts(rel);
+        pending.reverse();
+        let mut links = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                done.pop();
+                continue;
+            }
+            let here: PathBuf = done.iter().chain(std::iter::once(&part)).collect();
+            match rustix::fs::readlinkat(&*self.root, &here, Vec::new()) {
+                Ok(target) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(ApplyError::Refused(Refusal::LinkLoop(
+                            rel.display().to_string(),
+                        )));
+                    }
+                    let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
+                    if target.is_absolute() {
+                        done.clear();
+                    }
+                    let mut more = parts(&target);
+                    more.reverse();
+                    pending.extend(more);
+                }
+                Err(_) => done.push(part),
+            }
+        }
+        Ok(done)
     }
 
     /// Removes what lower layers put in `dir`, keeping what this layer made.
@@ -715,6 +744,17 @@ fn remove_at(dir: &impl AsFd, name: &OsStr) -> rustix::io::Result<()> {
         remove_at(&sub, &child)?;
     }
     rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+}
+
+/// The components of a path inside the image: names and `..`.
+fn parts(path: &Path) -> Vec<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(p) => Some(p.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A path inside the image, relative to its root: a leading `/` and `.` components dropped,
