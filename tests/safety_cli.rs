@@ -110,7 +110,9 @@ fn leftovers_are_removed_by_the_next_mutating_run_and_never_listed() {
     let out = s.toolbox().args(["images", "--json"]).output().unwrap();
     assert_eq!(json(&out).as_array().unwrap().len(), 1);
     assert!(leftover.exists(), "read-only commands leave it");
-    let out = s.toolbox().args(["compress", "web"]).output().unwrap();
+    // (A mutating run that needs nothing of the archive: `compress` would refuse this tar, which
+    // holds no image.)
+    let out = s.toolbox().args(["clean"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!leftover.exists());
     assert!(
@@ -632,7 +634,7 @@ fn bad_input_never_panics() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("not a file"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("not a regular file"), "{}", stdout(&out));
 }
 
 #[test]
