@@ -1,7 +1,6 @@
 //! `toolbox build` against `docker build`: the same contexts, built by both, must put the same
 //! files into the image (`.dockerignore` applied exactly as the docker CLI applies it).
 
-#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -87,8 +86,12 @@ fn context(dir: &Path, ignore: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn dockerignore_sends_what_docker_build_sends() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     for (n, set) in SETS.iter().enumerate() {
         let dir = s.path().join(format!("ctx{n}"));
@@ -150,8 +153,12 @@ fn dockerignore_sends_what_docker_build_sends() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_bad_pattern_names_the_file_and_line() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let dir = s.path().join("ctx");
     context(&dir, "ok\nsrc/[unclosed\n");
@@ -171,8 +178,12 @@ fn a_bad_pattern_names_the_file_and_line() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn target_labels_network_pull_and_platform() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let dir = s.path().join("ctx");
     fs::create_dir_all(&dir).unwrap();
@@ -273,8 +284,12 @@ fn target_labels_network_pull_and_platform() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn what_cannot_be_sent_is_an_error_before_anything_is_sent() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let ctx = common::scratch_context(s.path(), "x", "");
     fs::write(s.path().join("Dockerfile.outside"), "FROM scratch\n").unwrap();

@@ -3,7 +3,6 @@
 //! key) as `credsStore` and in `credHelpers`; `toolbox login`/`logout` round trips, read back by
 //! the docker CLI (and what `docker login` keeps, read by toolbox); the password never shown.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -144,9 +143,13 @@ fn archive(s: &Scratch, host: &str) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn logins_and_credential_helpers_as_the_docker_cli_keeps_them() {
-    let host = engine!();
-    let registry = registry!(Some((USER, PASSWORD)));
+    let host = common::engine();
+    let registry = common::TestRegistry::start(Some((USER, PASSWORD)));
     let r = registry.host.clone();
     let s = Scratch::new();
     // The scratch's home holds the docker CLI's config (DOCKER_CONFIG points there).

@@ -4,7 +4,6 @@
 //! resumed with a `Range` request; with `--retries 0` they fail, leaving nothing
 //! half-written; a 404 is not retried.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -56,9 +55,13 @@ fn retries(out: &std::process::Output) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn pulls_and_pushes_survive_a_flaky_network() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
     // An image with a 3 MB layer of incompressible bytes, pushed without faults.
     let image = unique_image("flaky");

@@ -2,7 +2,6 @@
 //! `docker-registry`, plain and with htpasswd), with the engine, skopeo and `docker load` as
 //! independent readers.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -97,9 +96,13 @@ fn saved_image(s: &Scratch, host: &str, compress: bool) -> (String, String, Stri
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let r = &registry.host;
     let s = Scratch::new();
     let (image, id, archive) = saved_image(&s, &host, true);
@@ -248,9 +251,13 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn an_image_pushed_by_docker_is_pulled_into_a_loadable_archive() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
     let image = unique_image("dpush");
     let ctx = scratch_context(
@@ -304,9 +311,13 @@ fn an_image_pushed_by_docker_is_pulled_into_a_loadable_archive() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_blob_that_does_not_match_its_digest_is_refused() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
     let (_image, _id, archive) = saved_image(&s, &host, false);
     let target = format!("{}/bad/app:1.0", registry.host);
@@ -341,9 +352,13 @@ fn a_blob_that_does_not_match_its_digest_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn credentials_and_clear_errors() {
-    let host = engine!();
-    let registry = registry!(Some(("ann", "s3cret-pw")));
+    let host = common::engine();
+    let registry = common::TestRegistry::start(Some(("ann", "s3cret-pw")));
     let r = &registry.host;
     let s = Scratch::new();
     let (_image, id, archive) = saved_image(&s, &host, false);
@@ -418,7 +433,7 @@ fn credentials_and_clear_errors() {
 
     // A copy from this registry to another (credentials from the config file for the source
     // only) streams the blobs through and keeps the digest.
-    let plain = registry!(None);
+    let plain = common::TestRegistry::start(None);
     let copied = format!("{}/copied/app:1.0", plain.host);
     let out = ok(s
         .toolbox()
@@ -470,11 +485,13 @@ fn credentials_and_clear_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn tls_with_a_ca_file() {
-    let host = engine!();
-    let Some(registry) = common::TestRegistry::start_with(None, true) else {
-        return;
-    };
+    let host = common::engine();
+    let registry = common::TestRegistry::start_with(None, true);
     let s = Scratch::new();
     let (_image, id, archive) = saved_image(&s, &host, false);
     let target = format!("{}/secure/app:1.0", registry.host);
@@ -509,9 +526,13 @@ fn tls_with_a_ca_file() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn manifest_lists_choose_a_platform() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
     let (_image, id, archive) = saved_image(&s, &host, false);
     let r = &registry.host;

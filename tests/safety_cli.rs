@@ -1,6 +1,5 @@
 //! Nothing lost: locking, leftovers, verify, process kills, a full disk, concurrent runs.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -149,8 +148,12 @@ fn big_image(s: &Scratch, host: &str, mb: usize) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn killed_runs_never_leave_a_partial_archive() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let (image, id) = big_image(&s, &host, 110);
     docker_ok(
@@ -353,8 +356,12 @@ fn a_full_disk_is_a_clear_error_and_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_full_disk_during_a_save_leaves_nothing() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let (image, _) = big_image(&s, &host, 30);
     let small = s.path().join("small");
@@ -387,8 +394,12 @@ fn a_full_disk_during_a_save_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn concurrent_updates_end_with_one_correct_archive() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let (image, id) = big_image(&s, &host, 20);
     let spawn = |args: &[&str]| {
@@ -464,8 +475,12 @@ fn concurrent_updates_end_with_one_correct_archive() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn verify_finds_flipped_bytes_truncation_and_renames() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("verify");
     let ctx = scratch_context(s.path(), "verify me", "");
@@ -636,12 +651,14 @@ fn bad_input_never_panics() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn an_engine_that_dies_mid_save_leaves_nothing() {
-    let _shared = engine!(); // the packages and the permission to run dockerd
+    let _shared = common::engine(); // the packages and the permission to run dockerd
     let s = Scratch::new();
-    let Some(disposable) = common::DisposableEngine::start(&s, &[]) else {
-        return;
-    };
+    let disposable = common::DisposableEngine::start(&s, &[]);
     let host = disposable.host();
     let (image, _) = big_image(&s, &host, 150);
     let child = s

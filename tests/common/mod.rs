@@ -179,38 +179,34 @@ pub fn stderr(output: &std::process::Output) -> String {
 
 /// The address of a Docker engine that answers, starting the project's private one
 /// (`scripts/engine start`) when none does. Without an engine the calling test fails with a
-/// message saying how to start one: an engine test never passes by not running.
-pub fn engine() -> Option<String> {
-    hygiene::watch();
-    if hygiene::skipping("a Docker engine") {
-        return None;
-    }
+/// message saying how to start one: an engine test never passes by not running. (With
+/// `TOOLBOX_SKIP_SERVICE_TESTS=1` the tests that call this are built as ignored: see
+/// [`hygiene::needs_service`].)
+pub fn engine() -> String {
+    hygiene::needs_service("a Docker engine");
     let found = ENGINE.get_or_init(|| start_engine(None));
     match found {
         Ok(host) => {
             hygiene::engine_images_before(host);
-            Some(host.clone())
+            host.clone()
         }
         Err(reason) => panic!(
             "no Docker engine can be reached ({reason}). Start one with `scripts/engine start` \
              (as root; `just test` does it), or set DOCKER_HOST to a running engine (or set \
-             {} to skip the tests that need one, loudly)",
+             {}=1 to build the tests that need one as ignored)",
             hygiene::SKIP_VAR
         ),
     }
 }
 
 /// The private engine of `flavour` (`20.10`, `26-classic`, `26-containerd`: see
-/// `scripts/engine`), started when none answers; `None` when tests that need engines are
-/// skipped. Without it the calling test fails, saying why.
-pub fn engine_flavour(flavour: &str) -> Option<String> {
+/// `scripts/engine`), started when none answers. Without it the calling test fails, saying
+/// why.
+pub fn engine_flavour(flavour: &str) -> String {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static STARTED: Mutex<Option<HashMap<String, Result<String, String>>>> = Mutex::new(None);
-    hygiene::watch();
-    if hygiene::skipping(&format!("the {flavour} Docker engine")) {
-        return None;
-    }
+    hygiene::needs_service(&format!("the {flavour} Docker engine"));
     let mut started = STARTED.lock().unwrap();
     let found = started
         .get_or_insert_with(HashMap::new)
@@ -220,7 +216,7 @@ pub fn engine_flavour(flavour: &str) -> Option<String> {
     match found {
         Ok(host) => {
             hygiene::engine_images_before(&host);
-            Some(host)
+            host
         }
         Err(reason) => panic!(
             "the {flavour} engine cannot be started ({reason}). Start it with `scripts/engine \
@@ -250,17 +246,6 @@ fn start_engine(flavour: Option<&str>) -> Result<String, String> {
 
 /// The engine the tests use, once found.
 static ENGINE: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
-
-/// The engine's address (the test fails when there is none).
-#[allow(unused_macros)]
-macro_rules! engine {
-    () => {
-        match common::engine() {
-            Some(host) => host,
-            None => return,
-        }
-    };
-}
 
 /// Runs `toolbox` in the scratch directory against the engine at `host`. A `build` that
 /// names no network gets `--network none`: the private engines run with `--bridge=none`, where
@@ -396,8 +381,10 @@ pub struct DisposableEngine {
 
 impl DisposableEngine {
     /// Starts Debian 12's dockerd in a folder of its own under /tmp, with `extra` arguments
-    /// (another listener, TLS); `None` when dockerd cannot be run outside CI.
-    pub fn start(s: &Scratch, extra: &[&str]) -> Option<DisposableEngine> {
+    /// (another listener, TLS). When dockerd cannot be started the calling test fails, saying
+    /// how to install it: a test of a disposable engine never passes by not running.
+    pub fn start(s: &Scratch, extra: &[&str]) -> DisposableEngine {
+        hygiene::needs_service("a disposable Docker engine (dockerd)");
         let dir = tempfile::Builder::new()
             .prefix("tbe")
             .tempdir_in("/tmp")
@@ -418,11 +405,12 @@ impl DisposableEngine {
             .stderr(std::process::Stdio::null())
             .spawn();
         if let Err(e) = spawned {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot start dockerd: {e}"
+            panic!(
+                "cannot start dockerd ({e}): install it with `scripts/engine start` (as root; \
+                 Debian's docker.io; `just test` does it), or set {}=1 to build the tests that \
+                 need one as ignored",
+                hygiene::SKIP_VAR
             );
-            return None;
         }
         hygiene::scratch_root(dir.path());
         let engine = DisposableEngine { dir };
@@ -435,7 +423,7 @@ impl DisposableEngine {
                 .status
                 .success()
             {
-                return Some(engine);
+                return engine;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
@@ -582,23 +570,24 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts one; a missing `docker-registry` fails the test with how to install it (a
     /// registry test never passes by not running).
-    pub fn start(user: Option<(&str, &str)>) -> Option<TestRegistry> {
+    pub fn start(user: Option<(&str, &str)>) -> TestRegistry {
         Self::start_with(user, false)
     }
 
     /// With `tls`, the registry serves HTTPS with a certificate for 127.0.0.1 signed by a test
     /// CA, written to `ca.pem` in [`TestRegistry::dir`].
-    pub fn start_with(user: Option<(&str, &str)>, tls: bool) -> Option<TestRegistry> {
-        hygiene::watch();
-        if hygiene::skipping("a registry (docker-registry)") {
-            return None;
-        }
+    pub fn start_with(user: Option<(&str, &str)>, tls: bool) -> TestRegistry {
+        hygiene::needs_service("a registry (docker-registry)");
         let binary = ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"]
             .into_iter()
             .find(|p| Path::new(p).exists());
         let Some(binary) = binary else {
             let how = "install it with `scripts/engine start` (Debian's docker-registry)";
-            panic!("docker-registry is not installed: {how}");
+            panic!(
+                "docker-registry is not installed: {how}, or set {}=1 to build the tests that \
+                 need one as ignored",
+                hygiene::SKIP_VAR
+            );
         };
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("storage");
@@ -703,7 +692,7 @@ impl TestRegistry {
         };
         for _ in 0..100 {
             if std::net::TcpStream::connect(&registry.host).is_ok() {
-                return Some(registry);
+                return registry;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -733,17 +722,6 @@ impl Drop for TestRegistry {
     }
 }
 
-/// A registry for a test (the test fails when none can start).
-#[allow(unused_macros)]
-macro_rules! registry {
-    ($user:expr) => {
-        match common::TestRegistry::start($user) {
-            Some(r) => r,
-            None => return,
-        }
-    };
-}
-
 /// What the tests leave behind: nothing. Checked (and, for the engine's images, cleaned) when
 /// the test program exits, after every test has run:
 /// - no filesystem is still mounted below a test's scratch folders or homes;
@@ -753,24 +731,26 @@ macro_rules! registry {
 /// - nothing in the user's home changed (`~/.docker`, `~/.cache/toolbox`, `~/.config/toolbox`).
 ///
 /// A failed check prints what is left on stderr and makes the test program exit 1.
-/// With `TOOLBOX_SKIP_SERVICE_TESTS=1`, the tests that need an engine or a registry return at
-/// once instead of failing, and the count of those skipped is printed on stderr, outside the
-/// test runner's capture, at the end.
+///
+/// `TOOLBOX_SKIP_SERVICE_TESTS=1` when the tests are built (`build.rs` turns it into
+/// `cfg(toolbox_skip_service_tests)`) marks every test that needs an engine or a registry as
+/// ignored (`#[cfg_attr(toolbox_skip_service_tests, ignore = "…")]` on each), so that cargo's
+/// summary counts them as ignored. No such test ever returns early: without its service it
+/// fails, saying how to start one.
 pub mod hygiene {
     use std::collections::BTreeSet;
     use std::io::Write;
     use std::path::{Path, PathBuf};
     use std::process::Command;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Mutex, Once, OnceLock};
     use std::time::SystemTime;
 
-    /// The opt-out: set to 1 to skip (loudly) the tests that need an engine or a registry.
+    /// The opt-out: set to 1 (when the tests are built) to build the tests that need an engine
+    /// or a registry as ignored.
     pub const SKIP_VAR: &str = "TOOLBOX_SKIP_SERVICE_TESTS";
 
     static ROOTS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
     static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
     static HOME: OnceLock<Vec<(PathBuf, Option<SystemTime>)>> = OnceLock::new();
     /// Each engine, and the IDs of the images it had before the first test used it.
     static BEFORE: Mutex<Vec<(String, BTreeSet<String>)>> = Mutex::new(Vec::new());
@@ -787,17 +767,30 @@ pub mod hygiene {
         });
     }
 
-    /// Whether the opt-out is set; if so, counts one more skipped test.
-    pub fn skipping(what: &str) -> bool {
-        let on = std::env::var(SKIP_VAR).is_ok_and(|v| v == "1");
-        if on {
-            SKIPPED.fetch_add(1, Ordering::SeqCst);
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: a test that needs {what} did not run ({SKIP_VAR}=1)"
+    /// Called by whatever gives a test an engine or a registry, before it starts one: the
+    /// test is running, so it must not have been meant to be ignored. Fails the test when
+    /// - the tests were built with the opt-out, but this one runs although it was not asked for
+    ///   with `--ignored` or `--include-ignored`: it lacks its
+    ///   `#[cfg_attr(toolbox_skip_service_tests, ignore = "…")]`;
+    /// - the opt-out is set now, but the test program was built without it (run directly
+    ///   rather than through `cargo test`, which builds it again): it would not be honoured.
+    pub fn needs_service(what: &str) {
+        watch();
+        if cfg!(toolbox_skip_service_tests) {
+            let asked = std::env::args().any(|a| a == "--ignored" || a == "--include-ignored");
+            assert!(
+                asked,
+                "this test needs {what} but is not ignored under {SKIP_VAR}=1: give it \
+                 #[cfg_attr(toolbox_skip_service_tests, ignore = \"{SKIP_VAR}=1: needs an \
+                 engine/registry\")]"
+            );
+        } else if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") {
+            panic!(
+                "{SKIP_VAR}=1, but this test program was built without it, so the tests that \
+                 need {what} are not ignored: run the tests through `cargo test`, which builds \
+                 them again with it"
             );
         }
-        on
     }
 
     pub fn scratch_root(path: &Path) {
@@ -931,14 +924,6 @@ pub mod hygiene {
 
     fn check() {
         let mut err = std::io::stderr();
-        let skipped = SKIPPED.load(Ordering::SeqCst);
-        if skipped > 0 {
-            let _ = writeln!(
-                err,
-                "\n*** {skipped} test(s) that need an engine or a registry were SKIPPED ({SKIP_VAR}=1): \
-                 they did not run and prove nothing ***\n"
-            );
-        }
         let mut problems = Vec::new();
         let mounts = mounts_left();
         if !mounts.is_empty() {
