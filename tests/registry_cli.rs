@@ -534,24 +534,34 @@ fn manifest_lists_choose_a_platform() {
     let host = common::engine();
     let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
-    let (_image, id, archive) = saved_image(&s, &host, false);
     let r = &registry.host;
-    let single = format!("{r}/multi/app:single");
-    let out = ok(s
-        .toolbox()
-        .args(["push", &archive, &single])
-        .output()
-        .unwrap());
-    let digest = stdout(&out).trim().to_string();
-    let size = raw_manifest(&s, &single).len();
-    // An index naming that manifest for two platforms.
+    // Two images of different content, one per platform of the index.
+    let mut pushed = Vec::new();
+    for platform in ["arm64", "amd64"] {
+        let (_image, id, archive) = saved_image(&s, &host, false);
+        let reference = format!("{r}/multi/app:{platform}");
+        let out = ok(s
+            .toolbox()
+            .args(["push", &archive, &reference])
+            .output()
+            .unwrap());
+        let digest = stdout(&out).trim().to_string();
+        let size = raw_manifest(&s, &reference).len();
+        pushed.push((id, digest, size));
+    }
+    let [
+        (arm_id, arm_digest, arm_size),
+        (amd_id, amd_digest, amd_size),
+    ] = <[_; 2]>::try_from(pushed).unwrap();
+    assert_ne!(arm_id, amd_id, "two images");
+    assert_ne!(arm_digest, amd_digest);
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [
-            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": digest, "size": size,
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": arm_digest, "size": arm_size,
              "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": digest, "size": size,
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": amd_digest, "size": amd_size,
              "platform": {"os": "linux", "architecture": "amd64"}},
         ],
     });
@@ -574,22 +584,42 @@ fn manifest_lists_choose_a_platform() {
     assert!(put.status.success(), "{}", stderr(&put));
     let list = format!("{r}/multi/app:2.0");
 
-    let out = ok(s
-        .toolbox()
-        .args([
-            "pull",
-            &list,
-            "--platform",
-            "linux/arm64",
-            "--image",
-            "arm",
-            "--json",
-        ])
-        .output()
-        .unwrap());
-    let pulled = json(&out);
-    assert_eq!(pulled["id"], &id[7..19]);
-    assert_eq!(pulled["digest"], digest.as_str());
+    // Each platform gets its own image, whichever comes first in the index.
+    let pull = |platform: Option<&str>, image: &str| {
+        let mut args = vec!["pull", &list, "--image", image, "--json"];
+        if let Some(platform) = platform {
+            args.extend(["--platform", platform]);
+        }
+        json(&ok(s.toolbox().args(&args).output().unwrap()))
+    };
+    for (platform, image, id, digest) in [
+        ("linux/arm64", "arm", &arm_id, &arm_digest),
+        ("linux/arm64/v8", "armv8", &arm_id, &arm_digest),
+        ("linux/amd64", "amd", &amd_id, &amd_digest),
+    ] {
+        let pulled = pull(Some(platform), image);
+        assert_eq!(pulled["id"], &id[7..19], "{platform}: {pulled}");
+        assert_eq!(pulled["digest"], digest.as_str(), "{platform}: {pulled}");
+        // The archive holds that image: its config is the one pushed for the platform.
+        let path = pulled["path"].as_str().unwrap();
+        let inspected = json(&ok(s
+            .toolbox()
+            .args(["inspect", path, "--json"])
+            .output()
+            .unwrap()));
+        assert_eq!(inspected["ConfigDigest"], id.as_str(), "{platform}");
+    }
+    // Without --platform, the host's.
+    let host_platform = match std::env::consts::ARCH {
+        "x86_64" => Some((&amd_id, &amd_digest)),
+        "aarch64" => Some((&arm_id, &arm_digest)),
+        _ => None,
+    };
+    if let Some((id, digest)) = host_platform {
+        let pulled = pull(None, "native");
+        assert_eq!(pulled["id"], &id[7..19], "{pulled}");
+        assert_eq!(pulled["digest"], digest.as_str(), "{pulled}");
+    }
     let out = s
         .toolbox()
         .args(["pull", &list, "--platform", "windows/amd64"])
