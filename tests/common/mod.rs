@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
 
+pub mod images;
+
 pub const ID: &str = "0123456789ab";
 
 /// A scratch working directory with an `artifacts/` folder, and a home of its own for every
