@@ -161,6 +161,46 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// Waits until `ready` says so, looking every 10 ms; fails the test, naming `what`, when it
+/// has not after `limit`. The limits are generous: they catch a hang, never measure speed.
+pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still not after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `cmd` to its end, with its stdout and stderr captured; fails the test (after killing
+/// it) when it has not ended after `limit`: it hangs.
+pub fn output_within(
+    mut cmd: std::process::Command,
+    limit: Duration,
+    what: &str,
+) -> std::process::Output {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: kill(2) of the child this function started, which has not been reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{what}: still running after {limit:?}, it hangs");
+        }
+    }
+}
+
 /// Parses stdout as JSON.
 pub fn json(output: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -416,7 +456,7 @@ impl DisposableEngine {
         }
         hygiene::scratch_root(dir.path());
         let engine = DisposableEngine { dir };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while std::time::Instant::now() < deadline {
             if docker(s, &engine.host())
                 .args(["version"])
@@ -440,6 +480,16 @@ impl DisposableEngine {
         format!("unix://{}/d.sock", self.dir.path().display())
     }
 
+    /// Whether a process of the engine (dockerd, its containerd) is still there.
+    pub fn running(&self) -> bool {
+        std::process::Command::new("pgrep")
+            .arg("-f")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// SIGKILL for the engine and everything it started (its containerd).
     pub fn kill(&self) {
         let _ = std::process::Command::new("pkill")
@@ -452,7 +502,11 @@ impl DisposableEngine {
 impl Drop for DisposableEngine {
     fn drop(&mut self) {
         self.kill();
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Until its processes are gone (and have let go of their mounts).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // What dockerd mounted below its folder (its data root's bind mount, overlays), the
         // deepest first: the folder itself is no mount point, so `umount -R` on it does nothing.
         let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
@@ -692,13 +746,24 @@ impl TestRegistry {
             _dir: dir,
             child,
         };
-        for _ in 0..100 {
+        let mut registry = registry;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
             if std::net::TcpStream::connect(&registry.host).is_ok() {
                 return registry;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if let Ok(Some(status)) = registry.child.try_wait() {
+                panic!(
+                    "docker-registry ended ({status}): {}",
+                    fs::read_to_string(registry.dir().join("registry.log")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("docker-registry did not start on {}", registry.host);
+        panic!(
+            "docker-registry did not listen on {} within 60 s",
+            registry.host
+        );
     }
 
     /// The registry's own folder (config, certificates, log).
@@ -989,13 +1054,30 @@ pub struct Rule {
     pub times: usize,
 }
 
+/// A fault that took effect, as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct Fired {
+    /// The request line (`GET /v2/…/blobs/sha256:… HTTP/1.1`).
+    pub line: String,
+    pub fault: Fault,
+    /// For a cut: the bytes of the request's body forwarded, or of the answer relayed, before it.
+    pub bytes: usize,
+    /// For a cut: whether it cut something off (there was more to forward than the limit); for
+    /// an answer: always.
+    pub cut: bool,
+}
+
 /// A TCP proxy in front of a registry that injects faults: each connection carries one request
 /// (the proxy asks for `Connection: close`), which a matching rule answers itself or cuts.
-/// `heads` records every request's head.
+/// `heads` records every request's head, and [`FaultyProxy::fired`] every fault that took
+/// effect.
 pub struct FaultyProxy {
     pub host: String,
     pub heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     rules: std::sync::Arc<std::sync::Mutex<Vec<Rule>>>,
+    fired: std::sync::Arc<std::sync::Mutex<Vec<Fired>>>,
+    /// Connections being handled.
+    busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultyProxy {
@@ -1005,17 +1087,46 @@ impl FaultyProxy {
         let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
         let heads = Arc::new(Mutex::new(Vec::new()));
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::new(Mutex::new(Vec::new()));
+        let fired: Arc<Mutex<Vec<Fired>>> = Arc::new(Mutex::new(Vec::new()));
+        let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let upstream = upstream.to_string();
-        let (h, r) = (heads.clone(), rules.clone());
+        let (h, r, f, b) = (heads.clone(), rules.clone(), fired.clone(), busy.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (upstream, h, r) = (upstream.clone(), h.clone(), r.clone());
+                let (upstream, h, r, f, b) =
+                    (upstream.clone(), h.clone(), r.clone(), f.clone(), b.clone());
+                b.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    let _ = proxy_one(client, &upstream, &h, &r);
+                    let _ = proxy_one(client, &upstream, &h, &r, &f);
+                    b.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
             }
         });
-        FaultyProxy { host, heads, rules }
+        FaultyProxy {
+            host,
+            heads,
+            rules,
+            fired,
+            busy,
+        }
+    }
+
+    /// The faults that took effect so far, in order, once the connections in flight are done
+    /// (the client having exited, they end; waits at most 30 s).
+    pub fn fired(&self) -> Vec<Fired> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.busy.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.fired.lock().unwrap().clone()
+    }
+
+    /// The rules with uses left (faults that never took effect).
+    pub fn unused(&self) -> Vec<Rule> {
+        let rules = self.rules.lock().unwrap();
+        rules.iter().filter(|r| r.times > 0).cloned().collect()
     }
 
     /// Adds a rule (rules are tried in the order added).
@@ -1044,6 +1155,7 @@ fn proxy_one(
     upstream: &str,
     heads: &std::sync::Mutex<Vec<String>>,
     rules: &std::sync::Mutex<Vec<Rule>>,
+    fired: &std::sync::Mutex<Vec<Fired>>,
 ) -> std::io::Result<()> {
     use std::io::{Read, Write};
     // The request's head (and whatever of its body came with it).
@@ -1065,17 +1177,17 @@ fn proxy_one(
     let line = head.lines().next().unwrap_or_default().to_string();
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let length: Option<usize> = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(str::to_string)
+        })
+        .and_then(|v| v.trim().parse().ok());
     let fault = {
         let mut rules = rules.lock().unwrap();
         // A request cut after N bytes of its body must have more than N.
-        let length: Option<usize> = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(str::to_string)
-            })
-            .and_then(|v| v.trim().parse().ok());
         let long_enough = |f: &Fault| match f {
             Fault::CutRequestAfter(n) => length.is_none_or(|len| len > *n),
             _ => true,
@@ -1090,11 +1202,22 @@ fn proxy_one(
                 r.fault.clone()
             })
     };
+    let record = |bytes: usize, cut: bool| {
+        if let Some(fault) = &fault {
+            fired.lock().unwrap().push(Fired {
+                line: line.clone(),
+                fault: fault.clone(),
+                bytes,
+                cut,
+            });
+        }
+    };
     if let Some(Fault::Answer {
         status,
         retry_after,
     }) = fault
     {
+        record(0, true);
         let after = retry_after
             .map(|s| format!("Retry-After: {s}\r\n"))
             .unwrap_or_default();
@@ -1124,6 +1247,7 @@ fn proxy_one(
         _ => None,
     };
     let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
+    // The body forwarded, and whether it was cut with more to come.
     let upload = std::thread::spawn(move || {
         let mut sent = 0usize;
         let mut pending = rest;
@@ -1131,24 +1255,28 @@ fn proxy_one(
             if !pending.is_empty() {
                 let take = body_limit.map_or(pending.len(), |l| pending.len().min(l - sent));
                 if to_server.write_all(&pending[..take]).is_err() {
-                    break;
+                    return (sent, false);
                 }
                 sent += take;
                 if body_limit.is_some_and(|l| sent >= l) {
                     // Cut midway: both sides see the connection drop.
                     let _ = to_server.shutdown(std::net::Shutdown::Both);
                     let _ = from_client.shutdown(std::net::Shutdown::Both);
-                    break;
+                    return (
+                        sent,
+                        take < pending.len() || length.is_none_or(|len| len > sent),
+                    );
                 }
             }
             let mut chunk = [0u8; 16384];
             match from_client.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => return (sent, false),
                 Ok(n) => pending = chunk[..n].to_vec(),
             }
         }
     });
     let mut relayed = 0usize;
+    let mut answer_cut = false;
     let mut chunk = [0u8; 16384];
     loop {
         let n = match server.read(&mut chunk) {
@@ -1161,11 +1289,18 @@ fn proxy_one(
         }
         relayed += take;
         if answer_limit.is_some_and(|l| relayed >= l) {
+            // Cut: was there more to relay?
+            answer_cut = take < n || server.read(&mut chunk).is_ok_and(|more| more > 0);
             break;
         }
     }
     let _ = client.shutdown(std::net::Shutdown::Both);
     let _ = server.shutdown(std::net::Shutdown::Both);
-    let _ = upload.join();
+    let (sent, request_cut) = upload.join().unwrap_or((0, false));
+    match fault {
+        Some(Fault::CutAnswerAfter(_)) => record(relayed, answer_cut),
+        Some(Fault::CutRequestAfter(_)) => record(sent, request_cut),
+        _ => {}
+    }
     Ok(())
 }
