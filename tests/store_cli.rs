@@ -1487,11 +1487,11 @@ fn ctrl_c_clears_the_bar_says_so_in_one_line_and_the_next_run_cleans_up() {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with(".toolbox-tmp."))
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !writing() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(writing(), "no temporary file appeared");
+    common::wait_until(
+        "a temporary file appears",
+        std::time::Duration::from_secs(300),
+        writing,
+    );
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&[3]).unwrap();
     stdin.flush().unwrap();
