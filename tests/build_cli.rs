@@ -177,6 +177,18 @@ fn a_bad_pattern_names_the_file_and_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+/// The interfaces of a `/proc/net/dev`, sorted.
+fn interfaces(net_dev: &str) -> Vec<String> {
+    let mut names: Vec<String> = net_dev
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim().to_string())
+        .filter(|name| !name.contains('|') && !name.is_empty())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 #[cfg_attr(
     toolbox_skip_service_tests,
@@ -188,18 +200,19 @@ fn target_labels_network_pull_and_platform() {
     let dir = s.path().join("ctx");
     fs::create_dir_all(&dir).unwrap();
     fs::copy("/bin/busybox", dir.join("sh")).expect("busybox-static is installed (/bin/busybox)");
+    // Each stage notes its name and the network interfaces its RUN step sees.
     fs::write(
         dir.join("Dockerfile"),
         "FROM scratch AS base\nCOPY sh /bin/sh\n\
-         FROM base AS tools\nRUN [\"/bin/sh\", \"-c\", \"echo tools > /stage\"]\n\
-         FROM base AS runtime\nRUN [\"/bin/sh\", \"-c\", \"echo runtime > /stage\"]\n",
+         FROM base AS tools\nRUN [\"/bin/sh\", \"-c\", \"echo tools > /stage && cat /proc/net/dev > /net\"]\n\
+         FROM base AS runtime\nRUN [\"/bin/sh\", \"-c\", \"echo runtime > /stage && cat /proc/net/dev > /net\"]\n",
     )
     .unwrap();
     let image = unique_image("flags");
     fs::write(
         s.path().join("c.yaml"),
         format!(
-            "images:\n  {image}:\n    context: ctx\n    target: runtime\n    network: none\n    \
+            "images:\n  {image}:\n    context: ctx\n    target: runtime\n    network: host\n    \
              labels:\n      team: dev\n      tier: web\n"
         ),
     )
@@ -208,13 +221,24 @@ fn target_labels_network_pull_and_platform() {
         docker_ok(&s, &host, &["image", "inspect", "-f", format, reference])
     };
     let stage = |reference: &str| common::run_in(&s, &host, reference, "cat /stage");
-    // From the config file: the runtime stage, its labels, RUN steps without a network.
-    ok(toolbox(
-        &s,
-        &host,
-        &["build", &image, "--version", "1", "--config", "c.yaml"],
-    ));
+    // The interfaces a RUN step saw.
+    let network = |reference: &str| interfaces(&common::run_in(&s, &host, reference, "cat /net"));
+    let ours = interfaces(&fs::read_to_string("/proc/net/dev").unwrap());
+    assert!(
+        ours.iter().any(|i| i != "lo"),
+        "this machine has no network interface but lo: the host's network and none look alike"
+    );
+    // From the config file: the runtime stage, its labels, RUN steps on the host's network
+    // (run without the harness, which adds `--network none` to a build that names none).
+    ok(common::building(|| {
+        s.toolbox()
+            .env("DOCKER_HOST", &host)
+            .args(["build", &image, "--version", "1", "--config", "c.yaml"])
+            .output()
+            .unwrap()
+    }));
     assert_eq!(stage(&format!("{image}:1")), "runtime");
+    assert_eq!(network(&format!("{image}:1")), ours, "the host's network");
     assert_eq!(
         inspect(&format!("{image}:1"), "{{index .Config.Labels \"team\"}}"),
         "dev"
@@ -250,6 +274,7 @@ fn target_labels_network_pull_and_platform() {
         ],
     ));
     assert_eq!(stage(&format!("{image}:2")), "tools");
+    assert_eq!(network(&format!("{image}:2")), ["lo"], "no network");
     let labels = inspect(&format!("{image}:2"), "{{json .Config.Labels}}");
     let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
     assert_eq!(labels["team"], "ops");

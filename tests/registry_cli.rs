@@ -496,13 +496,63 @@ fn tls_with_a_ca_file() {
     let (_image, id, archive) = saved_image(&s, &host, false);
     let target = format!("{}/secure/app:1.0", registry.host);
     let ca = registry.dir().join("ca.pem");
-    // Without the CA the certificate is not trusted (and plain HTTP is not what it speaks).
+    // Plain HTTP (--insecure) is not what it speaks.
     let out = s
         .toolbox()
         .args(["push", &archive, &target, "--insecure"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&registry.host) && !stderr(&out).contains("certificate"),
+        "{}",
+        stderr(&out)
+    );
+    // HTTPS without the registry's CA: the certificate is met and not trusted. With a CA that
+    // did not sign it...
+    let other_ca = s.path().join("other-ca.pem");
+    let made = s
+        .command("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(s.path().join("other-ca.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .args(["-days", "2", "-subj", "/CN=another-ca"])
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let out = s
+        .toolbox()
+        .args([
+            "push",
+            &archive,
+            &target,
+            "--ca-cert",
+            other_ca.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    untrusted(&out, &registry.host);
+    // ...and with the system's roots only: a registry reached by a name that is not a loopback
+    // address (this machine's name, through a forwarder listening on every interface) is
+    // reached over HTTPS.
+    let forwarder = Forwarder::start(&registry.host);
+    let name = hostname();
+    let by_name = format!("{name}:{}", forwarder.port);
+    assert!(
+        std::net::ToSocketAddrs::to_socket_addrs(&by_name.as_str()).is_ok(),
+        "this machine's name `{name}` does not resolve"
+    );
+    let out = s
+        .toolbox()
+        .args(["push", &archive, &format!("{by_name}/secure/app:1.0")])
+        .output()
+        .unwrap();
+    untrusted(&out, &by_name);
+    assert!(
+        forwarder.connections() > 0,
+        "the push went through the forwarder"
+    );
     let out = ok(s
         .toolbox()
         .args(["push", &archive, &target, "--ca-cert", ca.to_str().unwrap()])
@@ -652,6 +702,75 @@ fn manifest_lists_choose_a_platform() {
         .args(["registry", "check", &format!("{r}/other/app:2.0")])
         .output()
         .unwrap());
+}
+
+/// Fails unless `out` is the failure of a registry command that met a certificate it does not
+/// trust at `host`: exit 1, an error naming the registry and the untrusted certificate, and no
+/// retry (the README retries refused, reset and timed-out connections, 429 and 5xx: a
+/// certificate nobody trusts stays so).
+fn untrusted(out: &std::process::Output, host: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    let err = stderr(out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("toolbox: error: ") && last.contains(host),
+        "{err}"
+    );
+    assert!(
+        last.contains("certificate") && last.contains("UnknownIssuer"),
+        "the untrusted certificate is named: {err}"
+    );
+    assert!(
+        !err.contains("retrying"),
+        "an untrusted certificate is not retried: {err}"
+    );
+    assert_eq!(stdout(out), "");
+}
+
+/// This machine's name.
+fn hostname() -> String {
+    let out = std::process::Command::new("hostname")
+        .output()
+        .expect("hostname is installed");
+    stdout(&out).trim().to_string()
+}
+
+/// A TCP forwarder to `upstream`, listening on every interface (bytes passed as they are:
+/// TLS goes through).
+struct Forwarder {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Forwarder {
+    fn start(upstream: &str) -> Forwarder {
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (upstream, counted) = (upstream.to_string(), connections.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Forwarder { port, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
