@@ -1,7 +1,6 @@
 //! `toolbox build` against `docker build`: the same contexts, built by both, must put the same
 //! files into the image (`.dockerignore` applied exactly as the docker CLI applies it).
 
-#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -87,8 +86,12 @@ fn context(dir: &Path, ignore: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn dockerignore_sends_what_docker_build_sends() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     for (n, set) in SETS.iter().enumerate() {
         let dir = s.path().join(format!("ctx{n}"));
@@ -150,8 +153,12 @@ fn dockerignore_sends_what_docker_build_sends() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_bad_pattern_names_the_file_and_line() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let dir = s.path().join("ctx");
     context(&dir, "ok\nsrc/[unclosed\n");
@@ -170,25 +177,42 @@ fn a_bad_pattern_names_the_file_and_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+/// The interfaces of a `/proc/net/dev`, sorted.
+fn interfaces(net_dev: &str) -> Vec<String> {
+    let mut names: Vec<String> = net_dev
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim().to_string())
+        .filter(|name| !name.contains('|') && !name.is_empty())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn target_labels_network_pull_and_platform() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let dir = s.path().join("ctx");
     fs::create_dir_all(&dir).unwrap();
     fs::copy("/bin/busybox", dir.join("sh")).expect("busybox-static is installed (/bin/busybox)");
+    // Each stage notes its name and the network interfaces its RUN step sees.
     fs::write(
         dir.join("Dockerfile"),
         "FROM scratch AS base\nCOPY sh /bin/sh\n\
-         FROM base AS tools\nRUN [\"/bin/sh\", \"-c\", \"echo tools > /stage\"]\n\
-         FROM base AS runtime\nRUN [\"/bin/sh\", \"-c\", \"echo runtime > /stage\"]\n",
+         FROM base AS tools\nRUN [\"/bin/sh\", \"-c\", \"echo tools > /stage && cat /proc/net/dev > /net\"]\n\
+         FROM base AS runtime\nRUN [\"/bin/sh\", \"-c\", \"echo runtime > /stage && cat /proc/net/dev > /net\"]\n",
     )
     .unwrap();
     let image = unique_image("flags");
     fs::write(
         s.path().join("c.yaml"),
         format!(
-            "images:\n  {image}:\n    context: ctx\n    target: runtime\n    network: none\n    \
+            "images:\n  {image}:\n    context: ctx\n    target: runtime\n    network: host\n    \
              labels:\n      team: dev\n      tier: web\n"
         ),
     )
@@ -197,13 +221,24 @@ fn target_labels_network_pull_and_platform() {
         docker_ok(&s, &host, &["image", "inspect", "-f", format, reference])
     };
     let stage = |reference: &str| common::run_in(&s, &host, reference, "cat /stage");
-    // From the config file: the runtime stage, its labels, RUN steps without a network.
-    ok(toolbox(
-        &s,
-        &host,
-        &["build", &image, "--version", "1", "--config", "c.yaml"],
-    ));
+    // The interfaces a RUN step saw.
+    let network = |reference: &str| interfaces(&common::run_in(&s, &host, reference, "cat /net"));
+    let ours = interfaces(&fs::read_to_string("/proc/net/dev").unwrap());
+    assert!(
+        ours.iter().any(|i| i != "lo"),
+        "this machine has no network interface but lo: the host's network and none look alike"
+    );
+    // From the config file: the runtime stage, its labels, RUN steps on the host's network
+    // (run without the harness, which adds `--network none` to a build that names none).
+    ok(common::building(|| {
+        s.toolbox()
+            .env("DOCKER_HOST", &host)
+            .args(["build", &image, "--version", "1", "--config", "c.yaml"])
+            .output()
+            .unwrap()
+    }));
     assert_eq!(stage(&format!("{image}:1")), "runtime");
+    assert_eq!(network(&format!("{image}:1")), ours, "the host's network");
     assert_eq!(
         inspect(&format!("{image}:1"), "{{index .Config.Labels \"team\"}}"),
         "dev"
@@ -239,6 +274,7 @@ fn target_labels_network_pull_and_platform() {
         ],
     ));
     assert_eq!(stage(&format!("{image}:2")), "tools");
+    assert_eq!(network(&format!("{image}:2")), ["lo"], "no network");
     let labels = inspect(&format!("{image}:2"), "{{json .Config.Labels}}");
     let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
     assert_eq!(labels["team"], "ops");
@@ -273,8 +309,12 @@ fn target_labels_network_pull_and_platform() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn what_cannot_be_sent_is_an_error_before_anything_is_sent() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let ctx = common::scratch_context(s.path(), "x", "");
     fs::write(s.path().join("Dockerfile.outside"), "FROM scratch\n").unwrap();

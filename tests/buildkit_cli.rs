@@ -3,7 +3,6 @@
 //! needs, labels, the ID the engine shows, output as `--progress=plain` prints it, failures
 //! that name the step, and the builder choice (`--builder`, `DOCKER_BUILDKIT`).
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -99,9 +98,7 @@ FROM base AS final\n\
 COPY --link content.txt /linked.txt\n";
 
 fn buildkit_on(flavour: &str) {
-    let Some(host) = common::engine_flavour(flavour) else {
-        return;
-    };
+    let host = common::engine_flavour(flavour);
     let s = Scratch::new();
     let image = unique_image("bk");
     context(&s, &DOCKERFILE_26.replace("CACHE", &image));
@@ -278,11 +275,19 @@ fn buildkit_on(flavour: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn buildkit_on_docker_26_with_the_containerd_store() {
     buildkit_on("26-containerd");
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn buildkit_on_docker_26_with_the_classic_store() {
     buildkit_on("26-classic");
 }
@@ -291,10 +296,12 @@ fn buildkit_on_docker_26_with_the_classic_store() {
 /// legacy builder by default, as its docker CLI; BuildKit with cache and secret mounts,
 /// `COPY --chmod` and `--target` when asked.
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn buildkit_on_docker_20_10_when_asked() {
-    let Some(host) = common::engine_flavour("20.10") else {
-        return;
-    };
+    let host = common::engine_flavour("20.10");
     let s = Scratch::new();
     let image = unique_image("bk20");
     let ctx = context(
@@ -370,10 +377,12 @@ fn buildkit_on_docker_20_10_when_asked() {
 /// On a terminal: one line per finished step above a spinner naming what runs, the context's
 /// upload as a bar; all cleared at the end, the ID the last line.
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_build_on_a_terminal_shows_a_live_view() {
-    let Some(host) = common::engine_flavour("26-containerd") else {
-        return;
-    };
+    let host = common::engine_flavour("26-containerd");
     let s = Scratch::new();
     let ctx = context(
         &s,

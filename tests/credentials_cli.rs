@@ -3,7 +3,6 @@
 //! key) as `credsStore` and in `credHelpers`; `toolbox login`/`logout` round trips, read back by
 //! the docker CLI (and what `docker login` keeps, read by toolbox); the password never shown.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -144,9 +143,13 @@ fn archive(s: &Scratch, host: &str) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn logins_and_credential_helpers_as_the_docker_cli_keeps_them() {
-    let host = engine!();
-    let registry = registry!(Some((USER, PASSWORD)));
+    let host = common::engine();
+    let registry = common::TestRegistry::start(Some((USER, PASSWORD)));
     let r = registry.host.clone();
     let s = Scratch::new();
     // The scratch's home holds the docker CLI's config (DOCKER_CONFIG points there).
@@ -294,16 +297,54 @@ fn logins_and_credential_helpers_as_the_docker_cli_keeps_them() {
 
     // On a terminal, with no flags: asked for, the password never echoed.
     write_config(&s, "{}");
-    let script = format!(
-        "(printf '{USER}\\n'; sleep 1; printf '{PASSWORD}\\n') | script -qefc '{} login {r}' /dev/null",
-        env!("CARGO_BIN_EXE_toolbox")
-    );
-    let out = s
-        .command("bash")
-        .args(["-c", &script])
+    // `script` gives toolbox a terminal; each answer is typed once its prompt shows.
+    let mut child = s
+        .command("script")
+        .args([
+            "-qefc",
+            &format!("{} login {r}", env!("CARGO_BIN_EXE_toolbox")),
+            "/dev/null",
+        ])
         .env("DOCKER_CONFIG", &config_dir)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("script (bsdutils) is installed");
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut screen_out = child.stdout.take().unwrap();
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut screen_out, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let mut keyboard = child.stdin.take().unwrap();
+    for (prompt, answer) in [("Username:", USER), ("Password:", PASSWORD)] {
+        common::wait_until(
+            &format!("the prompt {prompt}"),
+            std::time::Duration::from_secs(120),
+            || String::from_utf8_lossy(&shown.lock().unwrap()).contains(prompt),
+        );
+        writeln!(keyboard, "{answer}").unwrap();
+    }
+    common::wait_until(
+        "the login to end",
+        std::time::Duration::from_secs(120),
+        || reader.is_finished(),
+    );
+    drop(keyboard);
+    let out = std::process::Output {
+        status: child.wait().unwrap(),
+        stdout: shown.lock().unwrap().clone(),
+        stderr: Vec::new(),
+    };
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{screen}");
     assert!(

@@ -4,7 +4,6 @@
 //! verified, inspected, extracted, listed with its creation time and loaded into every engine;
 //! damage and a wrong name are refused; and images cross through a registry both ways.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -85,14 +84,15 @@ fn zip_comment(path: &Path) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn archives_move_between_every_engine() {
-    let mut engines = Vec::new();
-    for flavour in FLAVOURS {
-        match common::engine_flavour(flavour) {
-            Some(host) => engines.push((flavour, host)),
-            None => return,
-        }
-    }
+    let engines: Vec<(&str, String)> = FLAVOURS
+        .iter()
+        .map(|flavour| (*flavour, common::engine_flavour(flavour)))
+        .collect();
     let s = Scratch::new();
     let built: Vec<Built> = engines
         .iter()
@@ -255,7 +255,7 @@ fn archives_move_between_every_engine() {
 
     // Through a registry: what each engine pushes, toolbox pulls; what toolbox pushes of each
     // engine's archive, every engine pulls.
-    let registry = registry!(None);
+    let registry = common::TestRegistry::start(None);
     let r = &registry.host;
     for b in &built {
         let pushed = format!("{r}/by-docker/{}:1.0", b.image);

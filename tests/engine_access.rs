@@ -4,7 +4,6 @@
 //! engine over `ssh://`; the docker CLI's order of `--host`, `--context`, `DOCKER_HOST`,
 //! `DOCKER_CONTEXT` and the current context; errors that say where the address came from.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -134,8 +133,12 @@ fn small_context(s: &Scratch) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_tls_engine_through_the_environment_and_through_a_context() {
-    let _shared = engine!(); // the packages and the permission to run dockerd
+    let _shared = common::engine(); // the packages and the permission to run dockerd
     let s = Scratch::new();
     let certs = s.path().join("certs");
     certificates(&certs, "toolbox-test-ca");
@@ -146,7 +149,7 @@ fn a_tls_engine_through_the_environment_and_through_a_context() {
     let tlscacert = certs.join("ca.pem");
     let tlscert = certs.join("server-cert.pem");
     let tlskey = certs.join("server-key.pem");
-    let Some(engine) = DisposableEngine::start(
+    let engine = DisposableEngine::start(
         &s,
         &[
             "--host",
@@ -159,9 +162,7 @@ fn a_tls_engine_through_the_environment_and_through_a_context() {
             "--tlskey",
             tlskey.to_str().unwrap(),
         ],
-    ) else {
-        return;
-    };
+    );
     let ctx = small_context(&s);
     let image = unique_image("tls");
     let cert_path = certs.to_str().unwrap();
@@ -441,8 +442,12 @@ impl Drop for Sshd {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn an_engine_over_ssh() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let socket = host
         .strip_prefix("unix://")

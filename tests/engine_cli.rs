@@ -1,6 +1,5 @@
 //! End-to-end tests of build, update-image and load against a real Docker engine.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -51,8 +50,12 @@ fn unzip(path: &Path) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn build_update_clean_compress_and_load() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("e2e");
     let ctx = scratch_context(
@@ -277,8 +280,12 @@ fn build_update_clean_compress_and_load() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn build_from_the_config_file_with_a_repository() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("cfg");
     let ctx = scratch_context(
@@ -389,8 +396,12 @@ fn build_from_the_config_file_with_a_repository() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_failing_build_shows_the_step_and_leaves_no_container() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("fail");
     let marker = format!("exit 3 # {image}");
@@ -444,8 +455,12 @@ fn a_failing_build_shows_the_step_and_leaves_no_container() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn missing_image_unreachable_engine_and_foreign_twin_are_clear_errors() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("missing");
     let out = toolbox(&s, &host, &["update-image", &image, "--version", "1.0"]);
@@ -540,8 +555,12 @@ fn missing_image_unreachable_engine_and_foreign_twin_are_clear_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn update_image_into_zst_and_load_it_back() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("zst");
     let ctx = scratch_context(s.path(), "zstd", "");
@@ -617,8 +636,12 @@ fn update_image_into_zst_and_load_it_back() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn update_image_creates_a_missing_artifacts_directory_and_says_so() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("newdir");
     let ctx = scratch_context(s.path(), "new directory", "");
@@ -652,8 +675,12 @@ fn update_image_creates_a_missing_artifacts_directory_and_says_so() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn load_checks_every_layer_as_it_streams() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("flip");
     let ctx = scratch_context(s.path(), "flip one byte of me", "");
@@ -679,9 +706,13 @@ fn load_checks_every_layer_as_it_streams() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn update_image_force_saves_again_and_replaces() {
     use std::os::unix::fs::MetadataExt;
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("force");
     let ctx = scratch_context(s.path(), "forced", "");
@@ -719,8 +750,12 @@ fn update_image_force_saves_again_and_replaces() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_dirty_build_with_clean_keeps_the_release() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("release");
     let ctx = scratch_context(s.path(), "release", "");
@@ -773,8 +808,12 @@ fn a_dirty_build_with_clean_keeps_the_release() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_save_on_a_terminal_shows_a_bar_with_percentage_and_eta() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("bar");
     let ctx = scratch_context(s.path(), "bar", "");
@@ -811,8 +850,12 @@ fn a_save_on_a_terminal_shows_a_bar_with_percentage_and_eta() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn progress_plain_prints_lines_for_logs_and_none_prints_nothing() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("plain");
     let ctx = scratch_context(s.path(), "progress", "");

@@ -4,13 +4,12 @@
 //! resumed with a `Range` request; with `--retries 0` they fail, leaving nothing
 //! half-written; a 404 is not retried.
 
-#[macro_use]
 mod common;
 
 use std::fs;
 use std::process::Command;
 
-use common::{Fault, FaultyProxy, Scratch, ok, stderr, stdout, unique_image};
+use common::{Fault, FaultyProxy, Fired, Scratch, ok, stderr, stdout, unique_image};
 
 /// The digest of the largest layer of `reference` (`HOST/REPO:TAG`), read from the registry.
 fn largest_layer(host: &str, repo: &str, tag: &str) -> String {
@@ -48,6 +47,17 @@ fn artifacts(s: &Scratch) -> Vec<String> {
     names
 }
 
+/// The one fault of `fired` on a request whose line contains `method` and `path`, failing the
+/// test unless exactly one took effect there.
+fn one<'a>(fired: &'a [Fired], method: &str, path: &str) -> &'a Fired {
+    let found: Vec<&Fired> = fired
+        .iter()
+        .filter(|f| f.line.starts_with(&format!("{method} ")) && f.line.contains(path))
+        .collect();
+    assert_eq!(found.len(), 1, "{method} {path}: {fired:#?}");
+    found[0]
+}
+
 fn retries(out: &std::process::Output) -> usize {
     stderr(out)
         .lines()
@@ -56,9 +66,13 @@ fn retries(out: &std::process::Output) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn pulls_and_pushes_survive_a_flaky_network() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
     // An image with a 3 MB layer of incompressible bytes, pushed without faults.
     let image = unique_image("flaky");
@@ -125,6 +139,31 @@ fn pulls_and_pushes_survive_a_flaky_network() {
         ])
         .output()
         .unwrap();
+    // The three faults took effect: a 429 and a 503 answered, a download cut 1 MiB in with
+    // more of the blob to come.
+    let fired = proxy.fired();
+    assert!(
+        proxy.unused().is_empty(),
+        "faults that never took effect: {:?}",
+        proxy.unused()
+    );
+    assert_eq!(fired.len(), 3, "{fired:#?}");
+    let manifest = one(&fired, "GET", "/manifests/1.0");
+    assert!(
+        matches!(manifest.fault, Fault::Answer { status: 429, .. }),
+        "{manifest:?}"
+    );
+    let blob = format!("/blobs/{layer}");
+    let answered = fired
+        .iter()
+        .filter(|f| f.line.contains(&blob) && matches!(f.fault, Fault::Answer { status: 503, .. }))
+        .count();
+    assert_eq!(answered, 1, "{fired:#?}");
+    let cut = fired
+        .iter()
+        .find(|f| f.line.contains(&blob) && matches!(f.fault, Fault::CutAnswerAfter(_)))
+        .unwrap_or_else(|| panic!("no cut download: {fired:#?}"));
+    assert!(cut.cut && cut.bytes == 1 << 20, "{cut:?}");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(retries(&out), 3, "{}", stderr(&out));
     assert!(
@@ -137,11 +176,28 @@ fn pulls_and_pushes_survive_a_flaky_network() {
         "without Retry-After, the first wait: {}",
         stderr(&out)
     );
-    let ranged = proxy
-        .seen(&format!("/blobs/{layer}"))
+    // Resumed where it stopped: a Range from past the start, within what came through.
+    let blob_get = format!("GET /v2/flaky/app/blobs/{layer}");
+    let ranges: Vec<u64> = proxy
+        .seen(&blob_get)
         .iter()
-        .any(|h| h.to_ascii_lowercase().contains("range: bytes="));
-    assert!(ranged, "the cut download resumed with a Range request");
+        .filter_map(|h| {
+            let lower = h.to_ascii_lowercase();
+            let from = lower.split("range: bytes=").nth(1)?;
+            from.split('-').next()?.trim().parse().ok()
+        })
+        .collect();
+    assert_eq!(
+        ranges.len(),
+        1,
+        "one resumed download: {:?}",
+        proxy.seen(&blob_get)
+    );
+    assert!(
+        ranges[0] > 0 && ranges[0] < 1 << 20,
+        "the download resumed at {}, where the cut stopped it",
+        ranges[0]
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pulled = v["path"].as_str().unwrap().to_string();
     ok(s.toolbox().args(["verify", &pulled]).output().unwrap());
@@ -169,6 +225,22 @@ fn pulls_and_pushes_survive_a_flaky_network() {
         .env("XDG_CACHE_HOME", s.path().join("no-cache"))
         .output()
         .unwrap();
+    // Both faults took effect: the upload's start refused, an upload cut 512 KiB into a body
+    // that had more.
+    let fired = proxy.fired()[3..].to_vec();
+    assert!(
+        proxy.unused().is_empty(),
+        "faults that never took effect: {:?}",
+        proxy.unused()
+    );
+    assert_eq!(fired.len(), 2, "{fired:#?}");
+    let refused = one(&fired, "POST", "/flaky/pushed/blobs/uploads/");
+    assert!(
+        matches!(refused.fault, Fault::Answer { status: 429, .. }),
+        "{refused:?}"
+    );
+    let cut = one(&fired, "PATCH", "/flaky/pushed/blobs/uploads/");
+    assert!(cut.cut && cut.bytes == 512 << 10, "{cut:?}");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         retries(&out) >= 2,
@@ -199,6 +271,7 @@ fn pulls_and_pushes_survive_a_flaky_network() {
 
     // No retries left: the pull fails at once, and nothing is left in the directory.
     let before = artifacts(&s);
+    let gets_before = proxy.seen(&blob_get).len();
     proxy.fault(
         "GET",
         &format!("/blobs/{layer}"),
@@ -217,6 +290,21 @@ fn pulls_and_pushes_survive_a_flaky_network() {
         ])
         .output()
         .unwrap();
+    // The cut took effect, and nothing tried again.
+    let fired = proxy.fired()[5..].to_vec();
+    assert!(
+        proxy.unused().is_empty(),
+        "faults that never took effect: {:?}",
+        proxy.unused()
+    );
+    assert_eq!(fired.len(), 1, "{fired:#?}");
+    let cut = one(&fired, "GET", &blob);
+    assert!(cut.cut && cut.bytes == 1 << 20, "{cut:?}");
+    assert_eq!(
+        proxy.seen(&blob_get).len(),
+        gets_before + 1,
+        "no request for the blob after the cut one"
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(retries(&out), 0, "{}", stderr(&out));
     let after: Vec<String> = artifacts(&s)

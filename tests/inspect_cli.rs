@@ -1,7 +1,6 @@
 //! End-to-end tests of inspect, ID lookup, `images --created` and extract: the engine is the
 //! oracle (`docker inspect`, `docker export`); hostile archives are made here.
 
-#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -135,8 +134,12 @@ fn tree_of_dir(root: &Path) -> Tree {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn inspect_agrees_with_docker_inspect_and_extract_with_docker_export() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("insp");
     let id = build(&s, &host, &image, "1.0", &layered_context(s.path(), &image));

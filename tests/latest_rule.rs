@@ -8,16 +8,15 @@ mod common;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use time::OffsetDateTime;
 use toolbox::codec::{self, Body};
 use toolbox::digest::sha256;
-use toolbox::meta::{self, Summary};
+use toolbox::meta::Summary;
 use toolbox::ops::{deploy, open_store};
-use toolbox::version::{Version, is_dirty};
 use toolbox::{Archive, ArchiveName, Format, LatestRule};
 
 /// A classic `docker save` tar of a one-layer image created at `created` (seconds since the
@@ -71,6 +70,18 @@ const IMAGES: [&str; 2] = ["web", "api_x"];
 const VERSIONS: [&str; 7] = [
     "1.0", "1.0.0", "2.0", "latest", "1.2.3.0", "nightly", "2.0-rc.1",
 ];
+/// What the generator knows of each of [`VERSIONS`], written out by hand from the README (not
+/// computed by the crate): whether it is dirty, and its rank among the versions that parse
+/// (`None`: it does not parse; `1.0` = `1.0.0` < `1.2.3.0` < `2.0-rc.1` < `2.0`).
+const VERSION_FACTS: [(bool, Option<u8>); 7] = [
+    (false, Some(1)),
+    (false, Some(1)),
+    (false, Some(4)),
+    (true, None),
+    (true, Some(2)),
+    (false, None),
+    (false, Some(3)),
+];
 const FORMATS: [&str; 4] = ["docker", "zip", "zst", "bak"];
 /// Creation times of three builds (three image IDs).
 const CREATED: [i64; 3] = [1_700_000_000, 1_700_000_100, 1_600_000_000];
@@ -94,9 +105,35 @@ fn spec() -> impl Strategy<Value = Spec> {
         })
 }
 
-/// Writes the files of `specs` into `dir` (a later spec with the same file name is skipped).
-fn write_store(dir: &Path, specs: &[Spec]) {
+impl Spec {
+    fn dirty(&self) -> bool {
+        VERSION_FACTS[self.version].0
+    }
+
+    fn version_rank(&self) -> Option<u8> {
+        VERSION_FACTS[self.version].1
+    }
+
+    /// Whether the quick check of the ends must find it broken: garbage, or cut in half.
+    fn broken(&self) -> bool {
+        matches!(self.content, 1 | 2)
+    }
+
+    /// The image's creation time, when it can be read (not from garbage or half an archive).
+    fn created(&self) -> Option<i64> {
+        (!self.broken()).then_some(CREATED[self.build])
+    }
+
+    fn modified(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000 - self.age_s)
+    }
+}
+
+/// Writes the files of `specs` into `dir` (a later spec with the same file name is skipped);
+/// returns what each file written is.
+fn write_store(dir: &Path, specs: &[Spec]) -> HashMap<PathBuf, Spec> {
     let builds: Vec<(Vec<u8>, String)> = CREATED.iter().map(|&c| image_tar(c)).collect();
+    let mut written = HashMap::new();
     for s in specs {
         let (tar, id) = &builds[s.build];
         let format = Format::from_extension(FORMATS[s.format]);
@@ -131,61 +168,86 @@ fn write_store(dir: &Path, specs: &[Spec]) {
                 }
             }
         }
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000 - s.age_s);
         fs::File::options()
             .write(true)
             .open(&path)
             .unwrap()
-            .set_modified(t)
+            .set_modified(s.modified())
             .unwrap();
+        written.insert(path, s.clone());
     }
+    written
 }
 
-/// The README's rule, written out independently: compares two archives of one image, given the
-/// creation time of every archive (`None`: unreadable) and whether their (cleanliness, version)
-/// group holds more than one image ID.
+/// The README's rule, written out independently of the crate: compares two archives of one
+/// image by what the generator made them (cleanliness, version, creation time, modification
+/// time), given whether their (cleanliness, version) group holds more than one image ID.
 fn readme_cmp(
     rule: LatestRule,
-    a: &Archive,
-    b: &Archive,
-    created: &HashMap<&Path, Option<OffsetDateTime>>,
+    (a, ka): (&Archive, &Spec),
+    (b, kb): (&Archive, &Spec),
     group_has_other_ids: bool,
 ) -> Ordering {
-    let clean = |x: &Archive| rule.allow_dirty || !is_dirty(&x.name.version);
-    let version = |x: &Archive| Version::parse(&x.name.version);
-    clean(a)
-        .cmp(&clean(b))
-        .then_with(|| version(a).cmp(&version(b)))
+    let clean = |k: &Spec| rule.allow_dirty || !k.dirty();
+    clean(ka)
+        .cmp(&clean(kb))
+        .then_with(|| ka.version_rank().cmp(&kb.version_rank()))
         .then_with(|| {
             if group_has_other_ids {
-                created[a.path.as_path()].cmp(&created[b.path.as_path()])
+                ka.created().cmp(&kb.created())
             } else {
                 Ordering::Equal
             }
         })
-        .then_with(|| a.modified.cmp(&b.modified))
+        .then_with(|| ka.modified().cmp(&kb.modified()))
         .then_with(|| a.path.file_name().cmp(&b.path.file_name()))
         .then_with(|| a.path.cmp(&b.path))
 }
 
-fn check_store(dir: &Path) -> Result<(), TestCaseError> {
+/// Checks the store in `dir` against what the generator wrote there (`written`).
+fn check_store(dir: &Path, written: &HashMap<PathBuf, Spec>) -> Result<(), TestCaseError> {
     let store = open_store(dir).unwrap();
-    let known: Vec<&Archive> = store
-        .all()
-        .iter()
-        .filter(|a| a.name.format.is_known())
-        .collect();
-    let created: HashMap<&Path, Option<OffsetDateTime>> = known
-        .iter()
-        .map(|a| a.path.as_path())
-        .zip(meta::created_times(&known))
+    let spec = |a: &Archive| -> &Spec {
+        written
+            .get(&a.path)
+            .unwrap_or_else(|| panic!("{:?} was not generated", a.path))
+    };
+    // The images none of whose archives passes the quick check, as the generator knows them.
+    let all_broken: Vec<&str> = store
+        .images()
+        .into_iter()
+        .filter(|image| {
+            written
+                .iter()
+                .filter(|(p, k)| {
+                    IMAGES[k.image] == *image
+                        && Format::from_extension(
+                            p.extension().and_then(|e| e.to_str()).unwrap_or(""),
+                        )
+                        .is_known()
+                })
+                .all(|(_, k)| k.broken())
+        })
         .collect();
     for allow_dirty in [false, true] {
         let rule = LatestRule { allow_dirty };
         let listing = store.listing(&[], rule);
         let all_latest = store.latest_of(&[], rule);
         let deployed = deploy::deployment(&store, &[], "https://h", rule);
-        let mut some_image_all_broken = false;
+        // `latest` and `config` of every image answer unless an image has nothing sound.
+        prop_assert_eq!(
+            all_latest.is_err(),
+            !all_broken.is_empty(),
+            "{:?}",
+            all_broken
+        );
+        prop_assert_eq!(
+            deployed.is_err(),
+            !all_broken.is_empty(),
+            "{:?}: {:?}",
+            all_broken,
+            deployed.as_ref().err()
+        );
         for image in store.images() {
             let rows: Vec<&Archive> = listing
                 .iter()
@@ -195,11 +257,12 @@ fn check_store(dir: &Path) -> Result<(), TestCaseError> {
             // The archive `store.latest` resolves `IMAGE` to is the first row of `images`.
             prop_assert_eq!(&rows[0].path, &store.latest(image, rule).unwrap().path);
             // `latest` and `config` (every image, or this one) answer the first row of
-            // `images` that passes the quick check of its ends.
-            let sound = rows.iter().find(|a| store.facts().broken(a).is_none());
+            // `images` that the generator did not break.
+            let sound = rows.iter().find(|a| !spec(a).broken());
             let one = store.latest_of(&[image.to_string()], rule);
             match sound {
                 Some(sound) => {
+                    prop_assert!(!all_broken.contains(&image));
                     prop_assert_eq!(&sound.path, &one.unwrap().chosen[image].path);
                     if let Ok(latest) = &all_latest {
                         prop_assert_eq!(&sound.path, &latest.chosen[image].path);
@@ -213,6 +276,16 @@ fn check_store(dir: &Path) -> Result<(), TestCaseError> {
                             sound.file_name()
                         );
                     }
+                    let (alone, _) =
+                        deploy::deployment(&store, &[image.to_string()], "https://h", rule)
+                            .map_err(|e| TestCaseError::fail(format!("config {image}: {e}")))?;
+                    let url = &alone.images[image].url;
+                    prop_assert!(
+                        url.ends_with(&sound.file_name()),
+                        "{} {}",
+                        url,
+                        sound.file_name()
+                    );
                     // `clean` never removes it, whatever --keep.
                     for keep in 1..=3 {
                         let plan = store.clean_plan(&[image.to_string()], keep, rule);
@@ -225,8 +298,12 @@ fn check_store(dir: &Path) -> Result<(), TestCaseError> {
                 }
                 None => {
                     // Nothing passes: an error, and `clean` removes nothing of the image.
-                    some_image_all_broken = true;
+                    prop_assert!(all_broken.contains(&image));
                     prop_assert!(one.is_err());
+                    prop_assert!(
+                        deploy::deployment(&store, &[image.to_string()], "https://h", rule)
+                            .is_err()
+                    );
                     prop_assert!(
                         store
                             .clean_plan(&[image.to_string()], 1, rule)
@@ -237,17 +314,20 @@ fn check_store(dir: &Path) -> Result<(), TestCaseError> {
             }
             // The rows are in the README's order.
             let level = |x: &Archive| {
-                (
-                    rule.allow_dirty || !is_dirty(&x.name.version),
-                    Version::parse(&x.name.version),
-                )
+                let k = spec(x);
+                (rule.allow_dirty || !k.dirty(), k.version_rank())
             };
             for pair in rows.windows(2) {
                 let group_has_other_ids = rows
                     .iter()
                     .filter(|x| level(x) == level(pair[0]))
-                    .any(|x| x.name.id != pair[0].name.id);
-                let order = readme_cmp(rule, pair[0], pair[1], &created, group_has_other_ids);
+                    .any(|x| spec(x).build != spec(pair[0]).build);
+                let order = readme_cmp(
+                    rule,
+                    (pair[0], spec(pair[0])),
+                    (pair[1], spec(pair[1])),
+                    group_has_other_ids,
+                );
                 prop_assert_eq!(
                     order,
                     Ordering::Greater,
@@ -257,7 +337,6 @@ fn check_store(dir: &Path) -> Result<(), TestCaseError> {
                 );
             }
         }
-        prop_assert_eq!(all_latest.is_err(), some_image_all_broken);
     }
     Ok(())
 }
@@ -270,10 +349,10 @@ proptest! {
     #[test]
     fn latest_images_config_and_clean_agree(specs in prop::collection::vec(spec(), 1..12)) {
         let dir = tempfile::tempdir().unwrap();
-        write_store(dir.path(), &specs);
-        check_store(dir.path())?;
+        let written = write_store(dir.path(), &specs);
+        check_store(dir.path(), &written)?;
         // A second look (creation times now from the cache) gives the same answers.
-        check_store(dir.path())?;
+        check_store(dir.path(), &written)?;
     }
 }
 
@@ -313,8 +392,8 @@ fn three_archives() -> Vec<Spec> {
 #[test]
 fn three_archives_of_one_version() {
     let dir = tempfile::tempdir().unwrap();
-    write_store(dir.path(), &three_archives());
-    check_store(dir.path()).unwrap();
+    let written = write_store(dir.path(), &three_archives());
+    check_store(dir.path(), &written).unwrap();
     let store = open_store(dir.path()).unwrap();
     let rule = LatestRule::default();
     let (_, later) = image_tar(CREATED[1]);

@@ -6,7 +6,10 @@ use std::fs;
 use std::path::Path;
 
 use proptest::prelude::*;
+use toolbox::codec::CodecError;
 use toolbox::codec::{self, Compression};
+use toolbox::image::ArchiveError;
+use toolbox::io_error::IoError;
 use toolbox::progress::Silent;
 use toolbox::{Archive, ArchiveName, Format, image};
 
@@ -51,7 +54,8 @@ proptest! {
         cut in prop::option::of(any::<prop::sample::Index>()),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let mut bytes = sample_archive(dir.path(), format);
+        let original = sample_archive(dir.path(), format);
+        let mut bytes = original.clone();
         for (at, x) in &flips {
             let i = at.index(bytes.len());
             bytes[i] ^= x;
@@ -63,18 +67,125 @@ proptest! {
         fs::write(&damaged, &bytes).unwrap();
         let archive = Archive::from_path(&damaged).unwrap();
         let verdict = image::verify(&archive);
-        if flips.is_empty() && cut.is_none() {
-            prop_assert!(verdict.is_ok(), "{:?}", verdict);
-        }
-        let _ = codec::with_tar_reader(&archive, &Silent, |r| {
+        let read = codec::with_tar_reader(&archive, &Silent, |r| {
             let mut sink = Vec::new();
-            r.read_to_end(&mut sink).map_err(|e| toolbox::Error::io(&damaged, e))
+            r.read_to_end(&mut sink).map_err(|e| toolbox::Error::io(&damaged, e))?;
+            Ok::<_, toolbox::Error>(sink)
         });
+        if bytes == original {
+            // Flips that undid each other, a cut at the very end: nothing is damaged.
+            prop_assert!(verdict.is_ok(), "{:?}", verdict);
+            prop_assert_eq!(read.ok(), Some(SAMPLE_TAR.with(|t| t.clone())));
+            return Ok(());
+        }
+        // A damaged archive is an error that names the file and says what is wrong with it,
+        // and a stream read out of one is never other bytes than the tar that went in...
+        match &read {
+            Ok(tar) if format == "docker" => prop_assert_eq!(tar, &bytes),
+            Ok(tar) => prop_assert!(
+                *tar == SAMPLE_TAR.with(|t| t.clone()),
+                "the {} stream gave {} bytes that are not the tar that went in, without an error",
+                format,
+                tar.len()
+            ),
+            Err(e) => damage_named(&e.to_string(), &damaged, format)?,
+        }
+        match &verdict {
+            Err(e) => {
+                // An error about the damaged file itself: its contents, its container, or
+                // reading it.
+                let about = match e {
+                    ArchiveError::Damaged { path, .. } => Some(path),
+                    ArchiveError::Codec(
+                        CodecError::NotATar { path, .. }
+                        | CodecError::BadZip { path, .. }
+                        | CodecError::Io(IoError { path, .. }),
+                    )
+                    | ArchiveError::Io(IoError { path, .. }) => Some(path),
+                    _ => None,
+                };
+                prop_assert_eq!(about, Some(&damaged), "not an error about the damage: {:?}", e);
+                damage_named(&e.to_string(), &damaged, format)?;
+            }
+            // ...unless the bytes it changed carry nothing of the image (a tar's padding or end
+            // blocks, a ZIP header's time, a tag in manifest.json, which no digest covers):
+            // then the image read from it, its config and its layers, is the one that went in.
+            Ok(()) => {
+                let image = read.ok().and_then(|tar| image_of(&tar));
+                prop_assert!(
+                    image == image_of(&SAMPLE_TAR.with(|t| t.clone())),
+                    "verify passed a {} archive whose image changed (flips {:?}, cut {:?})",
+                    format,
+                    flips,
+                    cut
+                );
+            }
+        }
     }
+}
+
+/// Fails unless `message` is about the damaged archive `path`: it names the file, and says
+/// what kind of damage (one of the container's or the tar's or the image's complaints).
+fn damage_named(message: &str, path: &Path, format: &str) -> Result<(), TestCaseError> {
+    let name = path.file_name().unwrap().to_string_lossy();
+    prop_assert!(
+        message.contains(&*name),
+        "the error does not name the file: {}",
+        message
+    );
+    let kinds: &[&str] = match format {
+        // The tar's or the image's complaint.
+        "docker" => &["` is damaged: "],
+        // The ZIP's structure, what its deflate stream and CRC say, or (bytes that inflated to
+        // something else) the tar's complaint.
+        "zip" => &[
+            "` is damaged: ",
+            "` is not a valid ZIP archive: ",
+            ": corrupt deflate stream",
+            ": incomplete deflate stream",
+            ": Invalid checksum",
+            ": File is larger than its declared uncompressed size",
+            ": compression method not supported",
+            ": Decompressor previously failed",
+        ],
+        _ => &[
+            "` is damaged: ",
+            ": the zstd data is damaged or truncated (",
+        ],
+    };
+    prop_assert!(
+        kinds.iter().any(|k| message.contains(k)),
+        "a {} error that says no known kind of damage: {}",
+        format,
+        message
+    );
+    Ok(())
+}
+
+/// The image a classic `docker save` tar holds, read by other means than toolbox's: its
+/// config and its layers (in the manifest's order), or `None` when it cannot be read.
+fn image_of(tar: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+    let mut members = std::collections::HashMap::new();
+    for entry in tar::Archive::new(tar).entries().ok()? {
+        let mut entry = entry.ok()?;
+        let path = entry.path().ok()?.to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).ok()?;
+        members.insert(path, data);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(members.get("manifest.json")?).ok()?;
+    let config = members.get(manifest[0]["Config"].as_str()?)?.clone();
+    let layers = manifest[0]["Layers"]
+        .as_array()?
+        .iter()
+        .map(|l| members.get(l.as_str()?).cloned())
+        .collect::<Option<Vec<_>>>()?;
+    Some((config, layers))
 }
 
 thread_local! {
     static IMAGE_ID: String = sample_tar().1;
+    static SAMPLE_TAR: Vec<u8> = sample_tar().0;
 }
 
 /// A small valid `docker save` tar (classic layout) and its 12-hex ID.

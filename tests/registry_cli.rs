@@ -2,7 +2,6 @@
 //! `docker-registry`, plain and with htpasswd), with the engine, skopeo and `docker load` as
 //! independent readers.
 
-#[macro_use]
 mod common;
 
 use std::fs;
@@ -97,9 +96,13 @@ fn saved_image(s: &Scratch, host: &str, compress: bool) -> (String, String, Stri
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let r = &registry.host;
     let s = Scratch::new();
     let (image, id, archive) = saved_image(&s, &host, true);
@@ -248,9 +251,13 @@ fn push_then_engine_and_skopeo_read_it_and_registry_commands() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn an_image_pushed_by_docker_is_pulled_into_a_loadable_archive() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
     let image = unique_image("dpush");
     let ctx = scratch_context(
@@ -304,9 +311,13 @@ fn an_image_pushed_by_docker_is_pulled_into_a_loadable_archive() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_blob_that_does_not_match_its_digest_is_refused() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
     let (_image, _id, archive) = saved_image(&s, &host, false);
     let target = format!("{}/bad/app:1.0", registry.host);
@@ -341,9 +352,13 @@ fn a_blob_that_does_not_match_its_digest_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn credentials_and_clear_errors() {
-    let host = engine!();
-    let registry = registry!(Some(("ann", "s3cret-pw")));
+    let host = common::engine();
+    let registry = common::TestRegistry::start(Some(("ann", "s3cret-pw")));
     let r = &registry.host;
     let s = Scratch::new();
     let (_image, id, archive) = saved_image(&s, &host, false);
@@ -418,7 +433,7 @@ fn credentials_and_clear_errors() {
 
     // A copy from this registry to another (credentials from the config file for the source
     // only) streams the blobs through and keeps the digest.
-    let plain = registry!(None);
+    let plain = common::TestRegistry::start(None);
     let copied = format!("{}/copied/app:1.0", plain.host);
     let out = ok(s
         .toolbox()
@@ -470,22 +485,74 @@ fn credentials_and_clear_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn tls_with_a_ca_file() {
-    let host = engine!();
-    let Some(registry) = common::TestRegistry::start_with(None, true) else {
-        return;
-    };
+    let host = common::engine();
+    let registry = common::TestRegistry::start_with(None, true);
     let s = Scratch::new();
     let (_image, id, archive) = saved_image(&s, &host, false);
     let target = format!("{}/secure/app:1.0", registry.host);
     let ca = registry.dir().join("ca.pem");
-    // Without the CA the certificate is not trusted (and plain HTTP is not what it speaks).
+    // Plain HTTP (--insecure) is not what it speaks.
     let out = s
         .toolbox()
         .args(["push", &archive, &target, "--insecure"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&registry.host) && !stderr(&out).contains("certificate"),
+        "{}",
+        stderr(&out)
+    );
+    // HTTPS without the registry's CA: the certificate is met and not trusted. With a CA that
+    // did not sign it...
+    let other_ca = s.path().join("other-ca.pem");
+    let made = s
+        .command("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(s.path().join("other-ca.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .args(["-days", "2", "-subj", "/CN=another-ca"])
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let out = s
+        .toolbox()
+        .args([
+            "push",
+            &archive,
+            &target,
+            "--ca-cert",
+            other_ca.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    untrusted(&out, &registry.host);
+    // ...and with the system's roots only: a registry reached by a name that is not a loopback
+    // address (this machine's name, through a forwarder listening on every interface) is
+    // reached over HTTPS.
+    let forwarder = Forwarder::start(&registry.host);
+    let name = hostname();
+    let by_name = format!("{name}:{}", forwarder.port);
+    assert!(
+        std::net::ToSocketAddrs::to_socket_addrs(&by_name.as_str()).is_ok(),
+        "this machine's name `{name}` does not resolve"
+    );
+    let out = s
+        .toolbox()
+        .args(["push", &archive, &format!("{by_name}/secure/app:1.0")])
+        .output()
+        .unwrap();
+    untrusted(&out, &by_name);
+    assert!(
+        forwarder.connections() > 0,
+        "the push went through the forwarder"
+    );
     let out = ok(s
         .toolbox()
         .args(["push", &archive, &target, "--ca-cert", ca.to_str().unwrap()])
@@ -509,28 +576,42 @@ fn tls_with_a_ca_file() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn manifest_lists_choose_a_platform() {
-    let host = engine!();
-    let registry = registry!(None);
+    let host = common::engine();
+    let registry = common::TestRegistry::start(None);
     let s = Scratch::new();
-    let (_image, id, archive) = saved_image(&s, &host, false);
     let r = &registry.host;
-    let single = format!("{r}/multi/app:single");
-    let out = ok(s
-        .toolbox()
-        .args(["push", &archive, &single])
-        .output()
-        .unwrap());
-    let digest = stdout(&out).trim().to_string();
-    let size = raw_manifest(&s, &single).len();
-    // An index naming that manifest for two platforms.
+    // Two images of different content, one per platform of the index.
+    let mut pushed = Vec::new();
+    for platform in ["arm64", "amd64"] {
+        let (_image, id, archive) = saved_image(&s, &host, false);
+        let reference = format!("{r}/multi/app:{platform}");
+        let out = ok(s
+            .toolbox()
+            .args(["push", &archive, &reference])
+            .output()
+            .unwrap());
+        let digest = stdout(&out).trim().to_string();
+        let size = raw_manifest(&s, &reference).len();
+        pushed.push((id, digest, size));
+    }
+    let [
+        (arm_id, arm_digest, arm_size),
+        (amd_id, amd_digest, amd_size),
+    ] = <[_; 2]>::try_from(pushed).unwrap();
+    assert_ne!(arm_id, amd_id, "two images");
+    assert_ne!(arm_digest, amd_digest);
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [
-            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": digest, "size": size,
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": arm_digest, "size": arm_size,
              "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": digest, "size": size,
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": amd_digest, "size": amd_size,
              "platform": {"os": "linux", "architecture": "amd64"}},
         ],
     });
@@ -553,22 +634,42 @@ fn manifest_lists_choose_a_platform() {
     assert!(put.status.success(), "{}", stderr(&put));
     let list = format!("{r}/multi/app:2.0");
 
-    let out = ok(s
-        .toolbox()
-        .args([
-            "pull",
-            &list,
-            "--platform",
-            "linux/arm64",
-            "--image",
-            "arm",
-            "--json",
-        ])
-        .output()
-        .unwrap());
-    let pulled = json(&out);
-    assert_eq!(pulled["id"], &id[7..19]);
-    assert_eq!(pulled["digest"], digest.as_str());
+    // Each platform gets its own image, whichever comes first in the index.
+    let pull = |platform: Option<&str>, image: &str| {
+        let mut args = vec!["pull", &list, "--image", image, "--json"];
+        if let Some(platform) = platform {
+            args.extend(["--platform", platform]);
+        }
+        json(&ok(s.toolbox().args(&args).output().unwrap()))
+    };
+    for (platform, image, id, digest) in [
+        ("linux/arm64", "arm", &arm_id, &arm_digest),
+        ("linux/arm64/v8", "armv8", &arm_id, &arm_digest),
+        ("linux/amd64", "amd", &amd_id, &amd_digest),
+    ] {
+        let pulled = pull(Some(platform), image);
+        assert_eq!(pulled["id"], &id[7..19], "{platform}: {pulled}");
+        assert_eq!(pulled["digest"], digest.as_str(), "{platform}: {pulled}");
+        // The archive holds that image: its config is the one pushed for the platform.
+        let path = pulled["path"].as_str().unwrap();
+        let inspected = json(&ok(s
+            .toolbox()
+            .args(["inspect", path, "--json"])
+            .output()
+            .unwrap()));
+        assert_eq!(inspected["ConfigDigest"], id.as_str(), "{platform}");
+    }
+    // Without --platform, the host's.
+    let host_platform = match std::env::consts::ARCH {
+        "x86_64" => Some((&amd_id, &amd_digest)),
+        "aarch64" => Some((&arm_id, &arm_digest)),
+        _ => None,
+    };
+    if let Some((id, digest)) = host_platform {
+        let pulled = pull(None, "native");
+        assert_eq!(pulled["id"], &id[7..19], "{pulled}");
+        assert_eq!(pulled["digest"], digest.as_str(), "{pulled}");
+    }
     let out = s
         .toolbox()
         .args(["pull", &list, "--platform", "windows/amd64"])
@@ -601,6 +702,75 @@ fn manifest_lists_choose_a_platform() {
         .args(["registry", "check", &format!("{r}/other/app:2.0")])
         .output()
         .unwrap());
+}
+
+/// Fails unless `out` is the failure of a registry command that met a certificate it does not
+/// trust at `host`: exit 1, an error naming the registry and the untrusted certificate, and no
+/// retry (the README retries refused, reset and timed-out connections, 429 and 5xx: a
+/// certificate nobody trusts stays so).
+fn untrusted(out: &std::process::Output, host: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    let err = stderr(out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("toolbox: error: ") && last.contains(host),
+        "{err}"
+    );
+    assert!(
+        last.contains("certificate") && last.contains("UnknownIssuer"),
+        "the untrusted certificate is named: {err}"
+    );
+    assert!(
+        !err.contains("retrying"),
+        "an untrusted certificate is not retried: {err}"
+    );
+    assert_eq!(stdout(out), "");
+}
+
+/// This machine's name.
+fn hostname() -> String {
+    let out = std::process::Command::new("hostname")
+        .output()
+        .expect("hostname is installed");
+    stdout(&out).trim().to_string()
+}
+
+/// A TCP forwarder to `upstream`, listening on every interface (bytes passed as they are:
+/// TLS goes through).
+struct Forwarder {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Forwarder {
+    fn start(upstream: &str) -> Forwarder {
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (upstream, counted) = (upstream.to_string(), connections.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Forwarder { port, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -1,16 +1,20 @@
 //! Nothing lost: locking, leftovers, verify, process kills, a full disk, concurrent runs.
 
-#[macro_use]
 mod common;
 
 use std::fs;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    ID, Scratch, build, docker_ok, json, ok, scratch_context, stderr, stdout, toolbox, unique_image,
+    ID, Scratch, build, docker_ok, json, ok, output_within, scratch_context, stderr, stdout,
+    toolbox, unique_image, wait_until,
 };
+
+/// How long a step may take before the test calls it a hang (never a measure of speed).
+const HANG: Duration = Duration::from_secs(300);
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
@@ -35,29 +39,47 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Holds the artifacts directory's lock from another process for `seconds`.
-fn hold_lock(s: &Scratch, seconds: u32) -> std::process::Child {
-    let lock = s.artifacts().join(".toolbox.lock");
-    let child = Command::new("flock")
-        .arg(&lock)
-        .args(["sleep", &seconds.to_string()])
-        .spawn()
-        .expect("flock (util-linux) is installed");
-    // Wait until the lock is really held.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        let probe = Command::new("flock")
-            .args(["-n"])
+/// Another process holding the artifacts directory's lock, until released (or dropped).
+struct LockHolder(Child);
+
+impl LockHolder {
+    /// Takes the lock (`flock LOCK cat`, which holds it until its stdin closes) and returns
+    /// once it is held.
+    fn hold(s: &Scratch) -> LockHolder {
+        let lock = s.artifacts().join(".toolbox.lock");
+        let child = Command::new("flock")
             .arg(&lock)
-            .arg("true")
-            .status()
-            .unwrap();
-        if !probe.success() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+            .arg("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("flock (util-linux) is installed");
+        wait_until("flock holds the lock", HANG, || {
+            !Command::new("flock")
+                .args(["-n"])
+                .arg(&lock)
+                .arg("true")
+                .status()
+                .unwrap()
+                .success()
+        });
+        LockHolder(child)
     }
-    child
+
+    /// Lets the lock go.
+    fn release(mut self) {
+        drop(self.0.stdin.take());
+        assert!(self.0.wait().unwrap().success());
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 #[test]
@@ -65,7 +87,7 @@ fn mutating_commands_wait_for_the_lock_or_fail_with_no_wait() {
     let s = Scratch::new();
     s.touch(&format!("web_1.0_{ID}.zip"), 10);
     s.touch(&format!("web_2.0_{ID}.zip"), 0);
-    let mut holder = hold_lock(&s, 3);
+    let holder = LockHolder::hold(&s);
 
     let out = s.toolbox().args(["clean", "--no-wait"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -76,22 +98,53 @@ fn mutating_commands_wait_for_the_lock_or_fail_with_no_wait() {
     );
     assert_eq!(s.files().len(), 2, "nothing removed");
 
-    // Read-only commands never take the lock.
-    let start = Instant::now();
-    s.toolbox().args(["images"]).assert().success();
-    s.toolbox().args(["clean", "--dry-run"]).assert().success();
-    assert!(start.elapsed() < Duration::from_secs(2));
+    // Read-only commands never take the lock: they end while it is held (they would wait for
+    // as long as it is held otherwise), and never say they wait.
+    for args in [vec!["images"], vec!["clean", "--dry-run"]] {
+        let mut cmd = s.toolbox_std();
+        cmd.args(&args);
+        let out = output_within(cmd, HANG, &format!("{args:?} while the lock is held"));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("waiting"), "{}", stderr(&out));
+    }
 
-    // Without --no-wait: a message after a second, then the work once the lock is free.
-    let out = s.toolbox().args(["clean"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("waiting for another toolbox run"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(stdout(&out).trim(), format!("./artifacts/web_1.0_{ID}.zip"));
-    holder.wait().unwrap();
+    // Without --no-wait: it says it waits, and does nothing while it waits; once the lock is
+    // free, the work.
+    let mut clean = s
+        .toolbox_std()
+        .args(["clean"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let err = clean.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut said = Vec::new();
+    let deadline = Instant::now() + HANG;
+    while !said
+        .iter()
+        .any(|l: &String| l.contains("waiting for another toolbox run"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => said.push(line),
+            Err(e) => panic!("clean never said it waits ({e}): {said:?}"),
+        }
+    }
+    assert!(clean.try_wait().unwrap().is_none(), "it waits: {said:?}");
+    assert_eq!(s.files().len(), 2, "nothing removed while it waits");
+    holder.release();
+    let mut cmd_out = String::new();
+    std::io::Read::read_to_string(&mut clean.stdout.take().unwrap(), &mut cmd_out).unwrap();
+    let status = clean.wait().unwrap();
+    said.extend(lines.iter());
+    assert!(status.success(), "{said:?}");
+    assert_eq!(cmd_out.trim(), format!("./artifacts/web_1.0_{ID}.zip"));
 }
 
 #[test]
@@ -151,8 +204,12 @@ fn big_image(s: &Scratch, host: &str, mb: usize) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn killed_runs_never_leave_a_partial_archive() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let (image, id) = big_image(&s, &host, 110);
     docker_ok(
@@ -171,32 +228,57 @@ fn killed_runs_never_leave_a_partial_archive() {
     let before_path = s.artifacts().join(&before[0]);
     let before_sum = sha256(&before_path);
 
-    // How long a whole run takes, to spread the kills over it.
-    let start = Instant::now();
     ok(toolbox(
         &s,
         &host,
         &["update-image", &image, "--version", "1.0", "--compress"],
     ));
-    let full = start.elapsed();
     let target = s
         .artifacts()
         .join(format!("{image}_1.0_{}.zip", &id[7..19]));
     assert!(target.exists(), "{target:?} in {:?}", s.files());
+    let zip_size = fs::metadata(&target).unwrap().len();
 
-    for round in 0..20u32 {
-        fs::remove_file(&target).ok();
-        let mut child = s
-            .toolbox_std()
-            .env("DOCKER_HOST", &host)
-            .args(["update-image", &image, "--version", "1.0", "--compress"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(full.mul_f64((f64::from(round) + 0.5) / 20.0));
-        child.kill().ok(); // SIGKILL
-        child.wait().unwrap();
+    // Kills spread over the write: each round's run is killed once its temporary file holds
+    // a given share of the archive (it is then mid-write, which the leftover shows).
+    const ROUNDS: u64 = 20;
+    for round in 0..ROUNDS {
+        let at = zip_size * (round + 1) / (ROUNDS + 2);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            fs::remove_file(&target).ok();
+            // Only this run's temporary file can appear.
+            for leftover in leftovers(&s.artifacts()) {
+                fs::remove_file(leftover).unwrap();
+            }
+            let mut child = s
+                .toolbox_std()
+                .env("DOCKER_HOST", &host)
+                .args(["update-image", &image, "--version", "1.0", "--compress"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mid_write = kill_once_written(&s.artifacts(), at, &mut child);
+            if mid_write {
+                break;
+            }
+            assert!(
+                attempt < 3,
+                "round {round}: three runs ended before their temporary file held {at} bytes"
+            );
+        }
+        assert!(
+            !target.exists(),
+            "round {round}: killed mid-write, yet the archive is there"
+        );
+        assert_eq!(
+            leftovers(&s.artifacts()).len(),
+            1,
+            "round {round}: the killed run's temporary file: {:?}",
+            s.files()
+        );
         let out = toolbox(&s, &host, &["verify"]);
         assert!(
             out.status.success(),
@@ -210,7 +292,8 @@ fn killed_runs_never_leave_a_partial_archive() {
             "round {round}: the archive from before is intact"
         );
     }
-    // The next run completes and removes the leftovers.
+    // The next run completes and removes the leftover of the last one killed.
+    assert!(!leftovers(&s.artifacts()).is_empty());
     ok(toolbox(
         &s,
         &host,
@@ -227,25 +310,44 @@ fn killed_runs_never_leave_a_partial_archive() {
     ));
     let tar = target.with_extension("docker");
     let tar_sum = sha256(&tar);
-    let start = Instant::now();
     ok(toolbox(&s, &host, &["compress", tar.to_str().unwrap()]));
-    let full = start.elapsed();
+    let zip_size = fs::metadata(&target).unwrap().len();
     ok(toolbox(
         &s,
         &host,
         &["decompress", target.to_str().unwrap()],
     ));
-    for round in 0..20u32 {
-        let mut child = s
-            .toolbox_std()
-            .args(["compress", tar.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(full.mul_f64((f64::from(round) + 0.5) / 20.0));
-        child.kill().ok();
-        child.wait().unwrap();
+    for round in 0..ROUNDS {
+        let at = zip_size * (round + 1) / (ROUNDS + 2);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            for leftover in leftovers(&s.artifacts()) {
+                fs::remove_file(leftover).unwrap();
+            }
+            let mut child = s
+                .toolbox_std()
+                .args(["compress", tar.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            if kill_once_written(&s.artifacts(), at, &mut child) {
+                break;
+            }
+            // The ZIP completed before the kill: back to the .docker, and again.
+            assert!(
+                attempt < 3,
+                "round {round}: three runs ended before their temporary file held {at} bytes"
+            );
+            ok(toolbox(
+                &s,
+                &host,
+                &["decompress", target.to_str().unwrap()],
+            ));
+        }
+        assert!(!target.exists(), "round {round}: killed mid-write");
+        assert_eq!(leftovers(&s.artifacts()).len(), 1, "round {round}");
         let out = toolbox(&s, &host, &["verify"]);
         assert!(
             out.status.success(),
@@ -253,20 +355,11 @@ fn killed_runs_never_leave_a_partial_archive() {
             stdout(&out),
             stderr(&out)
         );
-        if tar.exists() {
-            assert_eq!(
-                sha256(&tar),
-                tar_sum,
-                "round {round}: the .docker is intact"
-            );
-        } else {
-            // The ZIP completed before the kill; go back for the next round.
-            ok(toolbox(
-                &s,
-                &host,
-                &["decompress", target.to_str().unwrap()],
-            ));
-        }
+        assert_eq!(
+            sha256(&tar),
+            tar_sum,
+            "round {round}: the .docker is intact"
+        );
     }
     ok(toolbox(&s, &host, &["compress", tar.to_str().unwrap()]));
     assert!(leftovers(&s.artifacts()).is_empty());
@@ -280,6 +373,31 @@ fn killed_runs_never_leave_a_partial_archive() {
             &format!("{image}:0.9"),
         ],
     );
+}
+
+/// Waits until a temporary file in `dir` holds at least `bytes`, then kills `child` (SIGKILL);
+/// returns whether it was killed so (mid-write), rather than having ended first.
+fn kill_once_written(dir: &Path, bytes: u64, child: &mut Child) -> bool {
+    let deadline = Instant::now() + HANG;
+    loop {
+        let written = leftovers(dir)
+            .iter()
+            .any(|p| fs::metadata(p).is_ok_and(|m| m.len() >= bytes));
+        if written {
+            child.kill().unwrap();
+            let status = child.wait().unwrap();
+            // Killed, not ended by itself.
+            return status.code().is_none();
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no temporary file of {bytes} bytes after {HANG:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 struct Tmpfs(PathBuf);
@@ -355,8 +473,12 @@ fn a_full_disk_is_a_clear_error_and_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn a_full_disk_during_a_save_leaves_nothing() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let (image, _) = big_image(&s, &host, 30);
     let small = s.path().join("small");
@@ -389,8 +511,12 @@ fn a_full_disk_during_a_save_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn concurrent_updates_end_with_one_correct_archive() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let (image, id) = big_image(&s, &host, 20);
     let spawn = |args: &[&str]| {
@@ -466,8 +592,12 @@ fn concurrent_updates_end_with_one_correct_archive() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn verify_finds_flipped_bytes_truncation_and_renames() {
-    let host = engine!();
+    let host = common::engine();
     let s = Scratch::new();
     let image = unique_image("verify");
     let ctx = scratch_context(s.path(), "verify me", "");
@@ -638,12 +768,14 @@ fn bad_input_never_panics() {
 }
 
 #[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine/registry"
+)]
 fn an_engine_that_dies_mid_save_leaves_nothing() {
-    let _shared = engine!(); // the packages and the permission to run dockerd
+    let _shared = common::engine(); // the packages and the permission to run dockerd
     let s = Scratch::new();
-    let Some(disposable) = common::DisposableEngine::start(&s, &[]) else {
-        return;
-    };
+    let disposable = common::DisposableEngine::start(&s, &[]);
     let host = disposable.host();
     let (image, _) = big_image(&s, &host, 150);
     let child = s
@@ -654,18 +786,22 @@ fn an_engine_that_dies_mid_save_leaves_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill the engine once bytes are flowing into the temporary file.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let flowing = leftovers(&s.artifacts())
+    // Kill the engine once bytes are flowing into the temporary file (and before the save
+    // could end: the image is 150 MB, the kill comes after 1 MB).
+    let mut child = child;
+    wait_until("bytes flowing into the temporary file", HANG, || {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the save ended before the engine was killed"
+        );
+        leftovers(&s.artifacts())
             .iter()
-            .any(|p| fs::metadata(p).map(|m| m.len() > 1 << 20).unwrap_or(false));
-        if flowing {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .any(|p| fs::metadata(p).is_ok_and(|m| m.len() > 1 << 20))
+    });
     disposable.kill();
+    wait_until("the engine's processes are gone", HANG, || {
+        !disposable.running()
+    });
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);

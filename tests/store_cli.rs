@@ -473,7 +473,13 @@ fn compress_errors_leave_everything_as_it_was() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    // An empty file with an archive name is not a ZIP.
+    assert!(
+        stderr(&out).contains("compress takes a .docker archive"),
+        "{}",
+        stderr(&out)
+    );
+    // A ZIP whose ends pass the quick check (`touch` makes one) but whose one entry is not
+    // named after the archive (`a.docker`) is not an archive's ZIP.
     let out = s
         .toolbox()
         .args(["decompress", "web:1.0"])
@@ -481,7 +487,10 @@ fn compress_errors_leave_everything_as_it_was() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains(&format!("web_1.0_{ID}.zip")),
+        stderr(&out).contains(&format!(
+            "web_1.0_{ID}.zip` is not a valid ZIP archive: its entry is named `a.docker`, \
+             expected `web_1.0_{ID}.docker`"
+        )),
         "{}",
         stderr(&out)
     );
@@ -931,34 +940,56 @@ fn the_harness_gives_every_run_a_home_of_its_own() {
     let out = s.command("sh").args(["-c", show]).output().unwrap();
     assert_eq!(stdout(&out).lines().nth(3), Some("unset"));
 
-    let toolbox = s.toolbox_std();
-    let envs: std::collections::HashMap<_, _> = toolbox.get_envs().collect();
-    for (name, rel) in [
-        ("HOME", ""),
-        ("XDG_CACHE_HOME", ".cache"),
-        ("DOCKER_CONFIG", ".docker"),
-    ] {
-        assert_eq!(
-            envs.get(std::ffi::OsStr::new(name)).copied().flatten(),
-            Some(
-                if rel.is_empty() {
-                    s.home().to_path_buf()
-                } else {
-                    s.home().join(rel)
-                }
-                .as_os_str()
-            ),
-            "{name}"
-        );
-    }
-    let mut explicit = s.toolbox_std();
-    explicit.env("DOCKER_CONFIG", "/elsewhere");
-    let envs: std::collections::HashMap<_, _> = explicit.get_envs().collect();
+    // toolbox itself finds the docker CLI's configuration in the test's home: through
+    // DOCKER_CONFIG, and through HOME (`~/.docker`) without it; a DOCKER_CONFIG the test sets
+    // wins. `logout` forgets a server kept there.
+    let auths = |servers: &[&str]| {
+        let entries: Vec<String> = servers
+            .iter()
+            .map(|s| format!(r#""{s}":{{"auth":"YW5uOnB3"}}"#))
+            .collect();
+        format!(r#"{{"auths":{{{}}}}}"#, entries.join(","))
+    };
+    let in_home = s.home().join(".docker/config.json");
+    let elsewhere = s.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(&in_home, auths(&["home.example", "home-too.example"])).unwrap();
+    fs::write(
+        elsewhere.join("config.json"),
+        auths(&["home.example", "elsewhere.example"]),
+    )
+    .unwrap();
+    let servers = |path: &std::path::Path| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+        v["auths"].as_object().unwrap().keys().cloned().collect()
+    };
+    let logout = |cmd: &mut assert_cmd::Command, server: &str| {
+        let out = cmd.args(["logout", server]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
     assert_eq!(
-        envs.get(std::ffi::OsStr::new("DOCKER_CONFIG"))
-            .copied()
-            .flatten(),
-        Some(std::ffi::OsStr::new("/elsewhere"))
+        logout(&mut s.toolbox(), "home.example"),
+        "Removing login credentials for home.example\n"
+    );
+    assert_eq!(servers(&in_home), ["home-too.example"]);
+    let mut through_home = s.toolbox();
+    through_home.env_remove("DOCKER_CONFIG");
+    assert_eq!(
+        logout(&mut through_home, "home-too.example"),
+        "Removing login credentials for home-too.example\n"
+    );
+    assert!(servers(&in_home).is_empty());
+    let mut explicit = s.toolbox();
+    explicit.env("DOCKER_CONFIG", &elsewhere);
+    assert_eq!(
+        logout(&mut explicit, "elsewhere.example"),
+        "Removing login credentials for elsewhere.example\n"
+    );
+    assert_eq!(servers(&elsewhere.join("config.json")), ["home.example"]);
+    assert_eq!(
+        logout(&mut s.toolbox(), "elsewhere.example"),
+        "Not logged in to elsewhere.example\n"
     );
     // Two tests never share a home.
     assert_ne!(Scratch::new().home(), s.home());
@@ -1291,8 +1322,132 @@ fn verify_json_and_inspect_say_what_they_mean() {
     assert!(rows[0]["problem"].as_str().unwrap().contains("nothing"));
     assert_eq!(rows[1]["path"], format!("./artifacts/web_1.0_{ID}.docker"));
     assert_eq!(rows[1]["ok"], false);
-    assert!(rows[1]["problem"].is_string());
+    assert!(
+        rows[1]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("this is not a `docker save` archive"),
+        "{v}"
+    );
     assert!(stdout(&out).starts_with('['));
+
+    // inspect of a tar that holds no image, in text and JSON: one line naming the file and
+    // what is wrong, nothing on stdout; of an argument that names no archive: says so.
+    for args in [
+        vec!["inspect", "web:1.0"],
+        vec!["inspect", "web:1.0", "--json"],
+    ] {
+        let out = s.toolbox().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "toolbox: error: `./artifacts/web_1.0_{ID}.docker` is damaged: no manifest.json \
+                 and no index.json: this is not a `docker save` archive\n"
+            ),
+            "{args:?}"
+        );
+    }
+    let out = s.toolbox().args(["inspect", "nothing:9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no .docker or .zip or .zst archive of `nothing:9`"),
+        "{}",
+        stderr(&out)
+    );
+
+    // inspect of real images, in both layouts: what the archive holds, as `docker inspect`
+    // names it.
+    use common::images::{Layout, image_archive, sample_layers};
+    let layouts = [
+        ("2.0", Layout::Classic),
+        (
+            "3.0",
+            Layout::Oci {
+                nested: true,
+                gzip: true,
+            },
+        ),
+    ];
+    for (version, layout) in layouts {
+        let made = image_archive(
+            layout,
+            &format!("web:{version}"),
+            "2026-03-04T05:06:07Z",
+            &sample_layers(version),
+        );
+        let name = format!("web_{version}_{}.docker", made.short_id());
+        s.write(&name, &made.tar(), 0);
+        let out = s
+            .toolbox()
+            .args(["inspect", &format!("web:{version}"), "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{layout:?}: {}", stderr(&out));
+        let v = json(&out);
+        assert_eq!(v["ConfigDigest"], made.config_digest.as_str(), "{layout:?}");
+        assert_eq!(v["Created"], "2026-03-04T05:06:07Z", "{layout:?}");
+        assert_eq!(v["Architecture"], "amd64");
+        assert_eq!(v["Os"], "linux");
+        assert_eq!(v["Author"], "the tests");
+        assert_eq!(
+            v["Config"]["Env"],
+            serde_json::json!(["PATH=/usr/bin:/bin", "GREETING=hello"])
+        );
+        assert_eq!(v["Config"]["WorkingDir"], "/srv");
+        assert_eq!(v["Config"]["Labels"]["team"], "tests");
+        assert_eq!(v["RootFS"]["Layers"], serde_json::json!(made.diff_ids));
+        let layers: Vec<(String, u64)> = v["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["Digest"].as_str().unwrap().to_string(),
+                    l["Size"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let sizes: Vec<u64> = made.layers.iter().map(|(_, size)| *size).collect();
+        assert_eq!(
+            layers.iter().map(|(_, size)| *size).collect::<Vec<_>>(),
+            sizes,
+            "{layout:?}: {v}"
+        );
+        assert_eq!(v["Size"], sizes.iter().sum::<u64>(), "{layout:?}");
+        assert_eq!(v["Format"], "docker");
+        assert_eq!(v["Archive"], format!("./artifacts/{name}"));
+        assert_eq!(v["ArchiveSize"], made.tar().len());
+        if let Some(manifest) = &made.manifest_digest {
+            let digests: Vec<&str> = v["ManifestDigests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["Digest"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                digests,
+                [made.index_digest.as_deref().unwrap(), manifest.as_str()],
+                "outermost first: {v}"
+            );
+        }
+        let out = s
+            .toolbox()
+            .args(["inspect", &format!("web:{version}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{layout:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        for needle in [
+            made.config_digest.as_str(),
+            "2026-03-04T05:06:07Z",
+            "GREETING=hello",
+            name.as_str(),
+        ] {
+            assert!(text.contains(needle), "{layout:?}: {needle} in {text}");
+        }
+    }
 }
 
 #[test]
@@ -1332,11 +1487,11 @@ fn ctrl_c_clears_the_bar_says_so_in_one_line_and_the_next_run_cleans_up() {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with(".toolbox-tmp."))
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !writing() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(writing(), "no temporary file appeared");
+    common::wait_until(
+        "a temporary file appears",
+        std::time::Duration::from_secs(300),
+        writing,
+    );
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&[3]).unwrap();
     stdin.flush().unwrap();

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
 
+pub mod images;
+
 pub const ID: &str = "0123456789ab";
 
 /// A scratch working directory with an `artifacts/` folder, and a home of its own for every
@@ -159,6 +161,46 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// Waits until `ready` says so, looking every 10 ms; fails the test, naming `what`, when it
+/// has not after `limit`. The limits are generous: they catch a hang, never measure speed.
+pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still not after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `cmd` to its end, with its stdout and stderr captured; fails the test (after killing
+/// it) when it has not ended after `limit`: it hangs.
+pub fn output_within(
+    mut cmd: std::process::Command,
+    limit: Duration,
+    what: &str,
+) -> std::process::Output {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: kill(2) of the child this function started, which has not been reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{what}: still running after {limit:?}, it hangs");
+        }
+    }
+}
+
 /// Parses stdout as JSON.
 pub fn json(output: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -179,38 +221,34 @@ pub fn stderr(output: &std::process::Output) -> String {
 
 /// The address of a Docker engine that answers, starting the project's private one
 /// (`scripts/engine start`) when none does. Without an engine the calling test fails with a
-/// message saying how to start one: an engine test never passes by not running.
-pub fn engine() -> Option<String> {
-    hygiene::watch();
-    if hygiene::skipping("a Docker engine") {
-        return None;
-    }
+/// message saying how to start one: an engine test never passes by not running. (With
+/// `TOOLBOX_SKIP_SERVICE_TESTS=1` the tests that call this are built as ignored: see
+/// [`hygiene::needs_service`].)
+pub fn engine() -> String {
+    hygiene::needs_service("a Docker engine");
     let found = ENGINE.get_or_init(|| start_engine(None));
     match found {
         Ok(host) => {
             hygiene::engine_images_before(host);
-            Some(host.clone())
+            host.clone()
         }
         Err(reason) => panic!(
             "no Docker engine can be reached ({reason}). Start one with `scripts/engine start` \
              (as root; `just test` does it), or set DOCKER_HOST to a running engine (or set \
-             {} to skip the tests that need one, loudly)",
+             {}=1 to build the tests that need one as ignored)",
             hygiene::SKIP_VAR
         ),
     }
 }
 
 /// The private engine of `flavour` (`20.10`, `26-classic`, `26-containerd`: see
-/// `scripts/engine`), started when none answers; `None` when tests that need engines are
-/// skipped. Without it the calling test fails, saying why.
-pub fn engine_flavour(flavour: &str) -> Option<String> {
+/// `scripts/engine`), started when none answers. Without it the calling test fails, saying
+/// why.
+pub fn engine_flavour(flavour: &str) -> String {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static STARTED: Mutex<Option<HashMap<String, Result<String, String>>>> = Mutex::new(None);
-    hygiene::watch();
-    if hygiene::skipping(&format!("the {flavour} Docker engine")) {
-        return None;
-    }
+    hygiene::needs_service(&format!("the {flavour} Docker engine"));
     let mut started = STARTED.lock().unwrap();
     let found = started
         .get_or_insert_with(HashMap::new)
@@ -220,7 +258,7 @@ pub fn engine_flavour(flavour: &str) -> Option<String> {
     match found {
         Ok(host) => {
             hygiene::engine_images_before(&host);
-            Some(host)
+            host
         }
         Err(reason) => panic!(
             "the {flavour} engine cannot be started ({reason}). Start it with `scripts/engine \
@@ -250,17 +288,6 @@ fn start_engine(flavour: Option<&str>) -> Result<String, String> {
 
 /// The engine the tests use, once found.
 static ENGINE: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
-
-/// The engine's address (the test fails when there is none).
-#[allow(unused_macros)]
-macro_rules! engine {
-    () => {
-        match common::engine() {
-            Some(host) => host,
-            None => return,
-        }
-    };
-}
 
 /// Runs `toolbox` in the scratch directory against the engine at `host`. A `build` that
 /// names no network gets `--network none`: the private engines run with `--bridge=none`, where
@@ -396,8 +423,10 @@ pub struct DisposableEngine {
 
 impl DisposableEngine {
     /// Starts Debian 12's dockerd in a folder of its own under /tmp, with `extra` arguments
-    /// (another listener, TLS); `None` when dockerd cannot be run outside CI.
-    pub fn start(s: &Scratch, extra: &[&str]) -> Option<DisposableEngine> {
+    /// (another listener, TLS). When dockerd cannot be started the calling test fails, saying
+    /// how to install it: a test of a disposable engine never passes by not running.
+    pub fn start(s: &Scratch, extra: &[&str]) -> DisposableEngine {
+        hygiene::needs_service("a disposable Docker engine (dockerd)");
         let dir = tempfile::Builder::new()
             .prefix("tbe")
             .tempdir_in("/tmp")
@@ -418,15 +447,16 @@ impl DisposableEngine {
             .stderr(std::process::Stdio::null())
             .spawn();
         if let Err(e) = spawned {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot start dockerd: {e}"
+            panic!(
+                "cannot start dockerd ({e}): install it with `scripts/engine start` (as root; \
+                 Debian's docker.io; `just test` does it), or set {}=1 to build the tests that \
+                 need one as ignored",
+                hygiene::SKIP_VAR
             );
-            return None;
         }
         hygiene::scratch_root(dir.path());
         let engine = DisposableEngine { dir };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while std::time::Instant::now() < deadline {
             if docker(s, &engine.host())
                 .args(["version"])
@@ -435,7 +465,7 @@ impl DisposableEngine {
                 .status
                 .success()
             {
-                return Some(engine);
+                return engine;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
@@ -450,6 +480,16 @@ impl DisposableEngine {
         format!("unix://{}/d.sock", self.dir.path().display())
     }
 
+    /// Whether a process of the engine (dockerd, its containerd) is still there.
+    pub fn running(&self) -> bool {
+        std::process::Command::new("pgrep")
+            .arg("-f")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// SIGKILL for the engine and everything it started (its containerd).
     pub fn kill(&self) {
         let _ = std::process::Command::new("pkill")
@@ -462,7 +502,11 @@ impl DisposableEngine {
 impl Drop for DisposableEngine {
     fn drop(&mut self) {
         self.kill();
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Until its processes are gone (and have let go of their mounts).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // What dockerd mounted below its folder (its data root's bind mount, overlays), the
         // deepest first: the folder itself is no mount point, so `umount -R` on it does nothing.
         let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
@@ -582,23 +626,24 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts one; a missing `docker-registry` fails the test with how to install it (a
     /// registry test never passes by not running).
-    pub fn start(user: Option<(&str, &str)>) -> Option<TestRegistry> {
+    pub fn start(user: Option<(&str, &str)>) -> TestRegistry {
         Self::start_with(user, false)
     }
 
     /// With `tls`, the registry serves HTTPS with a certificate for 127.0.0.1 signed by a test
     /// CA, written to `ca.pem` in [`TestRegistry::dir`].
-    pub fn start_with(user: Option<(&str, &str)>, tls: bool) -> Option<TestRegistry> {
-        hygiene::watch();
-        if hygiene::skipping("a registry (docker-registry)") {
-            return None;
-        }
+    pub fn start_with(user: Option<(&str, &str)>, tls: bool) -> TestRegistry {
+        hygiene::needs_service("a registry (docker-registry)");
         let binary = ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"]
             .into_iter()
             .find(|p| Path::new(p).exists());
         let Some(binary) = binary else {
             let how = "install it with `scripts/engine start` (Debian's docker-registry)";
-            panic!("docker-registry is not installed: {how}");
+            panic!(
+                "docker-registry is not installed: {how}, or set {}=1 to build the tests that \
+                 need one as ignored",
+                hygiene::SKIP_VAR
+            );
         };
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("storage");
@@ -701,13 +746,24 @@ impl TestRegistry {
             _dir: dir,
             child,
         };
-        for _ in 0..100 {
+        let mut registry = registry;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
             if std::net::TcpStream::connect(&registry.host).is_ok() {
-                return Some(registry);
+                return registry;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if let Ok(Some(status)) = registry.child.try_wait() {
+                panic!(
+                    "docker-registry ended ({status}): {}",
+                    fs::read_to_string(registry.dir().join("registry.log")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("docker-registry did not start on {}", registry.host);
+        panic!(
+            "docker-registry did not listen on {} within 60 s",
+            registry.host
+        );
     }
 
     /// The registry's own folder (config, certificates, log).
@@ -733,17 +789,6 @@ impl Drop for TestRegistry {
     }
 }
 
-/// A registry for a test (the test fails when none can start).
-#[allow(unused_macros)]
-macro_rules! registry {
-    ($user:expr) => {
-        match common::TestRegistry::start($user) {
-            Some(r) => r,
-            None => return,
-        }
-    };
-}
-
 /// What the tests leave behind: nothing. Checked (and, for the engine's images, cleaned) when
 /// the test program exits, after every test has run:
 /// - no filesystem is still mounted below a test's scratch folders or homes;
@@ -753,24 +798,26 @@ macro_rules! registry {
 /// - nothing in the user's home changed (`~/.docker`, `~/.cache/toolbox`, `~/.config/toolbox`).
 ///
 /// A failed check prints what is left on stderr and makes the test program exit 1.
-/// With `TOOLBOX_SKIP_SERVICE_TESTS=1`, the tests that need an engine or a registry return at
-/// once instead of failing, and the count of those skipped is printed on stderr, outside the
-/// test runner's capture, at the end.
+///
+/// `TOOLBOX_SKIP_SERVICE_TESTS=1` when the tests are built (`build.rs` turns it into
+/// `cfg(toolbox_skip_service_tests)`) marks every test that needs an engine or a registry as
+/// ignored (`#[cfg_attr(toolbox_skip_service_tests, ignore = "…")]` on each), so that cargo's
+/// summary counts them as ignored. No such test ever returns early: without its service it
+/// fails, saying how to start one.
 pub mod hygiene {
     use std::collections::BTreeSet;
     use std::io::Write;
     use std::path::{Path, PathBuf};
     use std::process::Command;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Mutex, Once, OnceLock};
     use std::time::SystemTime;
 
-    /// The opt-out: set to 1 to skip (loudly) the tests that need an engine or a registry.
+    /// The opt-out: set to 1 (when the tests are built) to build the tests that need an engine
+    /// or a registry as ignored.
     pub const SKIP_VAR: &str = "TOOLBOX_SKIP_SERVICE_TESTS";
 
     static ROOTS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
     static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
     static HOME: OnceLock<Vec<(PathBuf, Option<SystemTime>)>> = OnceLock::new();
     /// Each engine, and the IDs of the images it had before the first test used it.
     static BEFORE: Mutex<Vec<(String, BTreeSet<String>)>> = Mutex::new(Vec::new());
@@ -787,17 +834,30 @@ pub mod hygiene {
         });
     }
 
-    /// Whether the opt-out is set; if so, counts one more skipped test.
-    pub fn skipping(what: &str) -> bool {
-        let on = std::env::var(SKIP_VAR).is_ok_and(|v| v == "1");
-        if on {
-            SKIPPED.fetch_add(1, Ordering::SeqCst);
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: a test that needs {what} did not run ({SKIP_VAR}=1)"
+    /// Called by whatever gives a test an engine or a registry, before it starts one: the
+    /// test is running, so it must not have been meant to be ignored. Fails the test when
+    /// - the tests were built with the opt-out, but this one runs although it was not asked for
+    ///   with `--ignored` or `--include-ignored`: it lacks its
+    ///   `#[cfg_attr(toolbox_skip_service_tests, ignore = "…")]`;
+    /// - the opt-out is set now, but the test program was built without it (run directly
+    ///   rather than through `cargo test`, which builds it again): it would not be honoured.
+    pub fn needs_service(what: &str) {
+        watch();
+        if cfg!(toolbox_skip_service_tests) {
+            let asked = std::env::args().any(|a| a == "--ignored" || a == "--include-ignored");
+            assert!(
+                asked,
+                "this test needs {what} but is not ignored under {SKIP_VAR}=1: give it \
+                 #[cfg_attr(toolbox_skip_service_tests, ignore = \"{SKIP_VAR}=1: needs an \
+                 engine/registry\")]"
+            );
+        } else if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") {
+            panic!(
+                "{SKIP_VAR}=1, but this test program was built without it, so the tests that \
+                 need {what} are not ignored: run the tests through `cargo test`, which builds \
+                 them again with it"
             );
         }
-        on
     }
 
     pub fn scratch_root(path: &Path) {
@@ -931,14 +991,6 @@ pub mod hygiene {
 
     fn check() {
         let mut err = std::io::stderr();
-        let skipped = SKIPPED.load(Ordering::SeqCst);
-        if skipped > 0 {
-            let _ = writeln!(
-                err,
-                "\n*** {skipped} test(s) that need an engine or a registry were SKIPPED ({SKIP_VAR}=1): \
-                 they did not run and prove nothing ***\n"
-            );
-        }
         let mut problems = Vec::new();
         let mounts = mounts_left();
         if !mounts.is_empty() {
@@ -1002,13 +1054,30 @@ pub struct Rule {
     pub times: usize,
 }
 
+/// A fault that took effect, as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct Fired {
+    /// The request line (`GET /v2/…/blobs/sha256:… HTTP/1.1`).
+    pub line: String,
+    pub fault: Fault,
+    /// For a cut: the bytes of the request's body forwarded, or of the answer relayed, before it.
+    pub bytes: usize,
+    /// For a cut: whether it cut something off (there was more to forward than the limit); for
+    /// an answer: always.
+    pub cut: bool,
+}
+
 /// A TCP proxy in front of a registry that injects faults: each connection carries one request
 /// (the proxy asks for `Connection: close`), which a matching rule answers itself or cuts.
-/// `heads` records every request's head.
+/// `heads` records every request's head, and [`FaultyProxy::fired`] every fault that took
+/// effect.
 pub struct FaultyProxy {
     pub host: String,
     pub heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     rules: std::sync::Arc<std::sync::Mutex<Vec<Rule>>>,
+    fired: std::sync::Arc<std::sync::Mutex<Vec<Fired>>>,
+    /// Connections being handled.
+    busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultyProxy {
@@ -1018,17 +1087,46 @@ impl FaultyProxy {
         let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
         let heads = Arc::new(Mutex::new(Vec::new()));
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::new(Mutex::new(Vec::new()));
+        let fired: Arc<Mutex<Vec<Fired>>> = Arc::new(Mutex::new(Vec::new()));
+        let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let upstream = upstream.to_string();
-        let (h, r) = (heads.clone(), rules.clone());
+        let (h, r, f, b) = (heads.clone(), rules.clone(), fired.clone(), busy.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (upstream, h, r) = (upstream.clone(), h.clone(), r.clone());
+                let (upstream, h, r, f, b) =
+                    (upstream.clone(), h.clone(), r.clone(), f.clone(), b.clone());
+                b.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    let _ = proxy_one(client, &upstream, &h, &r);
+                    let _ = proxy_one(client, &upstream, &h, &r, &f);
+                    b.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
             }
         });
-        FaultyProxy { host, heads, rules }
+        FaultyProxy {
+            host,
+            heads,
+            rules,
+            fired,
+            busy,
+        }
+    }
+
+    /// The faults that took effect so far, in order, once the connections in flight are done
+    /// (the client having exited, they end; waits at most 30 s).
+    pub fn fired(&self) -> Vec<Fired> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.busy.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.fired.lock().unwrap().clone()
+    }
+
+    /// The rules with uses left (faults that never took effect).
+    pub fn unused(&self) -> Vec<Rule> {
+        let rules = self.rules.lock().unwrap();
+        rules.iter().filter(|r| r.times > 0).cloned().collect()
     }
 
     /// Adds a rule (rules are tried in the order added).
@@ -1057,6 +1155,7 @@ fn proxy_one(
     upstream: &str,
     heads: &std::sync::Mutex<Vec<String>>,
     rules: &std::sync::Mutex<Vec<Rule>>,
+    fired: &std::sync::Mutex<Vec<Fired>>,
 ) -> std::io::Result<()> {
     use std::io::{Read, Write};
     // The request's head (and whatever of its body came with it).
@@ -1078,17 +1177,17 @@ fn proxy_one(
     let line = head.lines().next().unwrap_or_default().to_string();
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let length: Option<usize> = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(str::to_string)
+        })
+        .and_then(|v| v.trim().parse().ok());
     let fault = {
         let mut rules = rules.lock().unwrap();
         // A request cut after N bytes of its body must have more than N.
-        let length: Option<usize> = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(str::to_string)
-            })
-            .and_then(|v| v.trim().parse().ok());
         let long_enough = |f: &Fault| match f {
             Fault::CutRequestAfter(n) => length.is_none_or(|len| len > *n),
             _ => true,
@@ -1103,11 +1202,22 @@ fn proxy_one(
                 r.fault.clone()
             })
     };
+    let record = |bytes: usize, cut: bool| {
+        if let Some(fault) = &fault {
+            fired.lock().unwrap().push(Fired {
+                line: line.clone(),
+                fault: fault.clone(),
+                bytes,
+                cut,
+            });
+        }
+    };
     if let Some(Fault::Answer {
         status,
         retry_after,
     }) = fault
     {
+        record(0, true);
         let after = retry_after
             .map(|s| format!("Retry-After: {s}\r\n"))
             .unwrap_or_default();
@@ -1137,6 +1247,7 @@ fn proxy_one(
         _ => None,
     };
     let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
+    // The body forwarded, and whether it was cut with more to come.
     let upload = std::thread::spawn(move || {
         let mut sent = 0usize;
         let mut pending = rest;
@@ -1144,24 +1255,28 @@ fn proxy_one(
             if !pending.is_empty() {
                 let take = body_limit.map_or(pending.len(), |l| pending.len().min(l - sent));
                 if to_server.write_all(&pending[..take]).is_err() {
-                    break;
+                    return (sent, false);
                 }
                 sent += take;
                 if body_limit.is_some_and(|l| sent >= l) {
                     // Cut midway: both sides see the connection drop.
                     let _ = to_server.shutdown(std::net::Shutdown::Both);
                     let _ = from_client.shutdown(std::net::Shutdown::Both);
-                    break;
+                    return (
+                        sent,
+                        take < pending.len() || length.is_none_or(|len| len > sent),
+                    );
                 }
             }
             let mut chunk = [0u8; 16384];
             match from_client.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => return (sent, false),
                 Ok(n) => pending = chunk[..n].to_vec(),
             }
         }
     });
     let mut relayed = 0usize;
+    let mut answer_cut = false;
     let mut chunk = [0u8; 16384];
     loop {
         let n = match server.read(&mut chunk) {
@@ -1174,11 +1289,18 @@ fn proxy_one(
         }
         relayed += take;
         if answer_limit.is_some_and(|l| relayed >= l) {
+            // Cut: was there more to relay?
+            answer_cut = take < n || server.read(&mut chunk).is_ok_and(|more| more > 0);
             break;
         }
     }
     let _ = client.shutdown(std::net::Shutdown::Both);
     let _ = server.shutdown(std::net::Shutdown::Both);
-    let _ = upload.join();
+    let (sent, request_cut) = upload.join().unwrap_or((0, false));
+    match fault {
+        Some(Fault::CutAnswerAfter(_)) => record(relayed, answer_cut),
+        Some(Fault::CutRequestAfter(_)) => record(sent, request_cut),
+        _ => {}
+    }
     Ok(())
 }
