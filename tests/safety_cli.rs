@@ -764,7 +764,11 @@ fn bad_input_never_panics() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("not a regular file"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not a regular file"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -59,6 +59,12 @@ impl Context {
         ops::open_store(&self.settings()?.artifacts_dir)
     }
 
+    /// The artifacts directory's archives, for a run that must leave the folder as it is
+    /// (`clean --dry-run`): what is read of archives is not written to the cache.
+    pub fn open_quietly(&self) -> Result<Store, Error> {
+        ops::open_store_quietly(&self.settings()?.artifacts_dir)
+    }
+
     /// Resolves an `ARCHIVE|IMAGE[:VERSION]` argument; the artifacts directory is only opened
     /// when the argument is not an existing file.
     pub fn select(

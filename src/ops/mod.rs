@@ -14,4 +14,4 @@ pub mod push;
 pub mod update;
 pub mod verify;
 
-pub use facts::open_store;
+pub use facts::{open_store, open_store_quietly};

@@ -296,3 +296,29 @@ pub fn sample_layers(tag: &str) -> Vec<Vec<u8>> {
         ]),
     ]
 }
+
+/// A small sound image (one layer) tagged `repo_tag`: its classic `docker save` tar and the 12
+/// hex digits archive names carry.
+pub fn small_image(repo_tag: &str) -> (Vec<u8>, String) {
+    let archive = image_archive(
+        Layout::Classic,
+        repo_tag,
+        "2024-01-02T03:04:05Z",
+        &[layer(&[Entry::File("hello", repo_tag.as_bytes())])],
+    );
+    (archive.tar(), archive.short_id())
+}
+
+/// The bytes of the archive `file_name` (its format from its name: a `.zip` or `.zst` of `tar`,
+/// or `tar` itself), as toolbox writes it.
+pub fn archive_bytes(tar: &[u8], file_name: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let body = toolbox::codec::Body {
+        source: std::path::Path::new("test"),
+        modified: std::time::SystemTime::now(),
+        comment: None,
+    };
+    let path =
+        toolbox::codec::write_archive(&mut &tar[..], body, &dir.path().join(file_name), 3).unwrap();
+    std::fs::read(path).unwrap()
+}

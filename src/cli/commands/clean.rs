@@ -33,7 +33,11 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
     } else {
         Some(cx.lock(&cx.settings()?.artifacts_dir)?)
     };
-    let store = cx.open()?;
+    let store = if args.dry_run {
+        cx.open_quietly()?
+    } else {
+        cx.open()?
+    };
     let sel = &args.selection;
     let keep = usize::try_from(args.keep).unwrap_or(usize::MAX);
     let images = store.resolve_images(&sel.images)?;
