@@ -59,7 +59,7 @@ impl<'a> From<&'a Archive> for ArchiveJson<'a> {
             dirty: a.is_dirty(),
             size: a.size,
             modified: rfc3339(a.modified),
-            path: path_text(&a.path),
+            path: path_json(&a.path),
             broken: None,
             problem: None,
         }
@@ -95,6 +95,15 @@ pub fn path_text(path: &Path) -> String {
     match path.to_str() {
         Some(text) if !text.chars().any(char::is_control) => text.to_string(),
         _ => shell_quoted(path.as_os_str().as_bytes()),
+    }
+}
+
+/// A path in JSON output: as it is when it is UTF-8 (JSON escapes control characters itself),
+/// else quoted as [`path_text`] quotes it (JSON strings hold no other bytes).
+pub fn path_json(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => text.to_string(),
+        None => shell_quoted(path.as_os_str().as_bytes()),
     }
 }
 

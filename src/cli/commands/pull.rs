@@ -58,7 +58,7 @@ pub fn run(args: &PullArgs, cx: &Context) -> Result<Status, Failure> {
     let pulled =
         context::runtime()?.block_on(ops::pull::pull(&lock, &request, &access, reporter))?;
     let json = serde_json::json!({
-        "path": output::path_text(&pulled.path),
+        "path": output::path_json(&pulled.path),
         "image": pulled.name.image,
         "version": pulled.name.version,
         "id": pulled.name.id,

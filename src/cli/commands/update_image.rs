@@ -102,7 +102,7 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
 
 fn json(outcome: &UpdateOutcome) -> UpdateJson<'_> {
     UpdateJson {
-        path: output::path_text(&outcome.path),
+        path: output::path_json(&outcome.path),
         image: &outcome.name.image,
         version: &outcome.name.version,
         id: &outcome.name.id,
@@ -111,13 +111,13 @@ fn json(outcome: &UpdateOutcome) -> UpdateJson<'_> {
         removed: outcome
             .removed
             .iter()
-            .map(|p| output::path_text(p))
+            .map(|p| output::path_json(p))
             .collect(),
         kept: outcome
             .kept
             .iter()
             .map(|(p, reason)| KeptJson {
-                path: output::path_text(p),
+                path: output::path_json(p),
                 reason,
             })
             .collect(),
