@@ -11,15 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::images::{sha256, tar_of};
 use common::{Scratch, stderr, stdout};
-use sha2::{Digest, Sha256};
-
-fn sha256(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
 
 /// One entry of a test layer; names and link targets are written raw, hostile or not.
 enum E<'a> {
@@ -46,20 +39,6 @@ fn layer(entries: &[E]) -> Vec<u8> {
         gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
         h.set_cksum();
         builder.append(&h, data).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
-
-/// A tar of these files, in this order.
-fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_path(name).unwrap();
-        h.set_cksum();
-        builder.append(&h, data.as_slice()).unwrap();
     }
     builder.into_inner().unwrap()
 }

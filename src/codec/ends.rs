@@ -147,12 +147,12 @@ pub struct ZipEntry {
     pub data_start: u64,
 }
 
-const EOCD: u32 = 0x0605_4b50;
-const EOCD64: u32 = 0x0606_4b50;
-const LOCATOR64: u32 = 0x0706_4b50;
-const CENTRAL: u32 = 0x0201_4b50;
-const LOCAL: u32 = 0x0403_4b50;
-const DESCRIPTOR: u32 = 0x0807_4b50;
+use super::zipfile::{
+    CENTRAL_HEADER as CENTRAL, DATA_DESCRIPTOR as DESCRIPTOR, END_OF_CENTRAL as EOCD,
+    LOCAL_HEADER as LOCAL, METHOD_DEFLATED, METHOD_STORED, ZIP64_END_OF_CENTRAL as EOCD64,
+    ZIP64_EXTRA, ZIP64_LOCATOR as LOCATOR64,
+};
+
 const MAX16: u16 = 0xFFFF;
 const MAX32: u32 = 0xFFFF_FFFF;
 
@@ -306,13 +306,13 @@ pub fn zip_structure(file: &File, len: u64) -> Result<ZipEntry, Broken> {
             "zip: the entry's local header is at offset {local_offset}, not at the start"
         )));
     }
-    if method != 0 && method != 8 {
+    if method != METHOD_STORED && method != METHOD_DEFLATED {
         return Err(broken(format!(
             "zip: the entry is compressed with method {method}; toolbox reads stored (0) and \
              deflated (8) entries"
         )));
     }
-    if method == 0 && compressed != uncompressed {
+    if method == METHOD_STORED && compressed != uncompressed {
         return Err(broken(
             "zip: a stored entry whose two sizes differ (damaged)",
         ));
@@ -392,7 +392,7 @@ fn zip64_extra(mut extra: &[u8]) -> Option<&[u8]> {
     while extra.len() >= 4 {
         let (id, size) = (u16_at(extra, 0), usize::from(u16_at(extra, 2)));
         let data = extra.get(4..4 + size)?;
-        if id == 1 {
+        if id == ZIP64_EXTRA {
             return Some(data);
         }
         extra = &extra[4 + size..];

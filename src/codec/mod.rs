@@ -413,7 +413,7 @@ enum ZipBody<R: io::BufRead> {
 
 impl<R: io::BufRead> ZipData<R> {
     fn new(raw: R, entry: ends::ZipEntry) -> ZipData<R> {
-        let data = if entry.method == 0 {
+        let data = if entry.method == zipfile::METHOD_STORED {
             ZipBody::Stored(raw)
         } else {
             ZipBody::Deflated(flate2::bufread::DeflateDecoder::new(raw))

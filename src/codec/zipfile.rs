@@ -10,17 +10,19 @@ use std::time::SystemTime;
 use super::deflate::{self, Deflated, PipelineError};
 use crate::commit::Writeback;
 
-const LOCAL_HEADER: u32 = 0x0403_4b50;
-const CENTRAL_HEADER: u32 = 0x0201_4b50;
-const END_OF_CENTRAL: u32 = 0x0605_4b50;
-const ZIP64_END_OF_CENTRAL: u32 = 0x0606_4b50;
-const ZIP64_LOCATOR: u32 = 0x0706_4b50;
-const ZIP64_EXTRA: u16 = 0x0001;
+pub(super) const LOCAL_HEADER: u32 = 0x0403_4b50;
+/// The signature of a data descriptor (optional before its fields).
+pub(super) const DATA_DESCRIPTOR: u32 = 0x0807_4b50;
+pub(super) const CENTRAL_HEADER: u32 = 0x0201_4b50;
+pub(super) const END_OF_CENTRAL: u32 = 0x0605_4b50;
+pub(super) const ZIP64_END_OF_CENTRAL: u32 = 0x0606_4b50;
+pub(super) const ZIP64_LOCATOR: u32 = 0x0706_4b50;
+pub(super) const ZIP64_EXTRA: u16 = 0x0001;
 const VERSION_ZIP64: u16 = 45;
 const VERSION_MADE_BY: u16 = (3 << 8) | VERSION_ZIP64; // Unix
 const FLAG_UTF8: u16 = 1 << 11;
-const METHOD_STORED: u16 = 0;
-const METHOD_DEFLATED: u16 = 8;
+pub(super) const METHOD_STORED: u16 = 0;
+pub(super) const METHOD_DEFLATED: u16 = 8;
 const MAX32: u64 = 0xFFFF_FFFF;
 const BUFFER: usize = 1 << 20;
 
