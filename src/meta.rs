@@ -207,15 +207,37 @@ pub fn remember_verified(archive: &Archive, info: &ImageInfo) {
         },
     );
     let _ = cache.save(&dir);
+    if let Ok(mut read) = VERIFIED.lock()
+        && let Some(read) = read.as_mut()
+    {
+        read.remove(&dir);
+    }
 }
+
+/// The files each folder's cache says toolbox verified (name, key), read once per run.
+static VERIFIED: std::sync::Mutex<Option<HashMap<PathBuf, HashMap<String, CacheKey>>>> =
+    std::sync::Mutex::new(None);
 
 /// Whether the cache beside `archive` says toolbox verified this very file in full.
 pub fn known_verified(archive: &Archive) -> bool {
-    let cache = Cache::load(&parent_of(archive));
-    cache
-        .entries
+    let dir = parent_of(archive);
+    let Ok(mut read) = VERIFIED.lock() else {
+        return false;
+    };
+    let verified = read
+        .get_or_insert_with(HashMap::new)
+        .entry(dir)
+        .or_insert_with_key(|dir| {
+            Cache::load(dir)
+                .entries
+                .into_iter()
+                .filter(|(_, e)| e.verified)
+                .map(|(name, e)| (name, e.key))
+                .collect()
+        });
+    verified
         .get(&archive.file_name())
-        .is_some_and(|e| e.verified && e.key == CacheKey::of(archive))
+        .is_some_and(|key| *key == CacheKey::of(archive))
 }
 
 fn parent_of(archive: &Archive) -> PathBuf {
