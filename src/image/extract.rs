@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -192,7 +192,15 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
             .ok_or_else(|| damaged(ImageError::LayerMissing(layer.path.clone())))?;
         let mut data = &file;
         data.seek(SeekFrom::Start(found.offset)).at(&path)?;
-        let mut stored = HashingReader::new(BufReader::new(data.take(found.size)));
+        let mut raw = BufReader::new(data.take(found.size));
+        // The bytes as stored are hashed apart only when they are a compressed blob (else
+        // their digest is the content's).
+        let blob = found.path.strip_prefix("blobs/sha256/");
+        let compressed = is_compressed(raw.fill_buf().at(&path)?);
+        let mut stored = StoredBytes {
+            inner: raw,
+            hasher: (blob.is_some() && compressed).then(crate::digest::Hasher::default),
+        };
         let plain = {
             let reader = layer_reader(BufReader::new(&mut stored)).at(&path)?;
             let mut plain = HashingReader::new(Interruptible(reader));
@@ -209,8 +217,8 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
             plain.digest()
         };
         io::copy(&mut stored, &mut io::sink()).at(&path)?;
-        let stored = stored.digest();
-        if let Some(hex) = found.path.strip_prefix("blobs/sha256/")
+        let stored = stored.hasher.map_or_else(|| plain.clone(), |h| h.digest());
+        if let Some(hex) = blob
             && stored != format!("sha256:{hex}")
         {
             return Err(damaged(ImageError::BlobDigest {
@@ -236,6 +244,27 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
         });
     }
     Ok(unpacker.done)
+}
+
+/// A layer's bytes as stored, hashed on the way when asked.
+struct StoredBytes<R> {
+    inner: R,
+    hasher: Option<crate::digest::Hasher>,
+}
+
+impl<R: Read> Read for StoredBytes<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// Whether a layer's first bytes are gzip's or zstd's magic number.
+fn is_compressed(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
 }
 
 /// A layer's tar: as stored, or gzip- or zstd-decompressed.
