@@ -30,9 +30,15 @@ engine-start:
 engine-stop:
     scripts/engine stop
 
-# Property tests (names, damaged archives, the latest rule) with many cases; failures are kept for `just test`.
-fuzz cases="20000" seconds="600":
-    PROPTEST_CASES={{cases}} timeout {{seconds}} cargo test --release --test properties --test latest_rule
+# Fuzzing (release build): the property tests with `cases` cases, and `archives` mutated archives through the binary's readers (failing inputs under target/fuzz-failures/); the same `seed` makes the same archives.
+fuzz cases="20000" archives="5000" seconds="3600" seed="":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    seed="{{seed}}"
+    seed="${seed:-$(date +%s)}"
+    echo "fuzz: TOOLBOX_FUZZ_SEED=$seed" >&2
+    PROPTEST_CASES={{cases}} TOOLBOX_FUZZ_CASES={{archives}} TOOLBOX_FUZZ_SEED="$seed" \
+        timeout {{seconds}} cargo test --release --no-fail-fast --test properties --test latest_rule --test fuzz_archives
 
 # Formatting and lints, as CI expects them.
 lint:
