@@ -54,6 +54,9 @@ pub enum ImageError {
     #[error("`{0}` is missing")]
     MissingDocument(String),
 
+    #[error("`{path}` is {size} bytes, more than a manifest or index may be (4 MiB): refused")]
+    DocumentTooLarge { path: String, size: u64 },
+
     #[error("manifest.json lists no image")]
     NoImage,
 
@@ -109,6 +112,9 @@ pub enum ImageError {
 
     #[error("the tar is {size} bytes, not a whole number of 512-byte blocks")]
     NotWholeBlocks { size: u64 },
+
+    #[error("the layer `{layer}` holds what no engine applies: {problem}")]
+    LayerRefused { layer: String, problem: String },
 
     #[error("the blob `{path}` has digest {found}")]
     BlobDigest { path: String, found: String },

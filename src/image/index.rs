@@ -21,6 +21,8 @@ pub const KEPT: u64 = 32 << 20;
 /// How many links a path inside an archive may go through.
 const MAX_LINKS: usize = 16;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The first two bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 2] = [0x28, 0xb5];
 
 /// The digests of one file of the tar, when it was read for verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,10 @@ pub struct FileDigest {
     pub stored: String,
     /// `sha256:<hex>` of the bytes after gzip decompression, for gzip-compressed files.
     pub uncompressed: Option<String>,
+    /// What `extract` would refuse in the file read as a layer (an entry that climbs out of
+    /// the root with `..`, a hard link or whiteout that reaches above it); `None` when nothing
+    /// (or when the file is no tar: the digests judge that).
+    pub layer_problem: Option<String>,
 }
 
 impl FileDigest {
@@ -273,9 +279,10 @@ fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<Fi
         Some(keep) => HashingReader::keeping(head, keep),
         None => HashingReader::new(head),
     };
-    let uncompressed = if first[..got] == GZIP_MAGIC {
+    let (uncompressed, layer_problem) = if first[..got] == GZIP_MAGIC {
         let mut plain = HashingReader::new(flate2::read::MultiGzDecoder::new(&mut tee));
-        match io::copy(&mut plain, &mut io::sink()) {
+        let problem = walk_layer(&mut plain);
+        let digest = match io::copy(&mut plain, &mut io::sink()) {
             Ok(_) => Some(plain.digest()),
             // Gzip data that does not decode (a flipped byte, a bad checksum) is a damaged
             // blob, not a failed read: its stored digest (hashed to the end below) then matches
@@ -289,13 +296,79 @@ fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<Fi
                 None
             }
             Err(e) => return Err(e),
-        }
+        };
+        (digest, problem)
+    } else if first[..got] == ZSTD_MAGIC {
+        // A zstd layer is read by no check here; its digests say what they say.
+        (None, None)
     } else {
-        None
+        (None, walk_layer(&mut tee))
     };
     io::copy(&mut tee, &mut io::sink())?;
     Ok(FileDigest {
         stored: tee.finish().0,
         uncompressed,
+        layer_problem,
     })
+}
+
+/// Reads a file as a layer's tar, as far as it goes, and says what `extract` would refuse in
+/// it: a path that climbs out of the root with `..`, a hard link to such a path, a whiteout of
+/// `.` or `..`. Entry data is read past (and so hashed by the caller's reader), never kept.
+fn walk_layer(reader: &mut dyn Read) -> Option<String> {
+    let climbs = |path: &Path| {
+        let mut depth = 0usize;
+        path.components().any(|c| match c {
+            Component::Normal(_) => {
+                depth += 1;
+                false
+            }
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => {
+                    depth = d;
+                    false
+                }
+                None => true,
+            },
+            _ => false,
+        })
+    };
+    // What is no tar (a document, a damaged layer) is for the digests to judge.
+    let mut archive = tar::Archive::new(reader);
+    let Ok(entries) = archive.entries() else {
+        return None;
+    };
+    for entry in entries {
+        let Ok(entry) = entry else {
+            return None;
+        };
+        let Ok(path) = entry.path() else {
+            return Some("an entry's path cannot be read".into());
+        };
+        if climbs(&path) {
+            return Some(format!(
+                "the entry `{}` climbs out of the root with `..`",
+                path.display()
+            ));
+        }
+        if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && matches!(name, ".wh.." | ".wh...")
+        {
+            return Some(format!(
+                "the whiteout `{}` would remove a folder above it",
+                path.display()
+            ));
+        }
+        if entry.header().entry_type().is_hard_link()
+            && let Ok(Some(target)) = entry.link_name()
+            && climbs(&target)
+        {
+            return Some(format!(
+                "the hard link `{}` leads out of the root to `{}`",
+                path.display(),
+                target.display()
+            ));
+        }
+    }
+    None
 }

@@ -236,9 +236,13 @@ impl TarIndex {
     /// Reads an OCI image layout: `index.json` → manifest (through nested indexes) → config.
     fn oci_image(&self) -> Result<ImageInfo, ImageError> {
         let parse = |path: &str| -> Result<Document, ImageError> {
-            let bytes = self
-                .document(path)
-                .ok_or_else(|| ImageError::MissingDocument(path.to_string()))?;
+            let bytes = self.document(path).ok_or_else(|| match self.file(path) {
+                Some(file) => ImageError::DocumentTooLarge {
+                    path: path.to_string(),
+                    size: file.size,
+                },
+                None => ImageError::MissingDocument(path.to_string()),
+            })?;
             serde_json::from_slice(bytes).map_err(|source| ImageError::BadOciDocument {
                 path: path.to_string(),
                 source,

@@ -141,6 +141,7 @@ fn oci_blobs_must_match_their_names() {
             digest: Some(FileDigest {
                 stored: sha256(b"x"),
                 uncompressed: None,
+                layer_problem: None,
             }),
         },
     );
@@ -557,4 +558,42 @@ fn one_config_named_many_times_is_parsed_once() {
             .iter()
             .all(|i| std::sync::Arc::ptr_eq(&i.config, &images[0].config))
     );
+}
+
+/// A layer holding what `extract` (and an engine) refuses is damage for `verify` too: an entry
+/// that climbs out with `..`, a hard link out, a whiteout of `..`; gzip-compressed or not.
+#[test]
+fn verify_refuses_layers_extract_refuses() {
+    let entry = |name: &str, link: Option<&str>| {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        match link {
+            Some(target) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.as_gnu_mut().unwrap().linkname[..target.len()].copy_from_slice(target.as_bytes());
+            }
+            None => h.set_entry_type(tar::EntryType::Regular),
+        }
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        builder.append(&h, &b""[..]).unwrap();
+        builder.into_inner().unwrap()
+    };
+    let cases = [
+        (entry("a/../../escape", None), "climbs out"),
+        (entry("h", Some("../../etc/passwd")), "hard link"),
+        (entry("a/.wh..", None), "whiteout"),
+    ];
+    for (layer, said) in &cases {
+        for gzip in [false, true] {
+            let (tar, id) = classic_tar(&[layer], gzip);
+            let err = check_tar(&tar, &id[7..19]).unwrap();
+            assert!(err.contains(said), "{said} (gzip {gzip}): {err}");
+        }
+    }
+    // A sound layer with `..` that stays inside passes.
+    let (tar, id) = classic_tar(&[&entry("a/../b", None)], false);
+    assert_eq!(check_tar(&tar, &id[7..19]), None);
 }

@@ -177,6 +177,12 @@ pub fn check(index: &TarIndex, name_id: &str) -> std::result::Result<(), ImageEr
                 .file(&layer.path)
                 .and_then(|f| f.digest)
                 .ok_or_else(|| ImageError::LayerMissing(layer.path.clone()))?;
+            if let Some(problem) = &found.layer_problem {
+                return Err(ImageError::LayerRefused {
+                    layer: layer.path.clone(),
+                    problem: problem.clone(),
+                });
+            }
             if found.diff_id() != layer.diff_id {
                 return Err(ImageError::LayerDigest {
                     layer: layer.path.clone(),
