@@ -653,3 +653,41 @@ fn sigterm_leaves_nothing_behind() {
         assert!(!spooling(), "{phase}: the spool is gone");
     }
 }
+
+/// A folder of the artifacts directory that cannot be read (`lost+found`) is skipped with one
+/// warning; every store command still answers. (The run drops the capabilities that let root
+/// read any folder, so that the folder's mode counts.)
+#[test]
+fn an_unreadable_folder_is_skipped_with_a_warning() {
+    let s = Scratch::new();
+    let (tar, id) = small_image();
+    write_archive(&s.artifacts(), &format!("web_1.0_{id}.docker"), &tar);
+    let hidden = s.artifacts().join("lost+found");
+    fs::create_dir(&hidden).unwrap();
+    write_archive(&hidden, &format!("web_9.0_{id}.docker"), &tar);
+    fs::set_permissions(&hidden, fs::Permissions::from_mode(0o000)).unwrap();
+    for args in [
+        vec!["images"],
+        vec!["latest", "web"],
+        vec!["clean", "--dry-run"],
+    ] {
+        let out = s
+            .command("setpriv")
+            .args(["--bounding-set=-dac_override,-dac_read_search", "--"])
+            .arg(env!("CARGO_BIN_EXE_toolbox"))
+            .args(&args)
+            .current_dir(s.path())
+            .env_remove("TOOLBOX_ARTIFACTS_DIR")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(
+            err.matches("lost+found").count(),
+            1,
+            "{args:?}: one warning: {err}"
+        );
+        assert!(err.contains("cannot be read"), "{args:?}: {err}");
+    }
+    fs::set_permissions(&hidden, fs::Permissions::from_mode(0o755)).unwrap();
+}
