@@ -271,6 +271,10 @@ fn target_labels_network_pull_and_platform() {
             "--pull",
             "--platform",
             &platform,
+            // The legacy builder (Docker 20.10's default) builds every stage before the
+            // target, so the first build ran `tools` on the host's network; its cache would
+            // answer here whatever the network.
+            "--no-cache",
         ],
     ));
     assert_eq!(stage(&format!("{image}:2")), "tools");
