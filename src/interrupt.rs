@@ -115,19 +115,33 @@ pub fn stop() {
             Leftover::File(path) => {
                 let _ = fs::remove_file(path);
             }
-            Leftover::Contents { dir, remove_dir } => {
-                if remove_dir {
-                    let _ = fs::remove_dir_all(&dir);
-                } else if let Ok(children) = fs::read_dir(&dir) {
-                    for child in children.flatten() {
-                        let path = child.path();
-                        let _ = match child.file_type() {
-                            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
-                            _ => fs::remove_file(&path),
-                        };
-                    }
-                }
-            }
+            Leftover::Contents { dir, remove_dir } => empty_dir(&dir, remove_dir),
+        }
+    }
+}
+
+/// Removes what is inside `dir` (and `dir` too when `remove_dir`), never following a link;
+/// folders are first given their owner's full access, so that what was made read-only (an
+/// image's folder of mode 0555) can go for a user who is not root. Failures are passed over:
+/// this is clean-up, done as far as it goes.
+pub fn empty_dir(dir: &Path, remove_dir: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
+        if let Ok(entry) = entry
+            && entry.file_type().is_dir()
+        {
+            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o700));
+        }
+    }
+    if remove_dir {
+        let _ = fs::remove_dir_all(dir);
+    } else if let Ok(children) = fs::read_dir(dir) {
+        for child in children.flatten() {
+            let path = child.path();
+            let _ = match child.file_type() {
+                Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+                _ => fs::remove_file(&path),
+            };
         }
     }
 }

@@ -76,7 +76,8 @@ pub fn extract(archive: &Archive, dest: &Path, only: Option<&str>) -> Result<Ext
     let registered = interrupt::empty_dir_on_stop(dest, created);
     let result = extract_into(archive, dest, only.as_deref());
     if result.is_err() {
-        undo(dest, created);
+        // Emptied again (and removed when it was made).
+        interrupt::empty_dir(dest, created);
     }
     drop(registered);
     result
@@ -102,32 +103,6 @@ fn prepare(dest: &Path) -> Result<bool> {
         }
         Err(e) => Err(IoError::new(dest, e).into()),
     }
-}
-
-/// Empties `dest` again (and removes it when it was created). Folders that extract made
-/// unreadable are made readable first.
-fn undo(dest: &Path, created: bool) {
-    let _ = make_removable(dest);
-    if created {
-        let _ = fs::remove_dir_all(dest);
-    } else if let Ok(children) = fs::read_dir(dest) {
-        for child in children.flatten() {
-            let _ = remove_any(&child.path());
-        }
-    }
-}
-
-/// Gives every folder below `dir` (links not followed) the owner's full access, so that what a
-/// failed extract made can be removed by a user who is not root.
-fn make_removable(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
-        let Ok(entry) = entry else { continue };
-        if entry.file_type().is_dir() {
-            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o700));
-        }
-    }
-    Ok(())
 }
 
 fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<Extracted> {
@@ -262,17 +237,20 @@ impl<R: Read> Read for StoredBytes<R> {
     }
 }
 
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
 /// Whether a layer's first bytes are gzip's or zstd's magic number.
 fn is_compressed(head: &[u8]) -> bool {
-    head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+    head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC)
 }
 
 /// A layer's tar: as stored, or gzip- or zstd-decompressed.
 fn layer_reader<'r, R: io::BufRead + 'r>(mut reader: R) -> io::Result<Box<dyn Read + 'r>> {
     let head = reader.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
+    if head.starts_with(GZIP_MAGIC) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+    } else if head.starts_with(ZSTD_MAGIC) {
         Ok(Box::new(zstd::stream::read::Decoder::with_buffer(reader)?))
     } else {
         Ok(Box::new(reader))
@@ -788,7 +766,7 @@ fn parts(path: &Path) -> Vec<OsString> {
 
 /// A path inside the image, relative to its root: a leading `/` and `.` components dropped,
 /// `..` resolved; one that climbs above the root is refused.
-fn clean_path(path: &Path) -> std::result::Result<PathBuf, Refusal> {
+pub(super) fn clean_path(path: &Path) -> std::result::Result<PathBuf, Refusal> {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -800,16 +778,6 @@ fn clean_path(path: &Path) -> std::result::Result<PathBuf, Refusal> {
         }
     }
     Ok(out)
-}
-
-/// Removes a file, link or directory (with its contents), never following a link.
-fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// The latest modification time an entry keeps: Docker and containerd keep times a 64-bit

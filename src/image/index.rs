@@ -316,23 +316,8 @@ fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<Fi
 /// it: a path that climbs out of the root with `..`, a hard link to such a path, a whiteout of
 /// `.` or `..`. Entry data is read past (and so hashed by the caller's reader), never kept.
 fn walk_layer(reader: &mut dyn Read) -> Option<String> {
-    let climbs = |path: &Path| {
-        let mut depth = 0usize;
-        path.components().any(|c| match c {
-            Component::Normal(_) => {
-                depth += 1;
-                false
-            }
-            Component::ParentDir => match depth.checked_sub(1) {
-                Some(d) => {
-                    depth = d;
-                    false
-                }
-                None => true,
-            },
-            _ => false,
-        })
-    };
+    // Climbing out is judged as `extract` judges it.
+    let climbs = |path: &Path| super::extract::clean_path(path).is_err();
     // What is no tar (a document, a damaged layer) is for the digests to judge.
     let mut archive = tar::Archive::new(reader);
     let Ok(entries) = archive.entries() else {

@@ -24,8 +24,7 @@ pub fn verify(archive: &Archive) -> Result<ImageInfo, ArchiveError> {
     let index = codec::with_tar_reader(archive, &Silent, |tar| {
         read_whole(tar).map_err(|e| super::indexing(&archive.path, e))
     })?;
-    check(&index, &archive.name.id).map_err(damaged)?;
-    index.image().map_err(damaged)
+    check(&index, &archive.name.id).map_err(damaged)
 }
 
 /// Indexes a whole tar stream with every file hashed, then reads it to its end (so that the
@@ -107,8 +106,7 @@ impl StreamCheck {
                 at: 0,
             };
             let index = read_whole(&mut reader)?;
-            check(&index, &name_id)?;
-            index.image()
+            check(&index, &name_id)
         });
         StreamCheck {
             sender: Some(sender),
@@ -168,8 +166,9 @@ impl Read for Received {
     }
 }
 
-/// The checks of a hashed index against the ID in the file name.
-pub fn check(index: &TarIndex, name_id: &str) -> std::result::Result<(), ImageError> {
+/// The checks of a hashed index against the ID in the file name; returns the image the archive
+/// is named after (the first).
+pub fn check(index: &TarIndex, name_id: &str) -> std::result::Result<ImageInfo, ImageError> {
     let images = index.images()?;
     for (n, image) in images.iter().enumerate() {
         for layer in &image.layers {
@@ -206,5 +205,5 @@ pub fn check(index: &TarIndex, name_id: &str) -> std::result::Result<(), ImageEr
             });
         }
     }
-    Ok(())
+    images.into_iter().next().ok_or(ImageError::NoImage)
 }

@@ -33,18 +33,8 @@ impl ArchiveFacts for ArchiveContents {
     }
 
     fn sound(&self, archive: &Archive) -> bool {
-        if meta::known_verified(archive) {
-            return true;
-        }
-        match crate::image::verify(archive) {
-            Ok(info) => {
-                if self.remember {
-                    meta::remember_verified(archive, &info);
-                }
-                true
-            }
-            Err(_) => false,
-        }
+        meta::known_verified(archive)
+            || super::verify::verify_remembering(archive, self.remember).is_ok()
     }
 }
 

@@ -40,9 +40,9 @@ pub async fn load(
                     Err(Error::io(&source.path, e))
                 }
                 (Ok(()), Err(e)) => Err(damaged(&source, e)),
-                (Ok(()), Ok(index)) => image::verify::check(&index, &source.name.id)
-                    .and_then(|()| index.image())
-                    .map_err(|e| damaged(&source, e)),
+                (Ok(()), Ok(index)) => {
+                    image::verify::check(&index, &source.name.id).map_err(|e| damaged(&source, e))
+                }
             };
             match checked {
                 Ok(info) => writer

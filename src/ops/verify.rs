@@ -38,13 +38,23 @@ pub fn verify(archives: &[Archive]) -> impl Iterator<Item = (&Archive, Outcome)>
     archives.iter().map(|archive| (archive, check(archive)))
 }
 
+/// Verifies one archive in full; when it is sound and `remember`, the cache beside it keeps
+/// that this very file was verified (see [`crate::meta::known_verified`]).
+pub(crate) fn verify_remembering(
+    archive: &Archive,
+    remember: bool,
+) -> Result<crate::image::ImageInfo, ArchiveError> {
+    let info = image::verify(archive)?;
+    if remember {
+        crate::meta::remember_verified(archive, &info);
+    }
+    Ok(info)
+}
+
 /// Verifies one archive.
 pub fn check(archive: &Archive) -> Outcome {
-    match image::verify(archive) {
-        Ok(info) => {
-            crate::meta::remember_verified(archive, &info);
-            Outcome::Sound
-        }
+    match verify_remembering(archive, true) {
+        Ok(_) => Outcome::Sound,
         Err(ArchiveError::Damaged { source, .. }) => Outcome::Damaged {
             reason: source.to_string(),
         },
