@@ -76,13 +76,20 @@ impl AtomicFile {
     }
 
     /// Makes the file durable and gives it its final name.
-    pub fn commit(mut self) -> Result<PathBuf> {
+    pub fn commit(self) -> Result<PathBuf> {
+        let dest = self.dest.clone();
+        self.commit_as(&dest)
+    }
+
+    /// Makes the file durable and gives it the name `dest` in the same folder (a name known
+    /// only once the content is: a blob's digest).
+    pub fn commit_as(mut self, dest: &Path) -> Result<PathBuf> {
         let file = self.file.take().expect("the file is open until commit");
         file.sync_all().at(&self.temp)?;
         drop(file);
-        fs::rename(&self.temp, &self.dest).at(&self.dest)?;
-        sync_dir(parent_dir(&self.dest))?;
-        Ok(self.dest.clone())
+        fs::rename(&self.temp, dest).at(dest)?;
+        sync_dir(parent_dir(dest))?;
+        Ok(dest.to_path_buf())
     }
 }
 

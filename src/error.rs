@@ -48,6 +48,9 @@ pub enum Error {
     Archive(#[from] ArchiveError),
 
     #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
+
+    #[error(transparent)]
     Meta(#[from] MetaError),
 
     #[error(transparent)]

@@ -21,6 +21,7 @@ pub mod context;
 pub mod docker_cli;
 pub mod interrupt;
 pub mod io_error;
+pub mod layout;
 pub mod lock;
 pub mod pipe;
 pub mod progress;

@@ -47,6 +47,9 @@ pub enum Format {
     Zip,
     /// The `docker save` tar compressed with zstd.
     Zst,
+    /// A reference archive: the descriptor of the image's manifest (or index), whose blobs are
+    /// in the layer store (the OCI image layout at or above the file's folder).
+    Ref,
     /// Any other extension: listed, but never read, deleted or resolved.
     Foreign(String),
 }
@@ -58,6 +61,7 @@ impl Format {
             "docker" => Format::Docker,
             "zip" => Format::Zip,
             "zst" => Format::Zst,
+            "ref" => Format::Ref,
             other => Format::Foreign(other.to_string()),
         }
     }
@@ -68,6 +72,7 @@ impl Format {
             Format::Docker => "docker",
             Format::Zip => "zip",
             Format::Zst => "zst",
+            Format::Ref => "ref",
             Format::Foreign(ext) => ext,
         }
     }
@@ -80,6 +85,12 @@ impl Format {
     /// Whether this is a compressed form of the `docker save` tar (`zip`, `zst`).
     pub fn is_compressed(&self) -> bool {
         matches!(self, Format::Zip | Format::Zst)
+    }
+
+    /// Whether the file holds the image itself (a `docker save` tar, plain or compressed),
+    /// rather than a reference into the layer store.
+    pub fn is_self_contained(&self) -> bool {
+        matches!(self, Format::Docker | Format::Zip | Format::Zst)
     }
 }
 

@@ -42,11 +42,23 @@ fn broken(check: impl Into<String>) -> Broken {
     }
 }
 
+/// The quick check of a `.ref` archive: it holds a descriptor, its layer store is found, and
+/// every blob the descriptor needs is there at its size (documents are read and checked against
+/// their digests; layers are not read).
+fn ref_ends(path: &Path) -> Result<(), crate::layout::LayoutError> {
+    let layout = crate::layout::Layout::of_ref(path)?;
+    let reference = crate::layout::RefFile::read(path)?;
+    crate::layout::graph::needs(&layout, &reference.descriptor()).map(|_| ())
+}
+
 /// Checks the ends of the archive at `path` in `format` (a foreign format always passes: it is
 /// never read).
 pub fn check_ends(path: &Path, format: &Format) -> Result<(), Broken> {
     if !format.is_known() {
         return Ok(());
+    }
+    if *format == Format::Ref {
+        return ref_ends(path).map_err(|e| broken(format!("ref: {e}")));
     }
     let file = File::open(path).map_err(|e| broken(format!("cannot be opened: {e}")))?;
     let len = file
@@ -57,7 +69,7 @@ pub fn check_ends(path: &Path, format: &Format) -> Result<(), Broken> {
         Format::Docker => ("tar", tar_ends(&file, len)),
         Format::Zip => ("zip", zip_ends(file, len)),
         Format::Zst => ("zst", zst_frames(&file, len)),
-        Format::Foreign(_) => return Ok(()),
+        Format::Foreign(_) | Format::Ref => return Ok(()),
     };
     // Every verdict names the structure it checked.
     result.map_err(|b| {

@@ -273,10 +273,10 @@ pub fn write_checked_archive(
                 .into_inner()
                 .map_err(|e| IoError::new(dest, e.into_error()))?;
         }
-        Format::Foreign(ref ext) => {
+        Format::Foreign(_) | Format::Ref => {
             return Err(WrongFormat {
                 path: dest.to_path_buf(),
-                found: ext.clone(),
+                found: name.format.to_string(),
                 expected: ".docker, .zip or .zst".into(),
                 command: "writing",
             }
@@ -388,9 +388,9 @@ pub fn with_tar_reader<T, E: From<CodecError> + From<IoError>>(
             let decoder = zstd::stream::read::Decoder::new(counted).at(path)?;
             f(&mut ZstdData(decoder))
         }
-        Format::Foreign(ref ext) => Err(E::from(CodecError::from(WrongFormat {
+        Format::Foreign(_) | Format::Ref => Err(E::from(CodecError::from(WrongFormat {
             path: path.clone(),
-            found: ext.clone(),
+            found: archive.name.format.to_string(),
             expected: ".docker, .zip or .zst".into(),
             command: "reading",
         }))),

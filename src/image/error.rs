@@ -167,6 +167,9 @@ pub enum ArchiveError {
     Codec(#[from] CodecError),
 
     #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
+
+    #[error(transparent)]
     Io(#[from] IoError),
 }
 

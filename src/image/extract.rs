@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -39,7 +39,6 @@ use crate::interrupt::{self, Interruptible};
 use crate::io_error::{IoContext, IoError};
 
 type Result<T> = std::result::Result<T, Error>;
-use crate::name::Format;
 use crate::progress::Silent;
 
 const WHITEOUT: &[u8] = b".wh.";
@@ -109,13 +108,14 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
     // Layers are applied in the manifest's order, which is not the tar's: a compressed archive
     // is first unpacked into a temporary tar beside `dest`, removed afterwards (and by an
     // interrupted run).
-    let (file, path, _spool) = match archive.name.format {
-        Format::Docker => (
-            File::open(&archive.path).at(&archive.path)?,
-            archive.path.clone(),
-            None,
-        ),
-        _ => {
+    let path = archive.path.clone();
+    let damaged = |source| Error::Damaged {
+        path: path.clone(),
+        source,
+    };
+    let (members, _spool) = match super::Members::open(archive)? {
+        Some(members) => (members, None),
+        None => {
             let parent = dest
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
@@ -126,7 +126,7 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
                 .at(parent)?;
             let spool_path = spool.path().to_path_buf();
             let registered = interrupt::remove_file_on_stop(&spool_path);
-            codec::with_tar_reader(archive, &Silent, |tar| {
+            super::with_tar(archive, &Silent, |tar| {
                 codec::copy(
                     &mut Interruptible(tar),
                     &archive.path,
@@ -137,15 +137,14 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
                 .map_err(Error::from)
             })?;
             let file = spool.reopen().at(&spool_path)?;
-            (file, archive.path.clone(), Some((spool, registered)))
+            (super::Members::Tar(file), Some((spool, registered)))
         }
     };
-    let damaged = |source| Error::Damaged {
-        path: path.clone(),
-        source,
+    let index = match &members {
+        super::Members::Tar(file) => TarIndex::read_seekable(BufReader::new(file))
+            .map_err(|e| super::indexing(&path, e))?,
+        super::Members::Store(composed) => composed.index(),
     };
-    let index =
-        TarIndex::read_seekable(BufReader::new(&file)).map_err(|e| super::indexing(&path, e))?;
     let info = index.image().map_err(damaged)?;
     // Nothing is written from an archive that is not what its name says.
     super::check_name(&info, &archive.name.id).map_err(damaged)?;
@@ -165,9 +164,7 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
         let found = index
             .file(&layer.path)
             .ok_or_else(|| damaged(ImageError::LayerMissing(layer.path.clone())))?;
-        let mut data = &file;
-        data.seek(SeekFrom::Start(found.offset)).at(&path)?;
-        let mut raw = BufReader::new(data.take(found.size));
+        let mut raw = BufReader::new(members.read(&found)?);
         // The bytes as stored are hashed apart only when they are a compressed blob (else
         // their digest is the content's).
         let blob = found.path.strip_prefix("blobs/sha256/");

@@ -9,9 +9,10 @@ pub mod index;
 pub mod info;
 pub mod layout;
 pub mod verify;
+pub mod write;
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 pub use error::{ArchiveError, ImageError, Refusal};
@@ -26,21 +27,77 @@ use crate::io_error::{IoContext, IoError};
 
 type Result<T> = std::result::Result<T, ArchiveError>;
 use crate::name::Format;
-use crate::progress::Silent;
+use crate::progress::{ProgressReader, Reporter, Silent};
 
 /// Reads the image an archive holds (the first image, for an archive of several).
 pub fn inspect(archive: &Archive) -> Result<ImageInfo> {
     read(archive).map(|(info, _)| info)
 }
 
+/// Calls `f` with a stream of the `docker save` tar of an archive of any known format: a `.ref`
+/// archive's tar is composed from the layer store's blobs ([`write::Composed`]), the others come
+/// out of their file ([`codec::with_tar_reader`]).
+pub fn with_tar<T, E>(
+    archive: &Archive,
+    reporter: &dyn Reporter,
+    f: impl FnOnce(&mut dyn Read) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E>
+where
+    E: From<codec::CodecError> + From<IoError> + From<ArchiveError>,
+{
+    match archive.name.format {
+        Format::Ref => {
+            let composed = write::Composed::of(archive).map_err(ArchiveError::from)?;
+            reporter.start(Some(composed.tar_size()));
+            f(&mut ProgressReader::new(composed.reader(), reporter))
+        }
+        _ => codec::with_tar_reader(archive, reporter, f),
+    }
+}
+
+/// Random access to the members of an archive's tar, where there is one without reading the
+/// tar through: a `.docker` (seeking) and a `.ref` (its blobs in the store).
+pub enum Members {
+    Tar(File),
+    Store(Box<write::Composed>),
+}
+
+impl Members {
+    /// Opens `archive` for random access; `None` for a compressed archive.
+    pub fn open(archive: &Archive) -> Result<Option<Members>> {
+        Ok(match archive.name.format {
+            Format::Docker => Some(Members::Tar(
+                File::open(&archive.path).at(&archive.path)?,
+            )),
+            Format::Ref => Some(Members::Store(Box::new(write::Composed::of(archive)?))),
+            _ => None,
+        })
+    }
+
+    /// The bytes of the file member `found` of `index` (the index of this archive).
+    pub fn read<'a>(&'a self, found: &index::FileRef<'_>) -> Result<Box<dyn Read + Send + 'a>> {
+        match self {
+            Members::Tar(file) => {
+                let mut data = file;
+                data.seek(SeekFrom::Start(found.offset))
+                    .map_err(|e| IoError::new(found.path, e))?;
+                Ok(Box::new(data.take(found.size)))
+            }
+            Members::Store(composed) => Ok(composed.open(found.path)?),
+        }
+    }
+}
+
 /// Reads the image an archive holds and the index of the archive's tar (member offsets are
-/// usable for a `.docker` only); the image ID must agree with the file name.
+/// usable for a `.docker` only; a `.ref`'s members open through [`Members`]); the image ID must
+/// agree with the file name.
 pub fn read(archive: &Archive) -> Result<(ImageInfo, TarIndex)> {
     let damaged = |source| ArchiveError::Damaged {
         path: archive.path.clone(),
         source,
     };
     let index = match archive.name.format {
+        Format::Ref => write::Composed::of(archive)?.index(),
         Format::Docker => {
             let file = File::open(&archive.path).at(&archive.path)?;
             TarIndex::read_seekable(BufReader::new(file)).map_err(|e| indexing(&archive.path, e))?

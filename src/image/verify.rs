@@ -21,7 +21,7 @@ pub fn verify(archive: &Archive) -> Result<ImageInfo, ArchiveError> {
         path: archive.path.clone(),
         source,
     };
-    let index = codec::with_tar_reader(archive, &Silent, |tar| {
+    let index = super::with_tar(archive, &Silent, |tar| {
         read_whole(tar).map_err(|e| super::indexing(&archive.path, e))
     })?;
     check(&index, &archive.name.id).map_err(damaged)

@@ -5,7 +5,6 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use crate::archive::Archive;
-use crate::codec;
 use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::image::{self, ArchiveError, ImageError, Reading, TarIndex};
@@ -25,7 +24,7 @@ pub async fn load(
     let counter = reporter.clone();
     let reader = tokio::task::spawn_blocking(move || {
         // Progress counts what is read of the file (or of a ZIP's entry), against its size.
-        codec::with_tar_reader(&source, counter.as_ref(), |tar| {
+        image::with_tar(&source, counter.as_ref(), |tar| {
             let mut writer = writer;
             // Every byte the index reads (and hashes) goes on to the engine as it is read.
             let mut tee = Tee {

@@ -4,8 +4,7 @@
 //! digest is taken.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -19,7 +18,6 @@ use crate::digest::HashingReader;
 use crate::image::TarIndex;
 use crate::image::{ArchiveError, ImageError};
 use crate::io_error::IoContext;
-use crate::name::Format;
 use crate::pipe;
 use crate::progress::ProgressReader;
 use crate::progress::{Reporter, Silent};
@@ -118,30 +116,24 @@ pub(super) fn stream_layers(
         });
         Ok(())
     };
-    match archive.name.format {
-        Format::Docker => {
-            let mut file = fs::File::open(&archive.path).at(&archive.path)?;
+    match crate::image::Members::open(archive)? {
+        Some(members) => {
             for w in wanted {
-                let (offset, size) =
-                    index
-                        .file(&w.path)
-                        .map(|f| (f.offset, f.size))
-                        .ok_or_else(|| ArchiveError::Damaged {
-                            path: archive.path.clone(),
-                            source: ImageError::LayerMissing(w.path.clone()),
-                        })?;
-                file.seek(SeekFrom::Start(offset)).at(&archive.path)?;
-                let mut data = io::BufReader::with_capacity(1 << 20, (&file).take(size));
+                let found = index.file(&w.path).ok_or_else(|| ArchiveError::Damaged {
+                    path: archive.path.clone(),
+                    source: ImageError::LayerMissing(w.path.clone()),
+                })?;
+                let mut data = io::BufReader::with_capacity(1 << 20, members.read(&found)?);
                 send(&w.path, &w.diff_id, w.as_is, &mut data)?;
             }
         }
-        _ => {
+        None => {
             // Layers come in the tar's order; a layer linked from several paths is sent once.
             let by_path: HashMap<String, &Wanted> = wanted
                 .iter()
                 .filter_map(|w| Some((index.file(&w.path)?.path.to_string(), w)))
                 .collect();
-            codec::with_tar_reader(archive, &Silent, |tar| {
+            crate::image::with_tar(archive, &Silent, |tar| {
                 let mut entries = tar::Archive::new(tar);
                 let damaged = |e: io::Error| ArchiveError::Damaged {
                     path: archive.path.clone(),

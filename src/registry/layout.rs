@@ -1,6 +1,7 @@
 //! The tar a pull writes, as it streams: the config and manifest, every layer blob (checked
 //! against its digest and size as it comes down), then `manifest.json`, `index.json` and
-//! `oci-layout` — Docker 25's `docker save` layout.
+//! `oci-layout` — Docker 25's `docker save` layout, whose pieces the image writer
+//! ([`crate::image::write`]) makes.
 
 use std::collections::HashSet;
 
@@ -13,7 +14,7 @@ use super::error::RegistryError;
 use super::resolved::Resolved;
 use crate::digest::Hasher;
 use crate::image::blob_path;
-use crate::oci::OCI_INDEX;
+use crate::image::write;
 use crate::pipe;
 use crate::progress::Reporter;
 
@@ -105,40 +106,18 @@ pub(super) async fn send_layout(
         }
         send(tx, Bytes::from(vec![0u8; padding(layer.size)])).await?;
     }
-    let layers: Vec<String> = doc.layers.iter().map(|l| blob_path(&l.digest)).collect();
-    let manifest_json = serde_json::to_vec(&serde_json::json!([{
-        "Config": blob_path(&config),
-        "RepoTags": [tag],
-        "Layers": layers,
-    }]))
-    .unwrap_or_default();
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [{
-            "mediaType": doc.media_type(),
-            "digest": resolved.digest,
-            "size": resolved.manifest_bytes.len(),
-            "annotations": {
-                // containerd keeps images under their fully qualified name.
-                "io.containerd.image.name": qualified(tag),
-                "org.opencontainers.image.ref.name": tag.rsplit(':').next().unwrap_or_default(),
-            },
-        }],
-    }))
-    .unwrap_or_default();
-    for (name, bytes) in [
-        ("manifest.json", manifest_json.as_slice()),
-        ("index.json", index.as_slice()),
-        (
-            "oci-layout",
-            br#"{"imageLayoutVersion":"1.0.0"}"#.as_slice(),
-        ),
-    ] {
-        send(tx, tar_member(name, bytes)).await?;
+    let layers: Vec<String> = doc.layers.iter().map(|l| l.digest.clone()).collect();
+    let root = crate::oci::Descriptor {
+        media_type: doc.media_type().to_string(),
+        digest: resolved.digest.clone(),
+        size: resolved.manifest_bytes.len() as u64,
+        platform: None,
+        annotations: Default::default(),
+    };
+    for (name, bytes) in write::save_documents(&config, &layers, tag, &root) {
+        send(tx, tar_member(name, &bytes)).await?;
     }
-    // The end of the tar: two zero blocks.
-    send(tx, Bytes::from(vec![0u8; 1024])).await
+    send(tx, Bytes::from_static(&write::TAR_END)).await
 }
 
 /// Sends a chunk to the archive writer; the writer having stopped is an error (its own error
@@ -152,75 +131,13 @@ async fn send(tx: &pipe::Sender, chunk: Bytes) -> Result<(), RegistryError> {
 }
 
 fn padding(size: u64) -> usize {
-    ((512 - size % 512) % 512) as usize
+    write::padding(size)
 }
 
 fn tar_header(name: &str, size: u64) -> Bytes {
-    let mut header = tar::Header::new_ustar();
-    let _ = header.set_path(name);
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
-    Bytes::copy_from_slice(header.as_bytes())
+    Bytes::copy_from_slice(&write::tar_header(name, size))
 }
 
 fn tar_member(name: &str, data: &[u8]) -> Bytes {
-    let mut out = tar_header(name, data.len() as u64).to_vec();
-    out.extend_from_slice(data);
-    out.resize(out.len() + padding(data.len() as u64), 0);
-    Bytes::from(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-
-    #[test]
-    fn tar_members_are_padded() {
-        let member = tar_member("blobs/sha256/x", b"hello");
-        assert_eq!(member.len(), 1024);
-        let mut all = member.to_vec();
-        all.extend_from_slice(&[0u8; 1024]);
-        let mut archive = tar::Archive::new(all.as_slice());
-        let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
-        let mut data = String::new();
-        entry.read_to_string(&mut data).unwrap();
-        assert_eq!(data, "hello");
-    }
-}
-
-/// `reference` fully qualified as containerd names images (what a containerd-store engine's
-/// `docker save` writes, and what its `docker load` resolves): a reference without a registry
-/// gets `docker.io/`, and a one-component Docker Hub repository `library/`.
-fn qualified(reference: &str) -> String {
-    let (first, rest) = match reference.split_once('/') {
-        Some((first, rest)) => (first, Some(rest)),
-        None => (reference, None),
-    };
-    let is_registry = |c: &str| c.contains('.') || c.contains(':') || c == "localhost";
-    match rest {
-        Some(_) if is_registry(first) => reference.to_string(),
-        Some(_) => format!("docker.io/{reference}"),
-        None => format!("docker.io/library/{reference}"),
-    }
-}
-
-#[cfg(test)]
-mod qualified_tests {
-    use super::qualified;
-
-    #[test]
-    fn references_are_qualified_as_containerd_names_them() {
-        assert_eq!(qualified("dp:3.0"), "docker.io/library/dp:3.0");
-        assert_eq!(qualified("team/app:1"), "docker.io/team/app:1");
-        assert_eq!(
-            qualified("127.0.0.1:5000/lib/x:3"),
-            "127.0.0.1:5000/lib/x:3"
-        );
-        assert_eq!(qualified("localhost/x:1"), "localhost/x:1");
-        assert_eq!(qualified("registry.example/x:1"), "registry.example/x:1");
-    }
+    Bytes::from(write::tar_member(name, data))
 }
