@@ -44,16 +44,31 @@ pub struct Archive {
     /// The path as found (under the artifacts directory: the directory joined with the file's
     /// place below it).
     pub path: PathBuf,
+    /// The file's size; for a `.ref` archive, the bytes its image's blobs take in the layer
+    /// store (each once), or the file's size when they cannot be read.
     pub size: u64,
     pub modified: SystemTime,
+}
+
+/// The bytes the blobs of the `.ref` archive at `path` take in its layer store.
+fn stored_size(path: &Path) -> Option<u64> {
+    let layout = crate::layout::Layout::of_ref(path).ok()?;
+    let reference = crate::layout::RefFile::read(path).ok()?;
+    crate::layout::graph::needs(&layout, &reference.descriptor())
+        .ok()
+        .map(|n| n.size())
 }
 
 impl Archive {
     /// Describes the file at `path`, named `name`, with its metadata.
     pub fn new(name: ArchiveName, path: PathBuf, metadata: &fs::Metadata) -> Result<Archive> {
         let modified = metadata.modified().at(&path)?;
+        let size = match name.format {
+            crate::name::Format::Ref => stored_size(&path).unwrap_or(metadata.len()),
+            _ => metadata.len(),
+        };
         Ok(Archive {
-            size: metadata.len(),
+            size,
             modified,
             name,
             path,

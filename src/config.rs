@@ -79,6 +79,11 @@ pub struct ConfigFile {
     pub compress_level: Option<u32>,
     /// How long work shows its progress: `auto`, `bar`, `plain` or `none`.
     pub progress: Option<ProgressMode>,
+    /// `update-image` writes versions into the layer store as `.ref` archives (per image:
+    /// `images.IMAGE.store`).
+    pub store: Option<bool>,
+    /// How the layer store compresses plain layers: `gzip` (the default) or `zstd`.
+    pub layer_compression: Option<LayerCompressionName>,
     /// Per-image settings, keyed by image name.
     #[serde(default, deserialize_with = "null_as_default")]
     pub images: BTreeMap<String, ImageConfig>,
@@ -173,6 +178,44 @@ impl From<CompressFormat> for Format {
     }
 }
 
+/// How the layer store compresses the plain layers it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerCompressionName {
+    /// `tar+gzip`, which every engine and skopeo read.
+    #[default]
+    Gzip,
+    /// `tar+zstd`: smaller and faster, but Docker 20.10 cannot pull or load it, nor Debian 12's
+    /// skopeo copy it into a Docker archive.
+    Zstd,
+}
+
+impl LayerCompressionName {
+    /// The names, as the flag and the config file spell them.
+    pub const NAMES: [&'static str; 2] = ["gzip", "zstd"];
+
+    /// The compression, at its default level.
+    pub fn compression(self) -> crate::image::ingest::LayerCompression {
+        use crate::image::ingest::LayerCompression;
+        match self {
+            LayerCompressionName::Gzip => LayerCompression::Gzip { level: 6 },
+            LayerCompressionName::Zstd => LayerCompression::Zstd { level: 3 },
+        }
+    }
+}
+
+impl std::str::FromStr for LayerCompressionName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "gzip" => Ok(LayerCompressionName::Gzip),
+            "zstd" => Ok(LayerCompressionName::Zstd),
+            _ => Err(format!("`{s}` is not a layer compression: use gzip or zstd")),
+        }
+    }
+}
+
 /// How one image is built and where it lives in the engine.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +242,8 @@ pub struct ImageConfig {
     /// `id=ID,env=VAR`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub secrets: Vec<String>,
+    /// `update-image` writes this image's versions into the layer store.
+    pub store: Option<bool>,
 }
 
 fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
@@ -447,6 +492,10 @@ pub struct Settings {
     pub compress_level: Option<u32>,
     /// The config file's `progress`.
     pub progress: Option<ProgressMode>,
+    /// The config file's `store` (top level).
+    pub store: Option<bool>,
+    /// The config file's `layer_compression`.
+    pub layer_compression: Option<LayerCompressionName>,
     /// The config file read, if any.
     pub file: Option<PathBuf>,
 }
@@ -486,6 +535,8 @@ impl Settings {
             compress_format: file.compress_format,
             compress_level: file.compress_level,
             progress: file.progress,
+            store: file.store,
+            layer_compression: file.layer_compression,
             file: file_path,
         })
     }
@@ -531,6 +582,16 @@ impl Settings {
     /// The settings of one image (empty when the file has none).
     pub fn image(&self, image: &str) -> ImageConfig {
         self.images.get(image).cloned().unwrap_or_default()
+    }
+
+    /// Whether `update-image` of `image` writes into the layer store, by the config file (the
+    /// image's `store`, else the top level's).
+    pub fn store_for(&self, image: &str) -> bool {
+        self.images
+            .get(image)
+            .and_then(|i| i.store)
+            .or(self.store)
+            .unwrap_or(false)
     }
 }
 

@@ -51,6 +51,9 @@ pub enum Error {
     Layout(#[from] crate::layout::LayoutError),
 
     #[error(transparent)]
+    Ingest(#[from] crate::image::ingest::IngestError),
+
+    #[error(transparent)]
     Meta(#[from] MetaError),
 
     #[error(transparent)]

@@ -288,6 +288,22 @@ impl Engine {
         Ok(self.image(reference).await?.map(|i| i.id))
     }
 
+    /// Whether the engine keeps images in the containerd image store (where an image's ID is
+    /// its manifest's or index's digest, and layers are kept compressed).
+    pub async fn uses_containerd_store(&self) -> Result<bool> {
+        let info = self
+            .api
+            .info()
+            .await
+            .map_err(|e| engine_error("asking the engine about itself".into(), e))?;
+        Ok(info.driver_status.unwrap_or_default().iter().any(|pair| {
+            pair.first().is_some_and(|k| k == "driver-type")
+                && pair
+                    .get(1)
+                    .is_some_and(|v| v.contains("io.containerd.snapshotter"))
+        }))
+    }
+
     /// The ID and creation time of `reference`; `None` when the engine does not have it.
     pub async fn image(&self, reference: &str) -> Result<Option<ImageFacts>> {
         match self.api.inspect_image(reference).await {

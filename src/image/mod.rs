@@ -7,6 +7,7 @@ mod error;
 pub mod extract;
 pub mod index;
 pub mod info;
+pub mod ingest;
 pub mod layout;
 pub mod verify;
 pub mod write;

@@ -97,10 +97,10 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout whose root is `root` (not checked).
+    /// The layout whose root is `root` (not checked), made absolute.
     pub fn at(root: &Path) -> Layout {
         Layout {
-            root: root.to_path_buf(),
+            root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
         }
     }
 

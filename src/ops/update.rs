@@ -14,6 +14,8 @@ use crate::codec::{self, Body, Compression};
 use crate::digest;
 use crate::engine::{Engine, EngineError, ImageFacts, PullPolicy};
 use crate::error::{Error, Result};
+use crate::image::ingest::{Held, IngestError, IngestRequest, Ingested, LayerCompression, ingest};
+use crate::layout::{Layout, RefFile};
 use crate::lock::DirLock;
 use crate::meta::Summary;
 use crate::name::{self, ArchiveName, Format, NameError};
@@ -37,6 +39,8 @@ pub struct UpdateRequest {
     pub pull: PullPolicy,
     /// Save again even when the archive is current, replacing it atomically.
     pub force: bool,
+    /// Write the version into the layer store as a `.ref` archive, compressing plain layers so.
+    pub store: Option<LayerCompression>,
 }
 
 /// What `update-image` did.
@@ -153,6 +157,11 @@ pub async fn update_image(
         .find(|a| a.name.format == Format::Docker)
         .copied();
     let (path, format, written) = match (compressed, tar, &req.compress) {
+        _ if req.store.is_some() => {
+            let source = compressed.or(tar).cloned();
+            into_store(engine, dir, &reference, req, &twins, source, &docker_name, reporter, &facts)
+                .await?
+        }
         _ if req.force => {
             let (format, level) = req
                 .compress
@@ -230,6 +239,119 @@ pub async fn update_image(
     })
 }
 
+/// Writes the version into the layer store at the root of `dir` as a `.ref` archive, unless
+/// one of this ID is there (and not `--force`): from a full archive of the same ID when there is
+/// one (no engine stream), else from the engine's `docker save`. Blobs first, the `.ref` last,
+/// then `index.json`.
+#[allow(clippy::too_many_arguments)]
+async fn into_store(
+    engine: &Engine,
+    dir: &Path,
+    reference: &str,
+    req: &UpdateRequest,
+    twins: &[&Archive],
+    source: Option<Archive>,
+    name: &ArchiveName,
+    reporter: Arc<dyn Reporter>,
+    facts: &ImageFacts,
+) -> Result<(PathBuf, Format, bool)> {
+    let existing = twins.iter().find(|a| a.name.format == Format::Ref);
+    if let Some(existing) = existing
+        && !req.force
+    {
+        return Ok((existing.path.clone(), Format::Ref, false));
+    }
+    let compression = req.store.unwrap_or_default();
+    let layout = Layout::create(dir)?;
+    let dest = existing
+        .map(|a| a.path.clone())
+        .unwrap_or_else(|| dir.join(name.with_format(Format::Ref).file_name()));
+    let roots: Vec<_> = super::open_store_quietly(dir)?
+        .layer_stores()
+        .into_iter()
+        .filter(|s| s.layout == layout)
+        .flat_map(|s| s.refs.into_iter().cloned().collect::<Vec<_>>())
+        .filter_map(|a| RefFile::read(&a.path).ok().map(|r| r.descriptor()))
+        .collect();
+    let held = Arc::new(Held::of(&layout, &roots));
+    let mut guess = true;
+    let ingested = loop {
+        let job = Job {
+            layout: layout.clone(),
+            name_id: name.id.clone(),
+            compression,
+            held: Arc::clone(&held),
+            diff_ids: facts.layers.clone(),
+            guess_by_size: guess,
+        };
+        let attempt = match (&source, req.force) {
+            (Some(file), false) => {
+                let (file, reporter) = (file.clone(), Arc::clone(&reporter));
+                tokio::task::spawn_blocking(move || {
+                    // What the file holds decides, as the engine's store does for a save.
+                    let (info, _) = crate::image::read(&file)?;
+                    let as_is = !digest::hex_part(&info.id).starts_with(&file.name.id);
+                    crate::image::with_tar(&file, reporter.as_ref(), |tar| {
+                        job.run(tar, as_is)
+                    })
+                })
+                .await
+                .map_err(|e| EngineError::Protocol {
+                    action: format!("reading `{}`", name.file_name()),
+                    reason: e.to_string(),
+                })?
+            }
+            _ => {
+                let as_is = engine.uses_containerd_store().await?;
+                export_into(engine, reference, Arc::clone(&reporter), facts, move |tar| {
+                    job.run(tar, as_is)
+                })
+                .await
+            }
+        };
+        match attempt {
+            Err(Error::Ingest(IngestError::WrongGuess { .. })) if guess => guess = false,
+            other => break other?,
+        }
+    };
+    reporter.finish();
+    ingested.reference.write(&dest)?;
+    if let Ok(written) = Archive::from_path(&dest) {
+        crate::meta::remember_verified(&written, &ingested.info);
+    }
+    for s in super::open_store_quietly(dir)?.layer_stores() {
+        if s.layout == layout {
+            s.rewrite_index(&Default::default())?;
+        }
+    }
+    Ok((dest, Format::Ref, true))
+}
+
+/// One ingest into the store, with what it needs owned (it runs on a blocking thread).
+struct Job {
+    layout: Layout,
+    name_id: String,
+    compression: LayerCompression,
+    held: Arc<Held>,
+    diff_ids: Vec<String>,
+    guess_by_size: bool,
+}
+
+impl Job {
+    fn run(self, tar: &mut dyn io::Read, as_is: bool) -> Result<Ingested> {
+        let req = IngestRequest {
+            layout: &self.layout,
+            name_id: &self.name_id,
+            as_is,
+            compression: self.compression,
+            held: &self.held,
+            diff_ids: &self.diff_ids,
+            guess_by_size: self.guess_by_size,
+        };
+        Ok(ingest(tar, &req)?)
+    }
+}
+
 /// Streams `docker save` of `reference` into the archive `dest` (its format from its name),
 /// atomically: the engine's stream goes through a bounded pipe to the writer, never whole in
 /// memory, and a stream that fails midway leaves nothing under `dest`.
@@ -243,16 +365,30 @@ pub async fn save(
 ) -> Result<PathBuf> {
     // The ID and creation time go into a ZIP's comment, for `images --created`.
     let comment = Some(summary(facts).zip_comment());
-    let (tx, mut reader) = pipe::to_reader();
     let (writer_dest, source) = (dest.to_path_buf(), PathBuf::from(reference));
-    let writer = tokio::task::spawn_blocking(move || {
+    export_into(engine, reference, reporter, facts, move |reader| {
         let body = Body {
             source: &source,
             modified: SystemTime::now(),
             comment: comment.as_deref(),
         };
-        codec::write_archive(&mut reader, body, &writer_dest, level)
-    });
+        codec::write_archive(reader, body, &writer_dest, level).map_err(Error::from)
+    })
+    .await
+}
+
+/// Streams `docker save` of `reference` into `consume`, which reads it on a blocking thread
+/// through a bounded pipe (never whole in memory); a stream that fails or stops early makes
+/// the reader fail, and is the error returned.
+async fn export_into<T: Send + 'static>(
+    engine: &Engine,
+    reference: &str,
+    reporter: Arc<dyn Reporter>,
+    facts: &ImageFacts,
+    consume: impl FnOnce(&mut pipe::ChannelReader) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, mut reader) = pipe::to_reader();
+    let writer = tokio::task::spawn_blocking(move || consume(&mut reader));
     reporter.start(facts.size);
     let mut stream = pin!(engine.export(reference));
     let mut failure = None;
@@ -292,7 +428,7 @@ pub async fn save(
     reporter.finish();
     match failure {
         Some(e) => Err(e.into()),
-        None => written.map_err(Error::from),
+        None => written,
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`ArchiveFacts`] it is opened with.
 
 mod clean;
+pub mod layered;
 mod error;
 mod rule;
 mod select;

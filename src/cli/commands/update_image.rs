@@ -1,6 +1,8 @@
 //! `update-image`: save the engine's image into the artifacts directory when its ID changed.
 
 use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use toolbox::config::LayerCompressionName;
 use serde::Serialize;
 use toolbox::Format;
 use toolbox::ops::update::{self, Clean, UpdateOutcome, UpdateRequest};
@@ -11,7 +13,7 @@ use crate::cli::exit::{Failure, Status};
 use crate::cli::{output, printer};
 
 /// `update-image IMAGE [--version V] [--clean] [--compress [--format F] [--level N]]
-/// [--pull POLICY] [--repository REPO] [--json]`.
+/// [--store [--layer-compression C]] [--pull POLICY] [--repository REPO] [--json]`.
 #[derive(Debug, Args)]
 pub struct UpdateImageArgs {
     /// The image name used in archive names
@@ -39,6 +41,16 @@ pub struct UpdateImageArgs {
     /// Save again even when the archive is current, replacing it atomically
     #[arg(long)]
     force: bool,
+    /// Write the version into the layer store (an OCI image layout in the artifacts directory,
+    /// each layer once) as a small .ref archive [default: the config file's store]
+    #[arg(long, conflicts_with = "compress")]
+    store: bool,
+    /// How the layer store compresses layers the engine gives uncompressed: gzip (read by every
+    /// engine and by skopeo) or zstd (smaller and faster; Docker 20.10 cannot pull or load zstd
+    /// layers, and Debian 12's skopeo cannot copy them into a Docker archive) [default: the
+    /// config file's layer_compression, else gzip]
+    #[arg(long, value_name = "C", value_parser = PossibleValuesParser::new(LayerCompressionName::NAMES).map(|s| s.parse::<LayerCompressionName>().unwrap_or_default()))]
+    layer_compression: Option<LayerCompressionName>,
     /// Print JSON on stdout
     #[arg(long)]
     json: bool,
@@ -88,6 +100,12 @@ pub fn run(args: &UpdateImageArgs, cx: &Context) -> Result<Status, Failure> {
         },
         force: args.force,
         pull: args.pull.pull,
+        store: (args.store || (!args.compress && settings.store_for(&args.image))).then(|| {
+            args.layer_compression
+                .or(settings.layer_compression)
+                .unwrap_or_default()
+                .compression()
+        }),
     };
     let reporter = cx.reporter(&format!("saving {}:{}", args.image, args.version));
     let outcome = context::runtime()?.block_on(async {
