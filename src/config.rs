@@ -211,7 +211,9 @@ impl std::str::FromStr for LayerCompressionName {
         match s {
             "gzip" => Ok(LayerCompressionName::Gzip),
             "zstd" => Ok(LayerCompressionName::Zstd),
-            _ => Err(format!("`{s}` is not a layer compression: use gzip or zstd")),
+            _ => Err(format!(
+                "`{s}` is not a layer compression: use gzip or zstd"
+            )),
         }
     }
 }

@@ -20,8 +20,8 @@ use toolbox::lock::Wait;
 
 use commands::registry::RegistryCommand;
 use commands::{
-    build, clean, completions, compress, config, decompress, extract, images, inspect, is_dirty,
-    latest, load, login, man, parse, pull, push, registry, update_image, verify,
+    build, clean, completions, compress, config, convert, decompress, df, extract, images, inspect,
+    is_dirty, latest, load, login, man, parse, pull, push, registry, update_image, verify,
 };
 use context::Context;
 use exit::{Failure, Status};
@@ -96,6 +96,10 @@ enum Command {
     Compress(compress::CompressArgs),
     /// Turn a .zip (or .zst) archive back into a .docker
     Decompress(decompress::DecompressArgs),
+    /// Turn archives into another format in place: into the layer store (ref) or out of it
+    Convert(convert::ConvertArgs),
+    /// Show the bytes the archives take on disk, per image, and as full copies
+    Df(df::DfArgs),
     /// Write an image's root filesystem into a directory, applying its layers in order
     Extract(extract::ExtractArgs),
     /// Build an image through the engine and print its full ID
@@ -153,6 +157,8 @@ fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::Clean(args) => clean::run(args, &cx),
         Command::Compress(args) => compress::run(args, &cx),
         Command::Decompress(args) => decompress::run(args, &cx),
+        Command::Convert(args) => convert::run(args, &cx),
+        Command::Df(args) => df::run(args, &cx),
         Command::Extract(args) => extract::run(args, &cx),
         Command::Build(args) => build::run(args, &cx),
         Command::UpdateImage(args) => update_image::run(args, &cx),

@@ -141,8 +141,9 @@ fn extract_into(archive: &Archive, dest: &Path, only: Option<&Path>) -> Result<E
         }
     };
     let index = match &members {
-        super::Members::Tar(file) => TarIndex::read_seekable(BufReader::new(file))
-            .map_err(|e| super::indexing(&path, e))?,
+        super::Members::Tar(file) => {
+            TarIndex::read_seekable(BufReader::new(file)).map_err(|e| super::indexing(&path, e))?
+        }
         super::Members::Store(composed) => composed.index(),
     };
     let info = index.image().map_err(damaged)?;

@@ -296,16 +296,11 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
             let mut hashing = HashingReader::new(reader);
             let media_type = match req.compression {
                 LayerCompression::Gzip { level } => {
-                    deflate::gzip(
-                        &mut hashing,
-                        &mut blob,
-                        level,
-                        deflate::default_threads(),
-                    )
-                    .map_err(|e| match e {
-                        deflate::PipelineError::Read(e) => IngestError::from(read_error(e)),
-                        deflate::PipelineError::Write(e) => write_error(e),
-                    })?;
+                    deflate::gzip(&mut hashing, &mut blob, level, deflate::default_threads())
+                        .map_err(|e| match e {
+                            deflate::PipelineError::Read(e) => IngestError::from(read_error(e)),
+                            deflate::PipelineError::Write(e) => write_error(e),
+                        })?;
                     LAYER_GZIP
                 }
                 LayerCompression::Zstd { level } => {
@@ -440,7 +435,11 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
                             .or_else(|| {
                                 // A compressed blob held under its name.
                                 let d = stored_blob(&path)?;
-                                req.held.by_diff_id.values().map(|(h, _)| h).find(|h| h.digest == d)
+                                req.held
+                                    .by_diff_id
+                                    .values()
+                                    .map(|(h, _)| h)
+                                    .find(|h| h.digest == d)
                             })
                             .filter(|d| layout.has(d))
                             .cloned();

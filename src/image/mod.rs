@@ -67,9 +67,7 @@ impl Members {
     /// Opens `archive` for random access; `None` for a compressed archive.
     pub fn open(archive: &Archive) -> Result<Option<Members>> {
         Ok(match archive.name.format {
-            Format::Docker => Some(Members::Tar(
-                File::open(&archive.path).at(&archive.path)?,
-            )),
+            Format::Docker => Some(Members::Tar(File::open(&archive.path).at(&archive.path)?)),
             Format::Ref => Some(Members::Store(Box::new(write::Composed::of(archive)?))),
             _ => None,
         })

@@ -215,15 +215,13 @@ impl Composed {
 
     /// The bytes of the member at `path` (a blob), read from the store.
     pub fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, LayoutError> {
-        let piece = self
-            .pieces
-            .iter()
-            .find(|p| p.path == path)
-            .ok_or_else(|| LayoutError::MissingBlob {
+        let piece = self.pieces.iter().find(|p| p.path == path).ok_or_else(|| {
+            LayoutError::MissingBlob {
                 root: self.layout.root().to_path_buf(),
                 digest: path.to_string(),
                 needed_by: format!(" (needed by `{}`)", self.path.display()),
-            })?;
+            }
+        })?;
         match &piece.body {
             Body::Bytes(bytes) => Ok(Box::new(io::Cursor::new(bytes.clone()))),
             Body::Blob(d) => Ok(Box::new(Exact::new(self.layout.open(d)?, d)?)),
@@ -340,21 +338,18 @@ impl Read for ComposedReader {
             self.next += 1;
             let header = io::Cursor::new(tar_header(&piece.path, piece.size));
             let pad = io::Cursor::new(vec![0u8; padding(piece.size)]);
-            let body: Box<dyn Read + Send> = match &piece.body {
-                Body::Bytes(b) => Box::new(io::Cursor::new(b.clone())),
-                Body::Blob(d) => {
-                    let file = self
-                        .composed
-                        .layout
-                        .open(d)
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                    Box::new(
-                        Exact::new(file, d).map_err(|e| {
+            let body: Box<dyn Read + Send> =
+                match &piece.body {
+                    Body::Bytes(b) => Box::new(io::Cursor::new(b.clone())),
+                    Body::Blob(d) => {
+                        let file = self.composed.layout.open(d).map_err(|e| {
                             io::Error::new(io::ErrorKind::InvalidData, e.to_string())
-                        })?,
-                    )
-                }
-            };
+                        })?;
+                        Box::new(Exact::new(file, d).map_err(|e| {
+                            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+                        })?)
+                    }
+                };
             self.current = Some(Box::new(header.chain(body).chain(pad)));
         }
     }

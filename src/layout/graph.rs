@@ -83,7 +83,9 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
     };
     while let Some((d, depth, required)) = queue.pop_front() {
         if depth > MAX_DEPTH {
-            return Err(too_large(format!("indexes nest more than {MAX_DEPTH} deep")));
+            return Err(too_large(format!(
+                "indexes nest more than {MAX_DEPTH} deep"
+            )));
         }
         if !layout.has(&d) {
             if required {
@@ -100,7 +102,9 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
         let bytes: Arc<[u8]> = layout.read_document(&d)?.into();
         kept += bytes.len() as u64;
         if kept > KEPT {
-            return Err(too_large(format!("its documents take more than {KEPT} bytes")));
+            return Err(too_large(format!(
+                "its documents take more than {KEPT} bytes"
+            )));
         }
         let doc = Document::parse(&bytes).map_err(|e| LayoutError::DamagedBlob {
             root: layout.root().to_path_buf(),
@@ -117,11 +121,7 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
                     problem: "it is both a manifest and an index".into(),
                 });
             }
-            children.extend(
-                manifests
-                    .iter()
-                    .map(|m| (m.clone(), Kind::Document, false)),
-            );
+            children.extend(manifests.iter().map(|m| (m.clone(), Kind::Document, false)));
         } else {
             let config = doc.config.clone().ok_or_else(|| LayoutError::DamagedBlob {
                 root: layout.root().to_path_buf(),
@@ -203,8 +203,7 @@ fn partial(layout: &Layout, root: &Descriptor) -> HashSet<String> {
     let mut found = HashSet::new();
     let mut queue = vec![(root.clone(), 0usize)];
     while let Some((d, depth)) = queue.pop() {
-        if depth > MAX_DEPTH || found.len() > MAX_DESCRIPTORS || !found.insert(d.digest.clone())
-        {
+        if depth > MAX_DEPTH || found.len() > MAX_DESCRIPTORS || !found.insert(d.digest.clone()) {
             continue;
         }
         let Some(path) = layout.blob_path(&d.digest) else {

@@ -34,8 +34,8 @@ impl RefFile {
             path: path.to_path_buf(),
             reason,
         };
-        let bytes = regular::read(path, REF_LIMIT)?
-            .ok_or_else(|| bad("the file does not exist".into()))?;
+        let bytes =
+            regular::read(path, REF_LIMIT)?.ok_or_else(|| bad("the file does not exist".into()))?;
         let parsed: RefFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         if ![
             oci::OCI_MANIFEST,

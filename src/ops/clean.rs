@@ -1,5 +1,8 @@
 //! `clean`: remove what the latest rule says is past keeping.
 
+use std::collections::HashSet;
+use std::path::Path;
+
 use crate::archive::Archive;
 use crate::io_error::IoError;
 use crate::lock::DirLock;
@@ -13,6 +16,38 @@ pub struct Cleaned<'a> {
     /// Broken archives (by the quick check) that were skipped and left alone.
     pub skipped: Vec<Skipped<'a>>,
     pub error: Option<IoError>,
+    /// What garbage collection of the layer stores freed (or would free): blobs and bytes.
+    pub freed: Freed,
+}
+
+/// What garbage collection freed, and why it did not run in a layer store.
+#[derive(Debug, Default)]
+pub struct Freed {
+    pub blobs: usize,
+    pub bytes: u64,
+    /// A layer store that was not collected, and why (a `.ref` that cannot be read).
+    pub errors: Vec<crate::layout::LayoutError>,
+}
+
+/// Collects the blobs of every layer store under `store` that no `.ref` needs once `gone` are
+/// removed, and rewrites their `index.json` (not on a dry run).
+fn collect_garbage(store: &Store, gone: &[&Archive], dry_run: bool) -> Freed {
+    let gone: HashSet<&Path> = gone.iter().map(|a| a.path.as_path()).collect();
+    let mut freed = Freed::default();
+    for layer_store in store.layer_stores() {
+        if !dry_run && let Err(e) = layer_store.rewrite_index(&gone) {
+            freed.errors.push(e);
+            continue;
+        }
+        match layer_store.collect(&gone, dry_run) {
+            Ok(c) => {
+                freed.blobs += c.blobs.len();
+                freed.bytes += c.freed();
+            }
+            Err(e) => freed.errors.push(e),
+        }
+    }
+    freed
 }
 
 /// Whether `clean` removes what it finds.
@@ -36,20 +71,26 @@ pub fn clean<'a>(
 ) -> Cleaned<'a> {
     let plan = store.clean_plan(images, keep, rule);
     if let Removal::DryRun = removal {
+        let freed = collect_garbage(store, &plan.doomed, true);
         return Cleaned {
             removed: plan.doomed,
             skipped: plan.skipped,
             error: None,
+            freed,
         };
     }
     let (removed, error) = store::remove(&plan.doomed);
+    let removed: Vec<&Archive> = plan
+        .doomed
+        .into_iter()
+        .filter(|a| removed.contains(&a.path))
+        .collect();
+    // Blobs go only once the `.ref` archives that needed them are gone.
+    let freed = collect_garbage(store, &removed, false);
     Cleaned {
         skipped: plan.skipped,
-        removed: plan
-            .doomed
-            .into_iter()
-            .filter(|a| removed.contains(&a.path))
-            .collect(),
+        removed,
         error,
+        freed,
     }
 }

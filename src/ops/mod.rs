@@ -5,7 +5,9 @@
 pub mod build;
 pub mod clean;
 pub mod compress;
+pub mod convert;
 pub mod deploy;
+pub mod df;
 pub mod facts;
 pub mod load;
 pub mod login;

@@ -159,8 +159,18 @@ pub async fn update_image(
     let (path, format, written) = match (compressed, tar, &req.compress) {
         _ if req.store.is_some() => {
             let source = compressed.or(tar).cloned();
-            into_store(engine, dir, &reference, req, &twins, source, &docker_name, reporter, &facts)
-                .await?
+            into_store(
+                engine,
+                dir,
+                &reference,
+                req,
+                &twins,
+                source,
+                &docker_name,
+                reporter,
+                &facts,
+            )
+            .await?
         }
         _ if req.force => {
             let (format, level) = req
@@ -291,9 +301,7 @@ async fn into_store(
                     // What the file holds decides, as the engine's store does for a save.
                     let (info, _) = crate::image::read(&file)?;
                     let as_is = !digest::hex_part(&info.id).starts_with(&file.name.id);
-                    crate::image::with_tar(&file, reporter.as_ref(), |tar| {
-                        job.run(tar, as_is)
-                    })
+                    crate::image::with_tar(&file, reporter.as_ref(), |tar| job.run(tar, as_is))
                 })
                 .await
                 .map_err(|e| EngineError::Protocol {
@@ -303,9 +311,13 @@ async fn into_store(
             }
             _ => {
                 let as_is = engine.uses_containerd_store().await?;
-                export_into(engine, reference, Arc::clone(&reporter), facts, move |tar| {
-                    job.run(tar, as_is)
-                })
+                export_into(
+                    engine,
+                    reference,
+                    Arc::clone(&reporter),
+                    facts,
+                    move |tar| job.run(tar, as_is),
+                )
                 .await
             }
         };

@@ -48,9 +48,10 @@ impl Store {
                     }
                 }
             }
-            // A `.docker` goes when a compressed twin of its pair is known sound (verified in
-            // full, now or when toolbox wrote or verified it), but never the archive `latest`
-            // returns (the first that passes).
+            // A `.docker` goes when a compressed or `.ref` twin of its pair is known sound
+            // (verified in full, now or when toolbox wrote or verified it), but never the
+            // archive `latest` returns (the first that passes). A `.ref` beside a `.zip` or
+            // `.zst` stays: that file is made for shipping.
             let latest = sound.first().map(|a| a.path.clone());
             let candidates: Vec<&Archive> = sound
                 .iter()
@@ -60,7 +61,10 @@ impl Store {
             let wanted: HashSet<_> = candidates.iter().map(|a| pair(a)).collect();
             let compressed: HashSet<_> = sound
                 .iter()
-                .filter(|a| a.name.format.is_compressed() && wanted.contains(&pair(a)))
+                .filter(|a| {
+                    (a.name.format.is_compressed() || a.name.format == Format::Ref)
+                        && wanted.contains(&pair(a))
+                })
                 .filter(|a| self.facts().sound(a))
                 .map(|a| pair(a))
                 .collect();

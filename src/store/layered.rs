@@ -30,7 +30,10 @@ impl Store {
         }
         for a in self.all().iter().filter(|a| a.name.format == Format::Ref) {
             if let Ok(layout) = Layout::of_ref(&a.path) {
-                by_root.entry(layout.root().to_path_buf()).or_default().push(a);
+                by_root
+                    .entry(layout.root().to_path_buf())
+                    .or_default()
+                    .push(a);
             }
         }
         by_root
@@ -45,19 +48,14 @@ impl Store {
     /// The layer store the `.ref` archive `a` uses, with every `.ref` that uses it.
     pub fn layer_store_of(&self, a: &Archive) -> Option<LayerStore<'_>> {
         let layout = Layout::of_ref(&a.path).ok()?;
-        self.layer_stores()
-            .into_iter()
-            .find(|s| s.layout == layout)
+        self.layer_stores().into_iter().find(|s| s.layout == layout)
     }
 }
 
 impl LayerStore<'_> {
     /// The `.ref` archives that remain once `gone` are removed, with what each holds; the
     /// first that cannot be read is an error (nothing can be said of the blobs it needs).
-    fn remaining(
-        &self,
-        gone: &HashSet<&Path>,
-    ) -> Result<Vec<(&Archive, RefFile)>, LayoutError> {
+    fn remaining(&self, gone: &HashSet<&Path>) -> Result<Vec<(&Archive, RefFile)>, LayoutError> {
         self.refs
             .iter()
             .filter(|a| !gone.contains(a.path.as_path()))

@@ -4,8 +4,8 @@
 //! [`ArchiveFacts`] it is opened with.
 
 mod clean;
-pub mod layered;
 mod error;
+pub mod layered;
 mod rule;
 mod select;
 

@@ -9,7 +9,7 @@ use toolbox::ops::{
 use crate::cli::args::Selection;
 use crate::cli::context::Context;
 use crate::cli::exit::{Failure, Status};
-use crate::cli::output::ArchiveJson;
+use crate::cli::output::{self, ArchiveJson};
 use crate::cli::printer;
 
 /// `clean [IMAGE...] [--keep N] [--dry-run] [--allow-dirty] [--json]`.
@@ -45,6 +45,7 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
         removed: done,
         skipped,
         error,
+        freed,
     } = ops::clean::clean(
         &store,
         &images,
@@ -53,6 +54,18 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
         lock.as_ref().map_or(Removal::DryRun, Removal::Remove),
     );
     printer::skipped(&skipped);
+    for e in &freed.errors {
+        printer::warning(&format!("the layer store was not collected: {e}"));
+    }
+    if freed.blobs > 0 || !store.layer_stores().is_empty() {
+        let verb = if args.dry_run { "would free" } else { "freed" };
+        printer::notice(&format!(
+            "{verb} {} in the layer store ({} unused blob{})",
+            output::human_size(freed.bytes),
+            freed.blobs,
+            if freed.blobs == 1 { "" } else { "s" }
+        ));
+    }
     if sel.json {
         let items: Vec<ArchiveJson> = done.into_iter().map(Into::into).collect();
         printer::json(&items)?;

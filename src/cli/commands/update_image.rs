@@ -2,9 +2,9 @@
 
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use toolbox::config::LayerCompressionName;
 use serde::Serialize;
 use toolbox::Format;
+use toolbox::config::LayerCompressionName;
 use toolbox::ops::update::{self, Clean, UpdateOutcome, UpdateRequest};
 
 use crate::cli::args::{CompressionArgs, PullArgs};
