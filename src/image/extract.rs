@@ -796,6 +796,7 @@ fn entry_time(seconds: u64) -> i64 {
 mod tests {
     use super::*;
     use crate::image::tests::classic_tar;
+    use crate::name::Format;
     use std::os::unix::fs::MetadataExt;
 
     /// One entry of a test layer; names and link targets are written raw, hostile or not.

@@ -299,8 +299,24 @@ fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<Fi
         };
         (digest, problem)
     } else if first[..got] == ZSTD_MAGIC {
-        // A zstd layer is read by no check here; its digests say what they say.
-        (None, None)
+        // A zstd layer (the layer store's, when asked): its content is hashed as gzip's is.
+        match zstd::stream::read::Decoder::new(&mut tee) {
+            Ok(decoder) => {
+                let mut plain = HashingReader::new(decoder);
+                let problem = walk_layer(&mut plain);
+                let digest = match io::copy(&mut plain, &mut io::sink()) {
+                    Ok(_) => Some(plain.digest()),
+                    Err(e)
+                        if e.kind() != io::ErrorKind::Interrupted && e.raw_os_error().is_none() =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(e),
+                };
+                (digest, problem)
+            }
+            Err(_) => (None, None),
+        }
     } else {
         (None, walk_layer(&mut tee))
     };

@@ -51,12 +51,49 @@ pub(crate) fn verify_remembering(
     Ok(info)
 }
 
+/// For a damaged blob of a `.ref` archive's layer store: every archive that uses it (all of them
+/// lose their image with it).
+fn blob_users(archive: &Archive, problem: &crate::image::ImageError) -> String {
+    let crate::image::ImageError::BlobDigest { path, .. } = problem else {
+        return String::new();
+    };
+    let Some(hex) = path.strip_prefix("blobs/sha256/") else {
+        return String::new();
+    };
+    if archive.name.format != crate::name::Format::Ref {
+        return String::new();
+    }
+    let Ok(layout) = crate::layout::Layout::of_ref(&archive.path) else {
+        return String::new();
+    };
+    let Ok(store) = super::open_store_quietly(layout.root()) else {
+        return String::new();
+    };
+    let users: Vec<String> = store
+        .layer_stores()
+        .into_iter()
+        .filter(|s| s.layout == layout)
+        .flat_map(|s| s.users(&format!("sha256:{hex}")))
+        .map(|p| p.display().to_string())
+        .collect();
+    if users.is_empty() {
+        return String::new();
+    }
+    format!(
+        " (blob {} of the layer store `{}`, used by {}): restore the blob, or write those \
+         versions again",
+        format_args!("sha256:{hex}"),
+        layout.root().display(),
+        users.join(", ")
+    )
+}
+
 /// Verifies one archive.
 pub fn check(archive: &Archive) -> Outcome {
     match verify_remembering(archive, true) {
         Ok(_) => Outcome::Sound,
         Err(ArchiveError::Damaged { source, .. }) => Outcome::Damaged {
-            reason: source.to_string(),
+            reason: format!("{source}{}", blob_users(archive, &source)),
         },
         Err(e) => Outcome::Failed(e.into()),
     }
