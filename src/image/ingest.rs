@@ -187,8 +187,9 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
     let mut written: HashMap<String, Written> = HashMap::new();
     // Plain layers only hashed because a held layer has their size.
     let mut guessed: HashSet<String> = HashSet::new();
-    // Compressed blobs the store holds under their name: only their stored digest is taken.
-    let mut known: HashSet<String> = HashSet::new();
+    // Compressed blobs the store holds under their name (only their stored digest is taken),
+    // with their media type.
+    let mut known: HashMap<String, &'static str> = HashMap::new();
     let guess_sizes = if req.guess_by_size && !req.as_is {
         req.held.sizes_among(req.diff_ids)
     } else {
@@ -253,7 +254,12 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
             io::copy(&mut hashing, &mut io::sink()).map_err(read_error)?;
             let (stored, _) = hashing.finish();
             if compressed {
-                known.insert(key.clone());
+                let media_type = if head.starts_with(&[0x1f, 0x8b]) {
+                    LAYER_GZIP
+                } else {
+                    LAYER_ZSTD
+                };
+                known.insert(key.clone(), media_type);
             } else if named.is_none() {
                 guessed.insert(key.clone());
             }
@@ -353,7 +359,7 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
             return Err(ImageError::LayerMissing(layer.path.clone()).into());
         };
         let path = found.path.to_string();
-        if known.contains(&path) {
+        if known.contains_key(&path) {
             // A compressed blob the store holds: its name is checked below.
             continue;
         }
@@ -432,17 +438,21 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
                         let held = req
                             .held
                             .get(&layer.diff_id)
-                            .or_else(|| {
-                                // A compressed blob held under its name.
-                                let d = stored_blob(&path)?;
-                                req.held
-                                    .by_diff_id
-                                    .values()
-                                    .map(|(h, _)| h)
-                                    .find(|h| h.digest == d)
-                            })
                             .filter(|d| layout.has(d))
-                            .cloned();
+                            .cloned()
+                            .or_else(|| {
+                                // A compressed blob the store holds under its name.
+                                let media_type = known.get(&path)?;
+                                let digest = stored_blob(&path)?;
+                                let size = layout.blob_size(&digest)?;
+                                Some(Descriptor {
+                                    media_type: media_type.to_string(),
+                                    digest,
+                                    size,
+                                    platform: None,
+                                    annotations: Default::default(),
+                                })
+                            });
                         match held {
                             Some(d) => {
                                 reused += 1;

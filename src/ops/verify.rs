@@ -54,8 +54,11 @@ pub(crate) fn verify_remembering(
 /// For a damaged blob of a `.ref` archive's layer store: every archive that uses it (all of them
 /// lose their image with it).
 fn blob_users(archive: &Archive, problem: &crate::image::ImageError) -> String {
-    let crate::image::ImageError::BlobDigest { path, .. } = problem else {
-        return String::new();
+    use crate::image::ImageError;
+    let path = match problem {
+        ImageError::BlobDigest { path, .. } => path,
+        ImageError::LayerDigest { layer, .. } => layer,
+        _ => return String::new(),
     };
     let Some(hex) = path.strip_prefix("blobs/sha256/") else {
         return String::new();

@@ -108,8 +108,15 @@ pub(super) fn stream_layers(
         found.push(LayerRead {
             path: path.to_string(),
             diff_id: diff_id.to_string(),
+            // A blob sent as stored must be what its name says (its content's digest is the
+            // registry's to check against the config: it was named by that digest).
             found: if as_is {
-                diff_id.to_string()
+                let stored = hashing.digest();
+                if stored_blob(path).as_deref() == Some(stored.as_str()) {
+                    diff_id.to_string()
+                } else {
+                    stored
+                }
             } else {
                 hashing.digest()
             },
