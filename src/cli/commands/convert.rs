@@ -43,7 +43,7 @@ pub fn run(args: &ConvertArgs, cx: &Context) -> Result<Status, Failure> {
         let lock = cx.lock_for(target, &settings.artifacts_dir)?;
         let src = cx.select(target, &[], "convert")?;
         let reporter = cx.reporter(&format!("converting {}", src.file_name()));
-        let done = convert::convert(lock.as_ref(), &src, &request, reporter.into())?;
+        let done = convert::convert(lock.as_ref(), &src, &request, reporter)?;
         if !done.written {
             printer::notice(&format_args!(
                 "`{}` is a {} archive already: nothing to do",
