@@ -44,12 +44,16 @@ impl AtomicFile {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let temp = dir.join(format!("{TEMP_PREFIX}{unique}.{file_name}"));
+        // Made and registered in one section of work: an interrupted run removes it, whenever
+        // the signal comes.
+        let section = crate::interrupt::section();
+        let registered = crate::interrupt::remove_file_on_stop(&temp);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp)
             .at(&temp)?;
-        let registered = crate::interrupt::remove_file_on_stop(&temp);
+        drop(section);
         // Held while the file lives: the next run removes only temporary files nobody holds.
         file.lock().at(&temp)?;
         Ok(AtomicFile {

@@ -3,8 +3,15 @@
 //! of that image, version and ID, nothing more is fetched; otherwise the registry fetches the
 //! blobs and writes the archive.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::codec::{self, Body};
+use crate::engine::EngineError;
+use crate::pipe;
+use crate::registry::Resolved;
 
 use crate::error::Result;
 use crate::lock::DirLock;
@@ -49,11 +56,56 @@ pub async fn pull(
             written: false,
         });
     }
-    let path = registry::fetch(&registry, &resolved, dir, reporter).await?;
+    let level = req.compress.as_ref().map_or(0, |c| c.level);
+    let path = fetch(&registry, &resolved, dir, level, reporter).await?;
     Ok(Pulled {
         path,
         name: resolved.name,
         digest: resolved.digest,
         written: true,
     })
+}
+
+/// Fetches the image `resolved` names into the directory `dir` as a `docker load`-able
+/// archive: the tar the registry client streams (Docker 25's layout: the blobs as the registry
+/// stores them, each checked against its digest) written atomically as `dir/<resolved.name>`
+/// (compressed at `level` when the name says so). Returns its path.
+async fn fetch(
+    registry: &Registry,
+    resolved: &Resolved,
+    dir: &Path,
+    level: u32,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PathBuf> {
+    let dest = dir.join(resolved.name.file_name());
+    reporter.start(Some(resolved.layers_size()));
+    let (tx, mut reader) = pipe::to_reader();
+    let source = PathBuf::from(resolved.reference.whole());
+    let writer = tokio::task::spawn_blocking(move || {
+        let body = Body {
+            source: &source,
+            modified: SystemTime::now(),
+            comment: None,
+        };
+        codec::write_archive(&mut reader, body, &dest, level)
+    });
+    let name = &resolved.name;
+    let tag = format!(
+        "{}:{}",
+        name.image,
+        crate::version::docker_tag(&name.version)?
+    );
+    let result = registry::send_layout(registry, resolved, &tx, &tag, reporter.as_ref()).await;
+    match &result {
+        Ok(()) => tx.finish().await,
+        Err(e) => tx.fail(io::Error::other(e.to_string())).await,
+    }
+    let written = writer.await.map_err(|e| EngineError::Protocol {
+        action: "writing the archive".into(),
+        reason: e.to_string(),
+    })?;
+    result?;
+    let path = written?;
+    reporter.finish();
+    Ok(path)
 }

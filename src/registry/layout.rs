@@ -18,9 +18,11 @@ use crate::image::write;
 use crate::pipe;
 use crate::progress::Reporter;
 
-/// Sends the tar of the pulled image into the pipe; `tag` (`image:tag`) names it in
-/// `manifest.json` and `index.json`.
-pub(super) async fn send_layout(
+/// Sends the `docker save` tar of the resolved image into the pipe (the blobs as the registry
+/// stores them, each checked against its digest as it streams, then `manifest.json`,
+/// `index.json` and `oci-layout`); `tag` (`image:tag`) names it in `manifest.json` and
+/// `index.json`. What becomes of the tar (an archive file) is the caller's.
+pub async fn send_layout(
     registry: &Registry,
     resolved: &Resolved,
     tx: &pipe::Sender,

@@ -40,9 +40,10 @@ pub use client::{Access, Notify, Registry, is_loopback};
 pub use copy::copy;
 pub use delete::delete;
 pub use error::RegistryError;
+pub use layout::send_layout;
 pub use list::{catalog, tags};
 pub use login::verify as verify_login;
-pub use pull::{PullRequest, fetch, resolve};
+pub use pull::{PullRequest, resolve};
 pub use push::{Pushed, push};
 pub use resolved::Resolved;
 

@@ -3,23 +3,15 @@
 //! `docker load`-able archive written atomically. Whether an archive of that name is already
 //! there is the caller's question (the pull use case asks the store).
 
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use bytes::Bytes;
 
 use super::error::RegistryError;
-use super::layout::send_layout;
 use super::manifest::parse_document;
 use super::resolved::Resolved;
 use super::{Reference, Registry};
-use crate::codec::{self, Body, Compression};
+use crate::codec::Compression;
 use crate::name::{ArchiveName, Format};
 use crate::oci::{DOCKER_LIST, Document, OCI_INDEX, Platform};
-use crate::pipe;
-use crate::progress::Reporter;
 
 /// What `pull` was asked for.
 #[derive(Debug, Clone)]
@@ -82,54 +74,7 @@ pub async fn resolve(registry: &Registry, req: &PullRequest) -> Result<Resolved,
         doc,
         manifest_bytes,
         config_bytes,
-        level: req.compress.as_ref().map_or(0, |c| c.level),
     })
-}
-
-/// Fetches the image `resolved` names into the directory `dir` as a `docker load`-able
-/// archive: the blobs as the registry stores them (`blobs/sha256/…`, each checked against its
-/// digest as it streams) with a `manifest.json`, an OCI `index.json` and `oci-layout` — the
-/// layout of Docker 25 — written atomically as `dir/<resolved.name>`. Returns its path.
-pub async fn fetch(
-    registry: &Registry,
-    resolved: &Resolved,
-    dir: &Path,
-    reporter: Arc<dyn Reporter>,
-) -> Result<PathBuf, RegistryError> {
-    let dest = dir.join(resolved.name.file_name());
-    let total = (resolved.doc.layers.iter()).fold(0u64, |t, l| t.saturating_add(l.size));
-    reporter.start(Some(total));
-
-    let (tx, mut reader) = pipe::to_reader();
-    let source = PathBuf::from(resolved.reference.whole());
-    let level = resolved.level;
-    let writer = tokio::task::spawn_blocking(move || {
-        let body = Body {
-            source: &source,
-            modified: SystemTime::now(),
-            comment: None,
-        };
-        codec::write_archive(&mut reader, body, &dest, level)
-    });
-    let name = &resolved.name;
-    let tag = format!(
-        "{}:{}",
-        name.image,
-        crate::version::docker_tag(&name.version)?
-    );
-    let result = send_layout(registry, resolved, &tx, &tag, reporter.as_ref()).await;
-    match &result {
-        Ok(()) => tx.finish().await,
-        Err(e) => tx.fail(io::Error::other(e.to_string())).await,
-    }
-    let written = writer.await.map_err(|source| RegistryError::Worker {
-        action: "writing the archive",
-        source,
-    })?;
-    result?;
-    let path = written?;
-    reporter.finish();
-    Ok(path)
 }
 
 /// Resolves a manifest list or index to the manifest for `platform`.

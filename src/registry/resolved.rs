@@ -23,6 +23,14 @@ pub struct Resolved {
     pub(super) manifest_bytes: Bytes,
     /// The config's bytes, checked against its digest.
     pub(super) config_bytes: Vec<u8>,
-    /// The compression level of the archive written.
-    pub(super) level: u32,
+}
+
+impl Resolved {
+    /// The bytes of the layers, as the registry stores them.
+    pub fn layers_size(&self) -> u64 {
+        self.doc
+            .layers
+            .iter()
+            .fold(0u64, |t, l| t.saturating_add(l.size))
+    }
 }
