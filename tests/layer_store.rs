@@ -671,3 +671,63 @@ fn needed_root(reference: &Path) -> String {
     let r: serde_json::Value = serde_json::from_slice(&fs::read(reference).unwrap()).unwrap();
     r["digest"].as_str().unwrap().to_string()
 }
+
+#[test]
+fn update_image_store_clean_frees_the_old_versions_blobs_and_keeps_a_zip_twin() {
+    let host = common::engine();
+    let s = Scratch::new();
+    let art = s.artifacts();
+    let image = unique_image("upclean");
+    let ctx = scratch_context(s.path(), "a", "");
+    build(&s, &host, &image, "3.0.1", &ctx, "first");
+    build(&s, &host, &image, "3.0.2", &ctx, "second");
+    let first = store_version(&s, &host, &image, "3.0.1");
+    let ref1 = s.path().join(first["path"].as_str().unwrap());
+    // A .zip of the new version beside its .ref: a file made for shipping.
+    let zip = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "3.0.2",
+            "--compress",
+            "--json",
+        ],
+    )));
+    let zip = s.path().join(zip["path"].as_str().unwrap());
+    let out = json(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "3.0.2",
+            "--store",
+            "--clean",
+            "--json",
+        ],
+    )));
+    let ref2 = s.path().join(out["path"].as_str().unwrap());
+    assert_eq!(out["format"], "ref");
+    assert!(!ref1.exists(), "the older version is removed");
+    assert!(zip.exists(), "the .zip twin stays");
+    assert_eq!(
+        blob_files(&art),
+        needed(&art, &ref2),
+        "the blobs only the removed version used are gone"
+    );
+    ok(toolbox(&s, &host, &["verify"]));
+    common::deleting(|| {
+        let _ = docker(&s, &host)
+            .args([
+                "rmi",
+                "-f",
+                &format!("{image}:3.0.1"),
+                &format!("{image}:3.0.2"),
+            ])
+            .output();
+    });
+}

@@ -270,14 +270,12 @@ fn image_manifest(needs: &crate::layout::Needs) -> Option<Document> {
         let platform_ok = d.platform.as_ref().is_none_or(|p| host.matches(p));
         (attestation(d), !platform_ok)
     });
-    // Descriptors under an index carry their annotations in the index, not in the need: look
-    // them up there.
     candidates.into_iter().next().map(|(_, doc)| doc)
 }
 
 /// A blob file held to its descriptor's size: one that ends early is an error naming it.
 struct Exact {
-    file: io::Take<File>,
+    file: io::Take<io::BufReader<File>>,
     left: u64,
     digest: String,
 }
@@ -285,7 +283,7 @@ struct Exact {
 impl Exact {
     fn new(file: File, d: &crate::oci::Descriptor) -> Result<Exact, LayoutError> {
         Ok(Exact {
-            file: file.take(d.size),
+            file: io::BufReader::with_capacity(1 << 20, file).take(d.size),
             left: d.size,
             digest: d.digest.clone(),
         })

@@ -31,7 +31,7 @@ pub struct Freed {
 
 /// Collects the blobs of every layer store under `store` that no `.ref` needs once `gone` are
 /// removed, and rewrites their `index.json` (not on a dry run).
-fn collect_garbage(store: &Store, gone: &[&Archive], dry_run: bool) -> Freed {
+pub(crate) fn collect_garbage(store: &Store, gone: &[&Archive], dry_run: bool) -> Freed {
     let gone: HashSet<&Path> = gone.iter().map(|a| a.path.as_path()).collect();
     let mut freed = Freed::default();
     for layer_store in store.layer_stores() {

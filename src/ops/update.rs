@@ -235,6 +235,21 @@ pub async fn update_image(
             }
         };
         let (gone, error) = store::remove(&others);
+        // The blobs only the `.ref` archives removed needed go too.
+        let removed_archives: Vec<&Archive> = others
+            .iter()
+            .copied()
+            .filter(|a| gone.contains(&a.path))
+            .collect();
+        if removed_archives
+            .iter()
+            .any(|a| a.name.format == Format::Ref)
+        {
+            let freed = super::clean::collect_garbage(&store, &removed_archives, false);
+            for e in freed.errors {
+                crate::warn::warn(format!("the layer store was not collected: {e}"));
+            }
+        }
         removed = gone;
         if let Some(e) = error {
             return Err(e.into());
@@ -462,7 +477,9 @@ fn superseded<'a>(
     let mut kept = Vec::new();
     for (i, a) in archives.into_iter().enumerate() {
         let twin = a.name.version == name.version && a.name.id == name.id;
-        if a.path == path {
+        // A `.zip` or `.zst` twin of a `.ref` written is a file made for shipping: it stays.
+        let shipping = twin && name.format == Format::Ref && a.name.format.is_compressed();
+        if a.path == path || shipping {
             continue;
         } else if twin || at.is_some_and(|at| i > at) {
             doomed.push(a);
