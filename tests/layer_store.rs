@@ -731,3 +731,57 @@ fn update_image_store_clean_frees_the_old_versions_blobs_and_keeps_a_zip_twin() 
             .output();
     });
 }
+
+#[test]
+fn a_docker_twin_stays_when_its_ref_twin_went_bad_after_it_was_verified() {
+    let host = common::engine();
+    let s = Scratch::new();
+    let art = s.artifacts();
+    let image = unique_image("twin");
+    let ctx = scratch_context(s.path(), "t", "");
+    build(&s, &host, &image, "4.0", &ctx, "twin");
+    let written = store_version(&s, &host, &image, "4.0");
+    let reference = s.path().join(written["path"].as_str().unwrap());
+    let tar = stdout(&ok(toolbox(
+        &s,
+        &host,
+        &[
+            "convert",
+            reference.to_str().unwrap(),
+            "--to",
+            "docker",
+            "--keep",
+        ],
+    )));
+    let tar = s.path().join(tar.trim());
+    // The .ref is the newer twin (latest returns it), and was verified.
+    let touched = s
+        .command("touch")
+        .args(["-d", "2020-01-01", tar.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    ok(toolbox(&s, &host, &["verify", reference.to_str().unwrap()]));
+    // Then a blob of the store goes bad: the .docker is the last sound copy.
+    let largest = needed(&art, &reference)
+        .into_iter()
+        .max_by_key(|d| {
+            fs::metadata(art.join("blobs/sha256").join(&d[7..]))
+                .unwrap()
+                .len()
+        })
+        .unwrap();
+    let path = art.join("blobs/sha256").join(&largest[7..]);
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    fs::write(&path, bytes).unwrap();
+    ok(toolbox(&s, &host, &["clean", &image]));
+    assert!(tar.exists(), "the only sound copy stays");
+    ok(toolbox(&s, &host, &["verify", tar.to_str().unwrap()]));
+    common::deleting(|| {
+        let _ = docker(&s, &host)
+            .args(["rmi", "-f", &format!("{image}:4.0")])
+            .output();
+    });
+}
