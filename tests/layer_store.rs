@@ -785,3 +785,133 @@ fn a_docker_twin_stays_when_its_ref_twin_went_bad_after_it_was_verified() {
             .output();
     });
 }
+
+/// Runs the binary in `s` (no engine).
+fn run(s: &Scratch, args: &[&str]) -> std::process::Output {
+    let mut cmd = s.toolbox_std();
+    cmd.args(args);
+    common::output_within(cmd, Duration::from_secs(60), &format!("toolbox {args:?}"))
+}
+
+#[test]
+fn hostile_ref_archives_and_layouts_are_refused_in_bounded_time() {
+    let s = Scratch::new();
+    let art = s.artifacts();
+    let blobs = art.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    fs::write(art.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(
+        art.join("index.json"),
+        br#"{"schemaVersion":2,"manifests":[]}"#,
+    )
+    .unwrap();
+    let put = |bytes: &[u8]| {
+        let digest = common::images::sha256(bytes);
+        fs::write(blobs.join(&digest[7..]), bytes).unwrap();
+        digest
+    };
+    let reference = |name: &str, media_type: &str, digest: &str, size: usize| {
+        fs::write(
+            art.join(name),
+            serde_json::to_vec(&serde_json::json!({
+                "mediaType": media_type, "digest": digest, "size": size
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    };
+    const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    // An index listing a second index 50 times, which lists the first: a loop, and breadth.
+    let leaf = put(br#"{"schemaVersion":2,"manifests":[]}"#);
+    let inner = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": (0..50).map(|_| serde_json::json!({
+            "mediaType": INDEX, "digest": leaf, "size": 34
+        })).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let inner_digest = put(&inner);
+    let outer = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": (0..50).map(|_| serde_json::json!({
+            "mediaType": INDEX, "digest": inner_digest, "size": inner.len()
+        })).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let outer_digest = put(&outer);
+    reference("loop_1_0123456789ab.ref", INDEX, &outer_digest, outer.len());
+    // A manifest naming a layer by a digest that climbs out of the store.
+    let climbing = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:../../../etc/passwd","size":1},"layers":[]}"#;
+    let climbing_digest = put(climbing);
+    reference(
+        "climb_1_0123456789ab.ref",
+        MANIFEST,
+        &climbing_digest,
+        climbing.len(),
+    );
+    // A blob that is a link to a file outside.
+    let linked = "sha256:".to_string() + &"e".repeat(64);
+    std::os::unix::fs::symlink("/etc/hostname", blobs.join("e".repeat(64))).unwrap();
+    reference("linked_1_0123456789ab.ref", MANIFEST, &linked, 10);
+    // A size that is not the blob's, and a media type that is no manifest's.
+    reference("sized_1_0123456789ab.ref", MANIFEST, &outer_digest, 7);
+    reference(
+        "typed_1_0123456789ab.ref",
+        "text/plain",
+        &outer_digest,
+        outer.len(),
+    );
+    // A .ref with no layer store above it.
+    let lonely = s.path().join("elsewhere");
+    fs::create_dir_all(&lonely).unwrap();
+    fs::write(
+        lonely.join("lonely_1_0123456789ab.ref"),
+        serde_json::to_vec(&serde_json::json!({
+            "mediaType": MANIFEST, "digest": outer_digest, "size": outer.len()
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+
+    let verified = run(&s, &["verify", "--json"]);
+    assert_eq!(verified.status.code(), Some(1), "{}", stderr(&verified));
+    let rows = json(&verified);
+    assert_eq!(rows.as_array().unwrap().len(), 5, "{rows}");
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["ok"], false, "{row}");
+        assert!(
+            row["problem"].as_str().is_some_and(|p| !p.is_empty()),
+            "{row}"
+        );
+    }
+    let out = run(
+        &s,
+        &[
+            "verify",
+            lonely.join("lonely_1_0123456789ab.ref").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("oci-layout"), "{}", stdout(&out));
+    for args in [
+        &["images", "--check"][..],
+        &["images", "--json"][..],
+        &["df", "--json"][..],
+    ] {
+        let out = run(&s, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let latest = run(&s, &["latest", "loop"]);
+    assert_eq!(latest.status.code(), Some(1), "{}", stderr(&latest));
+    // Nothing readable: clean removes nothing and collects nothing.
+    let before = blob_files(&art);
+    let cleaned = run(&s, &["clean"]);
+    assert!(cleaned.status.success(), "{}", stderr(&cleaned));
+    assert_eq!(blob_files(&art), before);
+    assert!(art.join("climb_1_0123456789ab.ref").exists());
+    assert_eq!(
+        fs::read_link(blobs.join("e".repeat(64))).unwrap(),
+        Path::new("/etc/hostname")
+    );
+}

@@ -48,7 +48,19 @@ fn broken(check: impl Into<String>) -> Broken {
 fn ref_ends(path: &Path) -> Result<(), crate::layout::LayoutError> {
     let layout = crate::layout::Layout::of_ref(path)?;
     let reference = crate::layout::RefFile::read(path)?;
-    crate::layout::graph::needs(&layout, &reference.descriptor()).map(|_| ())
+    let needs = crate::layout::graph::needs(&layout, &reference.descriptor())?;
+    if needs
+        .blobs
+        .iter()
+        .any(|n| n.kind == crate::layout::graph::Kind::Config)
+    {
+        Ok(())
+    } else {
+        Err(crate::layout::LayoutError::BadRef {
+            path: path.to_path_buf(),
+            reason: "its descriptor leads to no image (no manifest with a config)".into(),
+        })
+    }
 }
 
 /// Checks the ends of the archive at `path` in `format` (a foreign format always passes: it is

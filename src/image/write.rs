@@ -165,14 +165,12 @@ impl Composed {
             crate::version::docker_tag(&archive.name.version)
                 .unwrap_or_else(|_| "latest".to_string())
         );
-        let image = image_manifest(&needs);
-        let (config, layers) = match image {
-            Some(doc) => (
-                doc.config.map(|c| c.digest).unwrap_or_default(),
-                doc.layers.into_iter().map(|l| l.digest).collect(),
-            ),
-            None => (String::new(), Vec::new()),
-        };
+        let image = image_manifest(&needs).ok_or_else(|| LayoutError::BadRef {
+            path: archive.path.clone(),
+            reason: "its descriptor leads to no image (no manifest with a config)".into(),
+        })?;
+        let config = image.config.map(|c| c.digest).unwrap_or_default();
+        let layers: Vec<String> = image.layers.into_iter().map(|l| l.digest).collect();
         for (name, bytes) in save_documents(&config, &layers, &tag, &root) {
             pieces.push(Piece {
                 path: name.to_string(),

@@ -185,6 +185,15 @@ impl Layout {
             Err(Irregular::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 return Err(missing());
             }
+            Err(Irregular::NotRegular { .. }) => {
+                return Err(LayoutError::DamagedBlob {
+                    root: self.root.clone(),
+                    digest: d.digest.clone(),
+                    problem: "it is not a regular file (a link, a FIFO, a device): blobs are \
+                              regular files, and links are never followed"
+                        .into(),
+                });
+            }
             Err(e) => return Err(e.into()),
         };
         let size = file.metadata().at(&path)?.len();
