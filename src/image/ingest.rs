@@ -550,3 +550,109 @@ impl<R: Read> Read for Tee<'_, R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::tests::classic_tar;
+
+    fn layer(text: &[u8]) -> Vec<u8> {
+        crate::image::tests::tar_of(&[("file".into(), text.repeat(2000))])
+    }
+
+    fn run(
+        tar: &[u8],
+        layout: &Layout,
+        id: &str,
+        held: &Held,
+        diff_ids: &[String],
+        guess: bool,
+    ) -> Result<Ingested, IngestError> {
+        let req = IngestRequest {
+            layout,
+            name_id: &digest::hex_part(id)[..12],
+            as_is: false,
+            compression: LayerCompression::default(),
+            held,
+            diff_ids,
+            guess_by_size: guess,
+        };
+        ingest(&mut &tar[..], &req)
+    }
+
+    #[test]
+    fn plain_layers_are_compressed_once_and_the_composed_tar_verifies() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::create(d.path()).unwrap();
+        let (base, app1, app2) = (layer(b"base"), layer(b"one"), layer(b"two"));
+        let (tar1, id1) = classic_tar(&[&base, &app1], false);
+        let first = run(&tar1, &layout, &id1, &Held::default(), &[], true).unwrap();
+        assert_eq!(first.info.id, id1);
+        let after_first = layout.blobs().unwrap();
+        // config, manifest, two gzip layers
+        assert_eq!(after_first.len(), 4);
+        let held = Held::of(&layout, &[first.reference.descriptor()]);
+        let diff_ids = vec![crate::digest::sha256(&base), crate::digest::sha256(&app2)];
+        let (tar2, id2) = classic_tar(&[&base, &app2], false);
+        let second = run(&tar2, &layout, &id2, &held, &diff_ids, true).unwrap();
+        assert_eq!(second.reused, 1, "the base layer is only hashed");
+        assert_eq!(
+            layout.blobs().unwrap().len(),
+            7,
+            "one layer, config, manifest more"
+        );
+        // The manifest written names gzip layers with their uncompressed size.
+        let needs = graph::needs(&layout, &second.reference.descriptor()).unwrap();
+        let layers: Vec<_> = needs
+            .blobs
+            .iter()
+            .filter(|n| n.kind == Kind::Layer)
+            .collect();
+        assert_eq!(layers.len(), 2);
+        for l in layers {
+            assert_eq!(l.descriptor.media_type, LAYER_GZIP);
+            assert!(l.descriptor.annotations.contains_key(UNCOMPRESSED_SIZE));
+        }
+        // The tar composed from the blobs is the image the name says, every digest checked.
+        let path = d
+            .path()
+            .join(format!("web_1.1_{}.ref", &digest::hex_part(&id2)[..12]));
+        second.reference.write(&path).unwrap();
+        let archive = crate::archive::Archive::from_path(&path).unwrap();
+        let info = crate::image::verify(&archive).unwrap();
+        assert_eq!(info.id, id2);
+        assert_eq!(info.layers.len(), 2);
+    }
+
+    #[test]
+    fn a_wrong_guess_by_size_is_said_and_nothing_is_taken_for_it() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::create(d.path()).unwrap();
+        let (one, two) = (layer(b"aaaa"), layer(b"bbbb"));
+        assert_eq!(one.len(), two.len());
+        let (tar1, id1) = classic_tar(&[&one], false);
+        let first = run(&tar1, &layout, &id1, &Held::default(), &[], true).unwrap();
+        let held = Held::of(&layout, &[first.reference.descriptor()]);
+        // The engine says the image holds `one`'s diff ID, but the stream's layer of that size
+        // is `two`.
+        let (tar2, id2) = classic_tar(&[&two], false);
+        let claimed = vec![crate::digest::sha256(&one)];
+        let err = run(&tar2, &layout, &id2, &held, &claimed, true).unwrap_err();
+        assert!(matches!(err, IngestError::WrongGuess { .. }), "{err}");
+        // Without the shortcut, it is written.
+        let second = run(&tar2, &layout, &id2, &held, &claimed, false).unwrap();
+        assert_eq!(second.reused, 0);
+        assert!(graph::needs(&layout, &second.reference.descriptor()).is_ok());
+    }
+
+    #[test]
+    fn a_stream_that_is_not_its_name_writes_no_ref() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::create(d.path()).unwrap();
+        let (tar, _) = classic_tar(&[&layer(b"x")], false);
+        let other = format!("sha256:{}", "0".repeat(64));
+        let err = run(&tar, &layout, &other, &Held::default(), &[], true).unwrap_err();
+        assert!(err.to_string().contains("file name says"), "{err}");
+        assert!(layout.blobs().unwrap().is_empty(), "no blob committed");
+    }
+}
