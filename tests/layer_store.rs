@@ -107,6 +107,14 @@ fn series(flavour: &str) {
     // Current: nothing written again.
     let again = store_version(&s, &host, &image, "1.0.2");
     assert_eq!(again["written"], false);
+    // Without --store, the .ref of this ID is current as well.
+    let plain = json(&ok(toolbox(
+        &s,
+        &host,
+        &["update-image", &image, "--version", "1.0.2", "--json"],
+    )));
+    assert_eq!(plain["written"], false);
+    assert_eq!(plain["format"], "ref");
 
     // index.json names each .ref by its stem, and skopeo finds it.
     let stem2 = ref2.file_stem().unwrap().to_string_lossy().to_string();

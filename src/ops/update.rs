@@ -205,6 +205,10 @@ pub async fn update_image(
             super::compress::remember(&path, &check);
             (path, c.format.clone(), true)
         }
+        // A `.ref` of this ID is current too, when no other format is asked for.
+        (None, None, None) if let Some(r) = twins.iter().find(|a| a.name.format == Format::Ref) => {
+            (r.path.clone(), Format::Ref, false)
+        }
         (None, None, compress) => {
             let (format, level) = compress
                 .as_ref()
