@@ -851,4 +851,18 @@ mod tests {
             "a cert path alone: TLS, unverified"
         );
     }
+
+    #[test]
+    fn store_is_per_image_then_top_level() {
+        let file = parse(
+            "store: true\nlayer_compression: zstd\nimages:\n  web:\n    store: false\n  api: {}\n",
+        )
+        .unwrap();
+        let settings = Settings::resolve(None, &Environment::default(), file, None).unwrap();
+        assert!(!settings.store_for("web"));
+        assert!(settings.store_for("api"));
+        assert!(settings.store_for("other"));
+        assert_eq!(settings.layer_compression, Some(LayerCompressionName::Zstd));
+        assert!(parse("layer_compression: brotli\n").is_err());
+    }
 }
