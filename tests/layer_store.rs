@@ -923,3 +923,138 @@ fn hostile_ref_archives_and_layouts_are_refused_in_bounded_time() {
         Path::new("/etc/hostname")
     );
 }
+
+#[test]
+fn a_damaged_manifest_stops_the_collection_and_force_writes_the_blobs_again() {
+    let host = common::engine();
+    let s = Scratch::new();
+    let art = s.artifacts();
+    let (image, ref1, ref2) = two_versions(&s, &host);
+    // The manifest of the version kept goes bad: clean must not take its layers.
+    let manifest = art.join("blobs/sha256").join(&needed_root(&ref2)[7..]);
+    let before = blob_files(&art);
+    fs::write(&manifest, b"{ not json").unwrap();
+    let cleaned = ok(toolbox(&s, &host, &["clean", &image, "--keep", "2"]));
+    assert!(
+        stderr(&cleaned).contains("not collected"),
+        "{}",
+        stderr(&cleaned)
+    );
+    assert_eq!(blob_files(&art), before, "nothing collected");
+    let verified = toolbox(&s, &host, &["verify", ref2.to_str().unwrap()]);
+    assert_eq!(verified.status.code(), Some(1));
+    assert!(
+        stdout(&verified).contains("damaged"),
+        "{}",
+        stdout(&verified)
+    );
+    // A layer blob of the right size with a flipped byte: --force writes it again.
+    let shared: Vec<String> = needed(&art, &ref1)
+        .into_iter()
+        .filter(|d| {
+            fs::metadata(art.join("blobs/sha256").join(&d[7..]))
+                .unwrap()
+                .len()
+                > 100_000
+        })
+        .collect();
+    let layer = art.join("blobs/sha256").join(&shared[0][7..]);
+    let mut bytes = fs::read(&layer).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    fs::write(&layer, bytes).unwrap();
+    assert_eq!(
+        toolbox(&s, &host, &["verify", ref1.to_str().unwrap()])
+            .status
+            .code(),
+        Some(1)
+    );
+    ok(toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "2.0.1",
+            "--store",
+            "--force",
+        ],
+    ));
+    ok(toolbox(&s, &host, &["verify", ref1.to_str().unwrap()]));
+    common::deleting(|| {
+        let _ = docker(&s, &host)
+            .args([
+                "rmi",
+                "-f",
+                &format!("{image}:2.0.1"),
+                &format!("{image}:2.0.2"),
+            ])
+            .output();
+    });
+}
+
+#[test]
+fn a_store_inside_another_and_a_linked_blobs_folder_are_refused() {
+    let host = common::engine();
+    let s = Scratch::new();
+    let art = s.artifacts();
+    let image = unique_image("nested");
+    let ctx = scratch_context(s.path(), "n", "");
+    build(&s, &host, &image, "1.0", &ctx, "nested");
+    store_version(&s, &host, &image, "1.0");
+    let inner = art.join("inner");
+    fs::create_dir_all(&inner).unwrap();
+    let out = toolbox(
+        &s,
+        &host,
+        &[
+            "--basedir",
+            inner.to_str().unwrap(),
+            "update-image",
+            &image,
+            "--version",
+            "1.0",
+            "--store",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("inside the layer store"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!inner.join("oci-layout").exists());
+    // A blobs folder that is a link elsewhere: nothing is written or removed through it.
+    let elsewhere = s.path().join("elsewhere");
+    fs::create_dir_all(elsewhere.join("sha256")).unwrap();
+    fs::write(elsewhere.join("sha256").join("f".repeat(64)), b"keep me").unwrap();
+    fs::rename(art.join("blobs"), s.path().join("real-blobs")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, art.join("blobs")).unwrap();
+    let cleaned = toolbox(&s, &host, &["clean"]);
+    assert!(
+        stderr(&cleaned).contains("not a folder"),
+        "{}",
+        stderr(&cleaned)
+    );
+    assert!(elsewhere.join("sha256").join("f".repeat(64)).exists());
+    let out = toolbox(
+        &s,
+        &host,
+        &[
+            "update-image",
+            &image,
+            "--version",
+            "1.0",
+            "--store",
+            "--force",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(fs::read_dir(elsewhere.join("sha256")).unwrap().count(), 1);
+    common::deleting(|| {
+        let _ = docker(&s, &host)
+            .args(["rmi", "-f", &format!("{image}:1.0")])
+            .output();
+    });
+}

@@ -156,6 +156,9 @@ pub struct IngestRequest<'a> {
     /// Take a plain layer whose size is that of a held layer among `diff_ids` for it (only
     /// hashing it); a wrong guess fails with [`IngestError::WrongGuess`].
     pub guess_by_size: bool,
+    /// Write every blob again, even those the store holds (`--force`: a damaged blob of the
+    /// right size is replaced by the stream's bytes).
+    pub rewrite: bool,
 }
 
 /// What was written.
@@ -237,10 +240,15 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
         }
         let compressed = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5]);
         let named = stored_blob(&key);
-        let held_by_name = named
-            .as_ref()
-            .is_some_and(|d| req.layout.blob_size(d) == Some(size));
-        let plain_held = !compressed
+        // A blob held under its name is only hashed where it is kept as it is (compressed, or
+        // the engine's manifest kept); a plain layer the store compresses is held by diff ID.
+        let held_by_name = !req.rewrite
+            && (compressed || req.as_is)
+            && named
+                .as_ref()
+                .is_some_and(|d| req.layout.blob_size(d) == Some(size));
+        let plain_held = !req.rewrite
+            && !compressed
             && !req.as_is
             && (named.as_ref().is_some_and(|d| req.held.get(d).is_some())
                 || (named.is_none() && guess_sizes.contains(&size)));
@@ -576,6 +584,7 @@ mod tests {
             held,
             diff_ids,
             guess_by_size: guess,
+            rewrite: false,
         };
         ingest(&mut &tar[..], &req)
     }

@@ -24,9 +24,10 @@ impl Collected {
 }
 
 /// Removes (with `dry_run`: only lists) the blobs of `layout` that none of `roots` (the
-/// descriptors of every `.ref` that uses the layout) leads to.
+/// descriptors of every `.ref` that uses the layout) leads to. When the walk of any root fails
+/// (a damaged manifest), nothing is collected: the error says which blob.
 pub fn collect(layout: &Layout, roots: &[Descriptor], dry_run: bool) -> Result<Collected> {
-    let keep = reachable(layout, roots);
+    let keep = reachable(layout, roots)?;
     let mut collected = Collected::default();
     for (digest, size) in layout.blobs()? {
         if keep.contains(&digest) {

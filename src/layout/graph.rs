@@ -70,6 +70,7 @@ impl Needs {
 /// held, must be present (else [`LayoutError::MissingBlob`]); an index's children may be
 /// missing.
 pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
+    layout.check_folders()?;
     let mut blobs: Vec<Need> = Vec::new();
     let mut documents: HashMap<String, Arc<[u8]>> = HashMap::new();
     let mut seen: HashSet<String> = HashSet::new();
@@ -183,47 +184,14 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
 }
 
 /// The digests every descriptor of `roots` leads to, as far as the store holds them: what
-/// garbage collection keeps. A root that cannot be read keeps what its walk reached before
-/// the failure, and the root itself.
-pub fn reachable(layout: &Layout, roots: &[Descriptor]) -> HashSet<String> {
+/// garbage collection keeps. A root whose walk fails is an error: what it needs is not known,
+/// so nothing may be collected.
+pub fn reachable(layout: &Layout, roots: &[Descriptor]) -> Result<HashSet<String>> {
     let mut keep = HashSet::new();
     for root in roots {
         keep.insert(root.digest.clone());
-        match needs(layout, root) {
-            Ok(n) => keep.extend(n.blobs.into_iter().map(|b| b.descriptor.digest)),
-            Err(_) => keep.extend(partial(layout, root)),
-        }
+        let n = needs(layout, root)?;
+        keep.extend(n.blobs.into_iter().map(|b| b.descriptor.digest));
     }
-    keep
-}
-
-/// What a damaged root's documents still name, walked leniently (every document that can be
-/// read and parsed), so that garbage collection never takes a blob a damaged `.ref` may need.
-fn partial(layout: &Layout, root: &Descriptor) -> HashSet<String> {
-    let mut found = HashSet::new();
-    let mut queue = vec![(root.clone(), 0usize)];
-    while let Some((d, depth)) = queue.pop() {
-        if depth > MAX_DEPTH || found.len() > MAX_DESCRIPTORS || !found.insert(d.digest.clone()) {
-            continue;
-        }
-        let Some(path) = layout.blob_path(&d.digest) else {
-            continue;
-        };
-        let Ok(Some(bytes)) = crate::regular::read(&path, super::DOCUMENT_LIMIT) else {
-            continue;
-        };
-        let Ok(doc) = Document::parse(&bytes) else {
-            continue;
-        };
-        for child in doc
-            .manifests
-            .iter()
-            .flatten()
-            .chain(doc.config.iter())
-            .chain(doc.layers.iter())
-        {
-            queue.push((child.clone(), depth + 1));
-        }
-    }
-    found
+    Ok(keep)
 }

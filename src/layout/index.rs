@@ -48,6 +48,23 @@ pub fn write(layout: &Layout, refs: &[(String, RefFile)]) -> Result<()> {
     Ok(())
 }
 
+/// Whether `index.json` lists the `.ref` archive named `file_name` (by its stem).
+pub fn lists(layout: &Layout, file_name: &str) -> bool {
+    let Some(stem) = file_name.strip_suffix(".ref") else {
+        return false;
+    };
+    let path = layout.root().join(INDEX);
+    let Ok(Some(bytes)) = crate::regular::read(&path, super::DOCUMENT_LIMIT) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|index| {
+        index["manifests"].as_array().is_some_and(|m| {
+            m.iter()
+                .any(|d| d["annotations"][REF_NAME].as_str() == Some(stem))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,22 @@ pub enum LayoutError {
     )]
     TooLarge { root: PathBuf, reason: String },
 
+    #[error(
+        "`{}` is not a folder (a link, or a file): the layer store's folders are folders, and \
+         links are never followed; move it away",
+        path.display()
+    )]
+    NotAFolder { path: PathBuf },
+
+    #[error(
+        "the artifacts directory `{}` is inside the layer store `{}`: run with --basedir {} \
+         (the store and every archive that uses it are changed under one lock)",
+        dir.display(),
+        root.display(),
+        root.display()
+    )]
+    InsideAnotherStore { dir: PathBuf, root: PathBuf },
+
     #[error("`{}` is not a valid index.json: {reason}", path.display())]
     BadIndex { path: PathBuf, reason: String },
 
@@ -97,10 +113,11 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout whose root is `root` (not checked), made absolute.
+    /// The layout whose root is `root` (not checked), made absolute, with `.` and `..`
+    /// resolved (lexically: `a/../b` is `b`, so that one folder is one layout).
     pub fn at(root: &Path) -> Layout {
         Layout {
-            root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
+            root: normalized(root),
         }
     }
 
@@ -111,7 +128,7 @@ impl Layout {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let absolute = std::path::absolute(&start).unwrap_or(start);
+        let absolute = normalized(&start);
         let mut dir: Option<&Path> = Some(&absolute);
         while let Some(d) = dir {
             if fs::symlink_metadata(d.join(MARKER)).is_ok_and(|m| m.is_file()) {
@@ -128,7 +145,16 @@ impl Layout {
     /// `blobs/sha256/`.
     pub fn create(root: &Path) -> Result<Layout> {
         let layout = Layout::at(root);
-        fs::create_dir_all(layout.blob_dir()).at(layout.blob_dir())?;
+        layout.check_folders()?;
+        let blobs = layout.root.join("blobs");
+        for dir in [blobs.clone(), layout.blob_dir()] {
+            match fs::create_dir(&dir) {
+                Ok(()) => crate::commit::sync_dir(dir.parent().unwrap_or(&layout.root))?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(IoError::new(&dir, e).into()),
+            }
+        }
+        layout.check_folders()?;
         if regular::read(&root.join(index::INDEX), DOCUMENT_LIMIT)?.is_none() {
             index::write(&layout, &[])?;
         }
@@ -139,6 +165,22 @@ impl Layout {
             file.commit()?;
         }
         Ok(layout)
+    }
+
+    /// Checks that `blobs/` and `blobs/sha256/`, where they exist, are folders and not links:
+    /// a link would take writes and removals outside the store.
+    pub fn check_folders(&self) -> Result<()> {
+        for dir in [self.root.join("blobs"), self.blob_dir()] {
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(LayoutError::NotAFolder { path: dir });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(IoError::new(&dir, e).into()),
+            }
+        }
+        Ok(())
     }
 
     /// The layout's root folder.
@@ -240,7 +282,10 @@ impl Layout {
     /// Starts writing a blob; its name comes from the digest of what is written.
     pub fn blob_writer(&self) -> Result<BlobWriter> {
         let dir = self.blob_dir();
-        fs::create_dir_all(&dir).at(&dir)?;
+        self.check_folders()?;
+        if !dir.is_dir() {
+            Layout::create(&self.root)?;
+        }
         // The temporary file's own name is never the blob's: it is given at commit.
         let file = AtomicFile::create(&dir.join("blob"))?;
         Ok(BlobWriter {
@@ -264,6 +309,7 @@ impl Layout {
     /// Every blob file of the store, with its size (what is not a regular file named by 64 hex
     /// digits is left out).
     pub fn blobs(&self) -> Result<Vec<(String, u64)>> {
+        self.check_folders()?;
         let dir = self.blob_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -287,6 +333,22 @@ impl Layout {
         found.sort();
         Ok(found)
     }
+}
+
+/// `path` made absolute, with `.` and `..` resolved lexically.
+fn normalized(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A blob being written: hashed as written, named by its digest when committed.

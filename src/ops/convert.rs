@@ -101,9 +101,12 @@ fn into_store(
     layers: LayerCompression,
     reporter: &dyn Reporter,
 ) -> Result<PathBuf> {
+    // The store of the artifacts directory (or of the file's folder outside it): never one
+    // above it, whose other archives this run does not see.
+    let home = lock.map_or_else(|| parent(dest), |l| l.dir());
     let layout = match Layout::of_ref(dest) {
-        Ok(layout) => layout,
-        Err(_) => Layout::create(lock.map_or_else(|| parent(dest), |l| l.dir()))?,
+        Ok(layout) if layout.root().starts_with(Layout::at(home).root()) => layout,
+        _ => super::update::own_layout(home)?,
     };
     let store = super::open_store_quietly(layout.root())?;
     let roots: Vec<_> = store
@@ -126,6 +129,7 @@ fn into_store(
         held: &held,
         diff_ids: &[],
         guess_by_size: false,
+        rewrite: false,
     };
     let ingested = crate::image::with_tar(src, reporter, |tar| {
         ingest::ingest(tar, &req).map_err(crate::Error::from)

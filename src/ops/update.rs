@@ -288,10 +288,16 @@ async fn into_store(
     if let Some(existing) = existing
         && !req.force
     {
+        // A run killed between the `.ref` and `index.json` left it out: put it in.
+        if let Ok(layout) = Layout::of_ref(&existing.path)
+            && !crate::layout::index::lists(&layout, &existing.file_name())
+        {
+            rewrite_index(dir, &layout)?;
+        }
         return Ok((existing.path.clone(), Format::Ref, false));
     }
     let compression = req.store.unwrap_or_default();
-    let layout = Layout::create(dir)?;
+    let layout = own_layout(dir)?;
     let dest = existing
         .map(|a| a.path.clone())
         .unwrap_or_else(|| dir.join(name.with_format(Format::Ref).file_name()));
@@ -312,6 +318,7 @@ async fn into_store(
             held: Arc::clone(&held),
             diff_ids: facts.layers.clone(),
             guess_by_size: guess,
+            rewrite: req.force,
         };
         let attempt = match (&source, req.force) {
             (Some(file), false) => {
@@ -350,12 +357,34 @@ async fn into_store(
     if let Ok(written) = Archive::from_path(&dest) {
         crate::meta::remember_verified(&written, &ingested.info);
     }
+    rewrite_index(dir, &layout)?;
+    Ok((dest, Format::Ref, true))
+}
+
+/// The layer store at the root of the artifacts directory `dir`, made when missing; refused
+/// when `dir` is inside another store (that store's other archives are not under this lock).
+pub(crate) fn own_layout(dir: &Path) -> Result<Layout> {
+    let here = Layout::at(dir);
+    if let Ok(outer) = Layout::of_ref(&dir.join("x.ref"))
+        && outer != here
+    {
+        return Err(crate::layout::LayoutError::InsideAnotherStore {
+            dir: dir.to_path_buf(),
+            root: outer.root().to_path_buf(),
+        }
+        .into());
+    }
+    Ok(Layout::create(dir)?)
+}
+
+/// Rewrites the `index.json` of `layout` from the `.ref` archives under `dir` that use it.
+fn rewrite_index(dir: &Path, layout: &Layout) -> Result<()> {
     for s in super::open_store_quietly(dir)?.layer_stores() {
-        if s.layout == layout {
+        if s.layout == *layout {
             s.rewrite_index(&Default::default())?;
         }
     }
-    Ok((dest, Format::Ref, true))
+    Ok(())
 }
 
 /// One ingest into the store, with what it needs owned (it runs on a blocking thread).
@@ -366,6 +395,7 @@ struct Job {
     held: Arc<Held>,
     diff_ids: Vec<String>,
     guess_by_size: bool,
+    rewrite: bool,
 }
 
 impl Job {
@@ -378,6 +408,7 @@ impl Job {
             held: &self.held,
             diff_ids: &self.diff_ids,
             guess_by_size: self.guess_by_size,
+            rewrite: self.rewrite,
         };
         Ok(ingest(tar, &req)?)
     }

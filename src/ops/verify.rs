@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::image::{self, ArchiveError};
+use crate::layout::LayoutError;
 use crate::store::{Archive, LatestRule, Store};
 
 /// What verifying one archive found.
@@ -60,9 +61,15 @@ fn blob_users(archive: &Archive, problem: &crate::image::ImageError) -> String {
         ImageError::LayerDigest { layer, .. } => layer,
         _ => return String::new(),
     };
-    let Some(hex) = path.strip_prefix("blobs/sha256/") else {
-        return String::new();
-    };
+    match path.strip_prefix("blobs/sha256/") {
+        Some(hex) => users_of(archive, hex),
+        None => String::new(),
+    }
+}
+
+/// The archives that use the blob `hex` of the layer store `archive` (a `.ref`) uses, said as
+/// the end of a message.
+fn users_of(archive: &Archive, hex: &str) -> String {
     if archive.name.format != crate::name::Format::Ref {
         return String::new();
     }
@@ -98,6 +105,26 @@ pub fn check(archive: &Archive) -> Outcome {
         Err(ArchiveError::Damaged { source, .. }) => Outcome::Damaged {
             reason: format!("{source}{}", blob_users(archive, &source)),
         },
+        // What is wrong in the layer store is damage too (not a failure to read).
+        Err(ArchiveError::Layout(
+            e @ (LayoutError::MissingBlob { .. }
+            | LayoutError::DamagedBlob { .. }
+            | LayoutError::BadRef { .. }
+            | LayoutError::TooLarge { .. }
+            | LayoutError::NoLayout { .. }
+            | LayoutError::NotAFolder { .. }),
+        )) => {
+            let users = match &e {
+                LayoutError::DamagedBlob { digest, .. }
+                | LayoutError::MissingBlob { digest, .. } => {
+                    users_of(archive, crate::digest::hex_part(digest))
+                }
+                _ => String::new(),
+            };
+            Outcome::Damaged {
+                reason: format!("{e}{users}"),
+            }
+        }
         Err(e) => Outcome::Failed(e.into()),
     }
 }

@@ -107,5 +107,21 @@ pub fn remove(archives: &[&Archive]) -> (Vec<PathBuf>, Option<IoError>) {
             }
         }
     }
+    // The removals are made durable before anything that relies on them (the blobs only the
+    // removed `.ref` archives needed) goes.
+    let folders: std::collections::BTreeSet<&Path> = removed
+        .iter()
+        .filter_map(|p: &PathBuf| p.parent())
+        .collect();
+    for folder in folders {
+        let folder = if folder.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            folder
+        };
+        if let Err(e) = crate::commit::sync_dir(folder) {
+            first_error.get_or_insert(e);
+        }
+    }
     (removed, first_error)
 }

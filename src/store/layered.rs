@@ -109,7 +109,11 @@ impl LayerStore<'_> {
             .iter()
             .filter(|a| {
                 RefFile::read(&a.path).is_ok_and(|r| {
-                    graph::reachable(&self.layout, &[r.descriptor()]).contains(digest)
+                    graph::reachable(&self.layout, &[r.descriptor()])
+                        .is_ok_and(|keep| keep.contains(digest))
+                        // A blob damaged beyond reading is found by its name in the documents.
+                        || graph::needs(&self.layout, &r.descriptor()).is_err()
+                            && names(&self.layout, &r.descriptor(), digest)
                 })
             })
             .map(|a| a.path.clone())
@@ -117,4 +121,19 @@ impl LayerStore<'_> {
         users.sort();
         users
     }
+}
+
+/// Whether a document of the store that `root` leads to names `digest` (read leniently: the
+/// blob may be what broke the walk).
+fn names(layout: &Layout, root: &crate::oci::Descriptor, digest: &str) -> bool {
+    let Some(path) = layout.blob_path(&root.digest) else {
+        return false;
+    };
+    crate::regular::read(&path, crate::layout::DOCUMENT_LIMIT)
+        .ok()
+        .flatten()
+        .is_some_and(|bytes| {
+            root.digest == digest
+                || String::from_utf8_lossy(&bytes).contains(crate::digest::hex_part(digest))
+        })
 }

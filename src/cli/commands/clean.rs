@@ -57,7 +57,7 @@ pub fn run(args: &CleanArgs, cx: &Context) -> Result<Status, Failure> {
     for e in &freed.errors {
         printer::warning(&format!("the layer store was not collected: {e}"));
     }
-    if freed.blobs > 0 || !store.layer_stores().is_empty() {
+    if freed.errors.is_empty() && (freed.blobs > 0 || !store.layer_stores().is_empty()) {
         let verb = if args.dry_run { "would free" } else { "freed" };
         printer::notice(&format!(
             "{verb} {} in the layer store ({} unused blob{})",
