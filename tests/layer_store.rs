@@ -77,6 +77,23 @@ fn store_version(s: &Scratch, host: &str, image: &str, version: &str) -> serde_j
     )))
 }
 
+/// Flips one byte in the middle of the file at `path`.
+fn flip_middle(path: &Path) {
+    let mut bytes = fs::read(path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    fs::write(path, bytes).unwrap();
+}
+
+/// Removes the images `references` from the engine at `host` (those missing are passed over).
+fn remove_images(s: &Scratch, host: &str, references: &[&str]) {
+    common::deleting(|| {
+        let mut args = vec!["rmi", "-f"];
+        args.extend(references);
+        let _ = docker(s, host).args(&args).output();
+    });
+}
+
 /// The series every engine runs.
 fn series(flavour: &str) {
     let host = common::engine_flavour(flavour);
@@ -346,16 +363,11 @@ fn series(flavour: &str) {
     assert!(!tar.exists());
     assert!(zip.exists() && ref2.exists());
     let _ = id1;
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args([
-                "rmi",
-                "-f",
-                &format!("{image}:1.0.1"),
-                &format!("{image}:1.0.2"),
-            ])
-            .output();
-    });
+    remove_images(
+        &s,
+        &host,
+        &[&format!("{image}:1.0.1"), &format!("{image}:1.0.2")],
+    );
 }
 
 #[test]
@@ -411,10 +423,7 @@ fn a_damaged_blob_is_named_with_every_archive_that_uses_it() {
         })
         .unwrap();
     let path = art.join("blobs/sha256").join(&largest[7..]);
-    let mut bytes = fs::read(&path).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x20;
-    fs::write(&path, bytes).unwrap();
+    flip_middle(&path);
 
     let out = toolbox(&s, &host, &["verify", ref1.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
@@ -434,11 +443,7 @@ fn a_damaged_blob_is_named_with_every_archive_that_uses_it() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!root.join("big").exists() || fs::read_dir(&root).is_err());
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args(["rmi", "-f", &format!("{image}:2.0.2")])
-            .output();
-    });
+    remove_images(&s, &host, &[&format!("{image}:2.0.2")]);
     let out = toolbox(&s, &host, &["load", &format!("{image}:2.0.2")]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let registry = TestRegistry::start(None);
@@ -452,11 +457,7 @@ fn a_damaged_blob_is_named_with_every_archive_that_uses_it() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args(["rmi", "-f", &format!("{image}:2.0.1")])
-            .output();
-    });
+    remove_images(&s, &host, &[&format!("{image}:2.0.1")]);
 }
 
 #[test]
@@ -484,16 +485,11 @@ fn push_sends_the_stored_blobs_as_they_are() {
             );
         }
     }
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args([
-                "rmi",
-                "-f",
-                &format!("{image}:2.0.1"),
-                &format!("{image}:2.0.2"),
-            ])
-            .output();
-    });
+    remove_images(
+        &s,
+        &host,
+        &[&format!("{image}:2.0.1"), &format!("{image}:2.0.2")],
+    );
 }
 
 #[test]
@@ -546,17 +542,15 @@ fn a_killed_store_write_leaves_every_ref_complete() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     ok(toolbox(&s, &host, &["verify"]));
     assert!(art.join("index.json").exists());
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args([
-                "rmi",
-                "-f",
-                &format!("{image}:2.0.1"),
-                &format!("{image}:2.0.2"),
-                &format!("{image}:2.0.3"),
-            ])
-            .output();
-    });
+    remove_images(
+        &s,
+        &host,
+        &[
+            &format!("{image}:2.0.1"),
+            &format!("{image}:2.0.2"),
+            &format!("{image}:2.0.3"),
+        ],
+    );
 }
 
 #[test]
@@ -607,17 +601,15 @@ fn concurrent_store_writes_and_a_clean_end_with_every_ref_complete() {
     for row in rows {
         assert_eq!(row["ok"], true, "{row}");
     }
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args([
-                "rmi",
-                "-f",
-                &format!("{image}:2.0.1"),
-                &format!("{image}:2.0.2"),
-                &format!("{other}:1.0"),
-            ])
-            .output();
-    });
+    remove_images(
+        &s,
+        &host,
+        &[
+            &format!("{image}:2.0.1"),
+            &format!("{image}:2.0.2"),
+            &format!("{other}:1.0"),
+        ],
+    );
 }
 
 #[test]
@@ -668,11 +660,7 @@ fn config_store_true_writes_ref_archives() {
         "{types:?}"
     );
     ok(toolbox(&s, &host, &["verify"]));
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args(["rmi", "-f", &format!("{image}:1.0")])
-            .output();
-    });
+    remove_images(&s, &host, &[&format!("{image}:1.0")]);
 }
 
 fn needed_root(reference: &Path) -> String {
@@ -728,16 +716,11 @@ fn update_image_store_clean_frees_the_old_versions_blobs_and_keeps_a_zip_twin() 
         "the blobs only the removed version used are gone"
     );
     ok(toolbox(&s, &host, &["verify"]));
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args([
-                "rmi",
-                "-f",
-                &format!("{image}:3.0.1"),
-                &format!("{image}:3.0.2"),
-            ])
-            .output();
-    });
+    remove_images(
+        &s,
+        &host,
+        &[&format!("{image}:3.0.1"), &format!("{image}:3.0.2")],
+    );
 }
 
 #[test]
@@ -780,18 +763,11 @@ fn a_docker_twin_stays_when_its_ref_twin_went_bad_after_it_was_verified() {
         })
         .unwrap();
     let path = art.join("blobs/sha256").join(&largest[7..]);
-    let mut bytes = fs::read(&path).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x20;
-    fs::write(&path, bytes).unwrap();
+    flip_middle(&path);
     ok(toolbox(&s, &host, &["clean", &image]));
     assert!(tar.exists(), "the only sound copy stays");
     ok(toolbox(&s, &host, &["verify", tar.to_str().unwrap()]));
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args(["rmi", "-f", &format!("{image}:4.0")])
-            .output();
-    });
+    remove_images(&s, &host, &[&format!("{image}:4.0")]);
 }
 
 /// Runs the binary in `s` (no engine).
@@ -959,10 +935,7 @@ fn a_damaged_manifest_stops_the_collection_and_force_writes_the_blobs_again() {
         })
         .collect();
     let layer = art.join("blobs/sha256").join(&shared[0][7..]);
-    let mut bytes = fs::read(&layer).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x20;
-    fs::write(&layer, bytes).unwrap();
+    flip_middle(&layer);
     assert_eq!(
         toolbox(&s, &host, &["verify", ref1.to_str().unwrap()])
             .status
@@ -982,16 +955,11 @@ fn a_damaged_manifest_stops_the_collection_and_force_writes_the_blobs_again() {
         ],
     ));
     ok(toolbox(&s, &host, &["verify", ref1.to_str().unwrap()]));
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args([
-                "rmi",
-                "-f",
-                &format!("{image}:2.0.1"),
-                &format!("{image}:2.0.2"),
-            ])
-            .output();
-    });
+    remove_images(
+        &s,
+        &host,
+        &[&format!("{image}:2.0.1"), &format!("{image}:2.0.2")],
+    );
 }
 
 #[test]
@@ -1052,9 +1020,5 @@ fn a_store_inside_another_and_a_linked_blobs_folder_are_refused() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(fs::read_dir(elsewhere.join("sha256")).unwrap().count(), 1);
-    common::deleting(|| {
-        let _ = docker(&s, &host)
-            .args(["rmi", "-f", &format!("{image}:1.0")])
-            .output();
-    });
+    remove_images(&s, &host, &[&format!("{image}:1.0")]);
 }

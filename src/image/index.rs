@@ -119,16 +119,7 @@ impl TarIndex {
             }
             let key = normalize(&path)?;
             let kind = entry.header().entry_type();
-            if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name()
-                    .map_err(ImageError::Damaged)?
-                    .ok_or_else(|| ImageError::LinkWithoutTarget(key.clone()))?;
-                // A symbolic link is relative to its folder; a hard link to the tar's root.
-                let resolved = match Path::new(&key).parent() {
-                    Some(parent) if kind.is_symlink() => normalize(&parent.join(target))?,
-                    _ => normalize(&target)?,
-                };
+            if let Some(resolved) = link_target(&entry, &key)? {
                 index.members.insert(key, Member::Link(resolved));
                 continue;
             }
@@ -230,6 +221,27 @@ impl TarIndex {
             _ => None,
         })
     }
+}
+
+/// Where a link member `key` leads (normalized, relative to the tar's root): a symbolic link
+/// is relative to its folder, a hard link to the root. `None` for a member that is no link.
+pub(super) fn link_target<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    key: &str,
+) -> Result<Option<String>, ImageError> {
+    let kind = entry.header().entry_type();
+    if !(kind.is_symlink() || kind.is_hard_link()) {
+        return Ok(None);
+    }
+    let target = entry
+        .link_name()
+        .map_err(ImageError::Damaged)?
+        .ok_or_else(|| ImageError::LinkWithoutTarget(key.to_string()))?;
+    let resolved = match Path::new(key).parent() {
+        Some(parent) if kind.is_symlink() => normalize(&parent.join(target))?,
+        _ => normalize(&target)?,
+    };
+    Ok(Some(resolved))
 }
 
 /// The path of a blob in an OCI layout.

@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::Path;
 
 use serde_json::json;
 
@@ -203,15 +202,7 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
         let path = entry.path().map_err(ImageError::Damaged)?.into_owned();
         let key = normalize(&path)?;
         let kind = entry.header().entry_type();
-        if kind.is_symlink() || kind.is_hard_link() {
-            let target = entry
-                .link_name()
-                .map_err(ImageError::Damaged)?
-                .ok_or_else(|| ImageError::LinkWithoutTarget(key.clone()))?;
-            let resolved = match Path::new(&key).parent() {
-                Some(parent) if kind.is_symlink() => normalize(&parent.join(target))?,
-                _ => normalize(&target)?,
-            };
+        if let Some(resolved) = super::index::link_target(&entry, &key)? {
             index.members.insert(key, Member::Link(resolved));
             continue;
         }
@@ -383,17 +374,7 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
             .into());
         }
     }
-    for (path, digest) in index.digests() {
-        if let Some(hex) = path.strip_prefix("blobs/sha256/")
-            && digest.stored != format!("sha256:{hex}")
-        {
-            return Err(ImageError::BlobDigest {
-                path: path.to_string(),
-                found: digest.stored.clone(),
-            }
-            .into());
-        }
-    }
+    super::verify::check_blob_names(&index)?;
     super::check_name(&info, req.name_id)?;
 
     let layout = req.layout;

@@ -195,6 +195,12 @@ pub fn check(index: &TarIndex, name_id: &str) -> std::result::Result<ImageInfo, 
             check_name(image, name_id)?;
         }
     }
+    check_blob_names(index)?;
+    images.into_iter().next().ok_or(ImageError::NoImage)
+}
+
+/// Checks that every blob of a hashed index has the digest its name says.
+pub(super) fn check_blob_names(index: &TarIndex) -> std::result::Result<(), ImageError> {
     for (path, digest) in index.digests() {
         if let Some(hex) = path.strip_prefix("blobs/sha256/")
             && digest.stored != format!("sha256:{hex}")
@@ -205,5 +211,5 @@ pub fn check(index: &TarIndex, name_id: &str) -> std::result::Result<ImageInfo, 
             });
         }
     }
-    images.into_iter().next().ok_or(ImageError::NoImage)
+    Ok(())
 }
