@@ -1022,3 +1022,43 @@ fn a_store_inside_another_and_a_linked_blobs_folder_are_refused() {
     assert_eq!(fs::read_dir(elsewhere.join("sha256")).unwrap().count(), 1);
     remove_images(&s, &host, &[&format!("{image}:1.0")]);
 }
+
+#[test]
+fn what_another_tool_listed_in_index_json_stays_with_its_blobs() {
+    let host = common::engine();
+    let s = Scratch::new();
+    let art = s.artifacts();
+    let (image, ref1, ref2) = two_versions(&s, &host);
+    let n1 = needed(&art, &ref1);
+    // skopeo (or any tool) names the first version in index.json under a name of its own.
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(art.join("index.json")).unwrap()).unwrap();
+    let mut foreign: serde_json::Value = serde_json::from_slice(&fs::read(&ref1).unwrap()).unwrap();
+    foreign["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "pinned"});
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(foreign.clone());
+    fs::write(art.join("index.json"), index.to_string()).unwrap();
+    let cleaned = ok(toolbox(&s, &host, &["clean", &image]));
+    assert!(!ref1.exists(), "{}", stderr(&cleaned));
+    assert!(
+        n1.is_subset(&blob_files(&art)),
+        "the pinned image's blobs stay"
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(art.join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert!(entries.contains(&foreign), "{index}");
+    assert_eq!(
+        entries.len(),
+        2,
+        "the pinned entry and the .ref kept: {index}"
+    );
+    let _ = ref2;
+    remove_images(
+        &s,
+        &host,
+        &[&format!("{image}:2.0.1"), &format!("{image}:2.0.2")],
+    );
+}

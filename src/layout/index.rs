@@ -20,20 +20,64 @@ pub const INDEX: &str = "index.json";
 /// The annotation that names an image in a layout.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-/// Writes `index.json` listing `refs` (file stem and what the `.ref` holds), sorted by stem.
-pub fn write(layout: &Layout, refs: &[(String, RefFile)]) -> Result<()> {
-    let sorted: BTreeMap<&str, &RefFile> = refs.iter().map(|(s, r)| (s.as_str(), r)).collect();
-    let manifests: Vec<serde_json::Value> = sorted
+/// The entries of the layout's `index.json` that name no `.ref` archive (another tool's: an
+/// image copied in with skopeo): kept as they are when `index.json` is rewritten, and their
+/// blobs kept by garbage collection.
+pub fn foreign_entries(layout: &Layout) -> Result<Vec<serde_json::Value>> {
+    let path = layout.root().join(INDEX);
+    let Some(bytes) = crate::regular::read(&path, super::DOCUMENT_LIMIT)? else {
+        return Ok(Vec::new());
+    };
+    let bad = |reason: String| super::LayoutError::BadIndex {
+        path: path.clone(),
+        reason,
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let entries = match &index["manifests"] {
+        serde_json::Value::Null => return Ok(Vec::new()),
+        serde_json::Value::Array(entries) => entries.clone(),
+        _ => return Err(bad("`manifests` is not a list".into())),
+    };
+    Ok(entries
         .into_iter()
-        .map(|(stem, r)| {
-            json!({
-                "mediaType": r.media_type,
-                "digest": r.digest,
-                "size": r.size,
-                "annotations": { REF_NAME: stem },
+        .filter(|e| {
+            let ours = e["annotations"][REF_NAME].as_str().is_some_and(|stem| {
+                crate::name::ArchiveName::parse(&format!("{stem}.ref"))
+                    .is_some_and(|n| n.format == crate::name::Format::Ref)
+            });
+            !ours
+        })
+        .collect())
+}
+
+/// The descriptors of [`foreign_entries`]; one that is not a valid descriptor is an error
+/// (what it needs cannot be known).
+pub fn foreign_roots(layout: &Layout) -> Result<Vec<crate::oci::Descriptor>> {
+    foreign_entries(layout)?
+        .into_iter()
+        .map(|e| {
+            serde_json::from_value(e).map_err(|err| super::LayoutError::BadIndex {
+                path: layout.root().join(INDEX),
+                reason: format!("an entry that names no .ref archive is no descriptor: {err}"),
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Writes `index.json` listing `refs` (file stem and what the `.ref` holds), sorted by stem,
+/// after the entries of other tools it held.
+pub fn write(layout: &Layout, refs: &[(String, RefFile)]) -> Result<()> {
+    let sorted: BTreeMap<&str, &RefFile> = refs.iter().map(|(s, r)| (s.as_str(), r)).collect();
+    let mut manifests = foreign_entries(layout)?;
+    manifests.extend(sorted.into_iter().map(|(stem, r)| {
+        json!({
+            "mediaType": r.media_type,
+            "digest": r.digest,
+            "size": r.size,
+            "annotations": { REF_NAME: stem },
+        })
+    }));
     let index = json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
@@ -86,5 +130,23 @@ mod tests {
             "web_1_0123456789ab"
         );
         assert_eq!(index["manifests"][0]["size"], 5);
+        // Another tool's entry stays, and is kept as a root.
+        let foreign = serde_json::json!({
+            "mediaType": crate::oci::OCI_MANIFEST,
+            "digest": format!("sha256:{}", "b".repeat(64)),
+            "size": 7,
+            "annotations": { REF_NAME: "latest" },
+        });
+        let mut with_foreign = index.clone();
+        with_foreign["manifests"]
+            .as_array_mut()
+            .unwrap()
+            .push(foreign.clone());
+        std::fs::write(d.path().join(INDEX), with_foreign.to_string()).unwrap();
+        write(&layout, &[]).unwrap();
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.path().join(INDEX)).unwrap()).unwrap();
+        assert_eq!(index["manifests"].as_array().unwrap(), &vec![foreign]);
+        assert_eq!(foreign_roots(&layout).unwrap().len(), 1);
     }
 }

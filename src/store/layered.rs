@@ -82,11 +82,13 @@ impl LayerStore<'_> {
     /// removed needs. A `.ref` that cannot be read stops the collection (its blobs are not
     /// known): the error says which.
     pub fn collect(&self, gone: &HashSet<&Path>, dry_run: bool) -> Result<Collected, LayoutError> {
-        let roots: Vec<_> = self
+        let mut roots: Vec<_> = self
             .remaining(gone)?
             .into_iter()
             .map(|(_, r)| r.descriptor())
             .collect();
+        // What other tools listed in `index.json` stays too.
+        roots.extend(crate::layout::index::foreign_roots(&self.layout)?);
         gc::collect(&self.layout, &roots, dry_run)
     }
 
