@@ -11,9 +11,9 @@ use crate::archive::Archive;
 use crate::codec::{self, Body, Compression};
 use crate::digest;
 use crate::error::Result;
-use crate::image::ingest::{self, Held, IngestRequest, LayerCompression};
+use crate::image::ingest::{self, IngestRequest, LayerCompression};
 use crate::image::verify::StreamCheck;
-use crate::layout::{Layout, RefFile};
+use crate::layout::Layout;
 use crate::lock::DirLock;
 use crate::meta::{self, Summary};
 use crate::name::Format;
@@ -108,15 +108,7 @@ fn into_store(
         Ok(layout) if layout.root().starts_with(Layout::at(home).root()) => layout,
         _ => super::update::own_layout(home)?,
     };
-    let store = super::open_store_quietly(layout.root())?;
-    let roots: Vec<_> = store
-        .layer_stores()
-        .into_iter()
-        .filter(|s| s.layout == layout)
-        .flat_map(|s| s.refs)
-        .filter_map(|a| RefFile::read(&a.path).ok().map(|r| r.descriptor()))
-        .collect();
-    let held = Held::of(&layout, &roots);
+    let held = super::update::held_layers(layout.root(), &layout)?;
     // What the file holds decides whether its manifest is kept as it is (its name's ID is the
     // manifest's or index's digest) or the store writes its own (the ID is the config's).
     let (info, _) = crate::image::read(src)?;

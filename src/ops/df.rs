@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::layout::{RefFile, graph};
 use crate::name::Format;
 use crate::store::Store;
 
@@ -81,10 +80,8 @@ pub fn usage(store: &Store, images: &[String]) -> Usage {
         entry.on_disk += file_size;
         entry.unique += file_size;
         usage.on_disk += file_size;
-        usage.as_full_copies += match a.name.format {
-            Format::Ref => full_copy(a).unwrap_or(0),
-            _ => a.size,
-        };
+        // A `.ref`'s size is its image's bytes in the store (each blob once): its full copy.
+        usage.as_full_copies += a.size;
     }
     // Blobs count with the files of every image that uses them (each once per image).
     let mut images_blobs = 0u64;
@@ -108,13 +105,4 @@ pub fn usage(store: &Store, images: &[String]) -> Usage {
     }
     usage.images = per_image.into_values().collect();
     usage
-}
-
-/// The bytes the image of a `.ref` archive takes as a full copy: its blobs.
-fn full_copy(a: &crate::archive::Archive) -> Option<u64> {
-    let layout = crate::layout::Layout::of_ref(&a.path).ok()?;
-    let r = RefFile::read(&a.path).ok()?;
-    graph::needs(&layout, &r.descriptor())
-        .ok()
-        .map(|n| n.size())
 }

@@ -301,14 +301,7 @@ async fn into_store(
     let dest = existing
         .map(|a| a.path.clone())
         .unwrap_or_else(|| dir.join(name.with_format(Format::Ref).file_name()));
-    let roots: Vec<_> = super::open_store_quietly(dir)?
-        .layer_stores()
-        .into_iter()
-        .filter(|s| s.layout == layout)
-        .flat_map(|s| s.refs.into_iter().cloned().collect::<Vec<_>>())
-        .filter_map(|a| RefFile::read(&a.path).ok().map(|r| r.descriptor()))
-        .collect();
-    let held = Arc::new(Held::of(&layout, &roots));
+    let held = Arc::new(held_layers(dir, &layout)?);
     let mut guess = true;
     let ingested = loop {
         let job = Job {
@@ -375,6 +368,18 @@ pub(crate) fn own_layout(dir: &Path) -> Result<Layout> {
         .into());
     }
     Ok(Layout::create(dir)?)
+}
+
+/// The layers the `.ref` archives under `dir` that use `layout` hold.
+pub(crate) fn held_layers(dir: &Path, layout: &Layout) -> Result<Held> {
+    let roots: Vec<_> = super::open_store_quietly(dir)?
+        .layer_stores()
+        .into_iter()
+        .filter(|s| s.layout == *layout)
+        .flat_map(|s| s.refs.into_iter().cloned().collect::<Vec<_>>())
+        .filter_map(|a| RefFile::read(&a.path).ok().map(|r| r.descriptor()))
+        .collect();
+    Ok(Held::of(layout, &roots))
 }
 
 /// Rewrites the `index.json` of `layout` from the `.ref` archives under `dir` that use it.
