@@ -195,6 +195,21 @@ impl Write for ChannelWriter {
     }
 }
 
+/// A reader that passes on to `out` every byte read through it (what is read is also written,
+/// in the same call).
+pub struct Tee<'a, R: ?Sized> {
+    pub inner: &'a mut R,
+    pub out: &'a mut dyn Write,
+}
+
+impl<R: Read + ?Sized> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,11 +235,11 @@ impl<R: Read> Read for StoredBytes<R> {
     }
 }
 
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+pub(super) const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
 /// Whether a layer's first bytes are gzip's or zstd's magic number.
-fn is_compressed(head: &[u8]) -> bool {
+pub(super) fn is_compressed(head: &[u8]) -> bool {
     head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC)
 }
 

@@ -244,6 +244,12 @@ pub(super) fn link_target<R: Read>(
     Ok(Some(resolved))
 }
 
+/// The digest an OCI blob path names (`blobs/sha256/<64 hex>`); `None` for any other path.
+pub fn stored_blob(path: &str) -> Option<String> {
+    let digest = format!("sha256:{}", path.strip_prefix("blobs/sha256/")?);
+    crate::digest::is_sha256(&digest).then_some(digest)
+}
+
 /// The path of a blob in an OCI layout.
 pub fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))

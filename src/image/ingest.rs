@@ -7,11 +7,12 @@
 //! committed, then the config and manifest; the caller writes the `.ref` last.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 
 use serde_json::json;
 
-use super::index::{FileDigest, Member, SMALL, TarIndex, normalize};
+use super::extract::GZIP_MAGIC;
+use super::index::{FileDigest, Member, SMALL, TarIndex, normalize, stored_blob};
 use super::{ImageError, ImageInfo};
 use crate::codec::deflate;
 use crate::digest::{self, HashingReader};
@@ -229,7 +230,7 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
             index.members.insert(key, file_member(size, stored, None));
             continue;
         }
-        let compressed = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5]);
+        let compressed = super::extract::is_compressed(&head);
         let named = stored_blob(&key);
         // A blob held under its name is only hashed where it is kept as it is (compressed, or
         // the engine's manifest kept); a plain layer the store compresses is held by diff ID.
@@ -253,7 +254,7 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
             io::copy(&mut hashing, &mut io::sink()).map_err(read_error)?;
             let (stored, _) = hashing.finish();
             if compressed {
-                let media_type = if head.starts_with(&[0x1f, 0x8b]) {
+                let media_type = if head.starts_with(GZIP_MAGIC) {
                     LAYER_GZIP
                 } else {
                     LAYER_ZSTD
@@ -268,12 +269,13 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
         let mut blob = req.layout.blob_writer()?;
         let (digest, media_type) = if compressed || req.as_is {
             // Written as it arrives; a gzip layer's content is hashed too (its diff ID).
-            let mut tee = Tee {
-                inner: reader,
+            let mut reader = reader;
+            let mut tee = crate::pipe::Tee {
+                inner: &mut reader,
                 out: &mut blob,
             };
             let mut hashing = HashingReader::new(&mut tee);
-            let uncompressed = if head.starts_with(&[0x1f, 0x8b]) {
+            let uncompressed = if head.starts_with(GZIP_MAGIC) {
                 let mut plain = HashingReader::new(flate2::read::MultiGzDecoder::new(&mut hashing));
                 match io::copy(&mut plain, &mut io::sink()) {
                     Ok(_) => Some(plain.digest()),
@@ -285,7 +287,7 @@ pub fn ingest(tar: &mut dyn Read, req: &IngestRequest) -> Result<Ingested, Inges
             };
             io::copy(&mut hashing, &mut io::sink()).map_err(read_error)?;
             let (stored, _) = hashing.finish();
-            let media_type = if head.starts_with(&[0x1f, 0x8b]) {
+            let media_type = if head.starts_with(GZIP_MAGIC) {
                 LAYER_GZIP
             } else if compressed {
                 LAYER_ZSTD
@@ -517,26 +519,6 @@ fn file_member(size: u64, stored: String, uncompressed: Option<String>) -> Membe
             uncompressed,
             layer_problem: None,
         }),
-    }
-}
-
-/// The digest an OCI blob path names (`blobs/sha256/<hex>`).
-fn stored_blob(path: &str) -> Option<String> {
-    let digest = format!("sha256:{}", path.strip_prefix("blobs/sha256/")?);
-    digest::is_sha256(&digest).then_some(digest)
-}
-
-/// A reader that passes on to `out` every byte read through it.
-struct Tee<'a, R> {
-    inner: R,
-    out: &'a mut dyn Write,
-}
-
-impl<R: Read> Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
     }
 }
 

@@ -24,16 +24,13 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// image copied in with skopeo): kept as they are when `index.json` is rewritten, and their
 /// blobs kept by garbage collection.
 pub fn foreign_entries(layout: &Layout) -> Result<Vec<serde_json::Value>> {
-    let path = layout.root().join(INDEX);
-    let Some(bytes) = crate::regular::read(&path, super::DOCUMENT_LIMIT)? else {
+    let Some(index) = read(layout)? else {
         return Ok(Vec::new());
     };
     let bad = |reason: String| super::LayoutError::BadIndex {
-        path: path.clone(),
+        path: layout.root().join(INDEX),
         reason,
     };
-    let index: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     let entries = match &index["manifests"] {
         serde_json::Value::Null => return Ok(Vec::new()),
         serde_json::Value::Array(entries) => entries.clone(),
@@ -97,16 +94,26 @@ pub fn lists(layout: &Layout, file_name: &str) -> bool {
     let Some(stem) = file_name.strip_suffix(".ref") else {
         return false;
     };
-    let path = layout.root().join(INDEX);
-    let Ok(Some(bytes)) = crate::regular::read(&path, super::DOCUMENT_LIMIT) else {
-        return false;
-    };
-    serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|index| {
+    read(layout).ok().flatten().is_some_and(|index| {
         index["manifests"].as_array().is_some_and(|m| {
             m.iter()
                 .any(|d| d["annotations"][REF_NAME].as_str() == Some(stem))
         })
     })
+}
+
+/// The layout's `index.json`, parsed; `None` when there is none.
+fn read(layout: &Layout) -> Result<Option<serde_json::Value>> {
+    let path = layout.root().join(INDEX);
+    let Some(bytes) = crate::regular::read(&path, super::DOCUMENT_LIMIT)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| super::LayoutError::BadIndex {
+            path,
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ fn into_store(
     if let Ok(written) = Archive::from_path(dest) {
         meta::remember_verified(&written, &ingested.info);
     }
-    rewrite_index(&layout, &[])?;
+    super::update::rewrite_index(layout.root(), &layout, &[])?;
     Ok(dest.to_path_buf())
 }
 
@@ -144,20 +144,7 @@ fn remove_source(src: &Archive) -> Result<()> {
     if src.name.format == Format::Ref
         && let Ok(layout) = Layout::of_ref(&src.path)
     {
-        rewrite_index(&layout, &[src.path.as_path()])?;
-    }
-    Ok(())
-}
-
-/// Rewrites the `index.json` of `layout` from the `.ref` archives under its root, leaving out
-/// `gone`.
-fn rewrite_index(layout: &Layout, gone: &[&Path]) -> Result<()> {
-    let store = super::open_store_quietly(layout.root())?;
-    let gone = gone.iter().copied().collect();
-    for s in store.layer_stores() {
-        if s.layout == *layout {
-            s.rewrite_index(&gone)?;
-        }
+        super::update::rewrite_index(layout.root(), &layout, &[src.path.as_path()])?;
     }
     Ok(())
 }

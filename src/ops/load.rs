@@ -8,7 +8,7 @@ use crate::archive::Archive;
 use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::image::{self, ArchiveError, ImageError, Reading, TarIndex};
-use crate::pipe;
+use crate::pipe::{self, Tee};
 use crate::progress::Reporter;
 
 /// Loads `archive` (either format; a ZIP streams out of the ZIP, with no temporary tar) into the
@@ -125,19 +125,5 @@ fn damaged(archive: &Archive, source: ImageError) -> Error {
             path: archive.path.clone(),
             source,
         },
-    }
-}
-
-/// A reader that passes on to `out` every byte read through it.
-struct Tee<'a, R: ?Sized> {
-    inner: &'a mut R,
-    out: &'a mut dyn Write,
-}
-
-impl<R: io::Read + ?Sized> io::Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
     }
 }

@@ -292,7 +292,7 @@ async fn into_store(
         if let Ok(layout) = Layout::of_ref(&existing.path)
             && !crate::layout::index::lists(&layout, &existing.file_name())
         {
-            rewrite_index(dir, &layout)?;
+            rewrite_index(dir, &layout, &[])?;
         }
         return Ok((existing.path.clone(), Format::Ref, false));
     }
@@ -350,7 +350,7 @@ async fn into_store(
     if let Ok(written) = Archive::from_path(&dest) {
         crate::meta::remember_verified(&written, &ingested.info);
     }
-    rewrite_index(dir, &layout)?;
+    rewrite_index(dir, &layout, &[])?;
     Ok((dest, Format::Ref, true))
 }
 
@@ -372,22 +372,22 @@ pub(crate) fn own_layout(dir: &Path) -> Result<Layout> {
 
 /// The layers the `.ref` archives under `dir` that use `layout` hold.
 pub(crate) fn held_layers(dir: &Path, layout: &Layout) -> Result<Held> {
-    let roots: Vec<_> = super::open_store_quietly(dir)?
-        .layer_stores()
+    let store = super::open_store_quietly(dir)?;
+    let roots: Vec<_> = store
+        .layer_store(layout)
+        .map(|s| s.refs)
+        .unwrap_or_default()
         .into_iter()
-        .filter(|s| s.layout == *layout)
-        .flat_map(|s| s.refs.into_iter().cloned().collect::<Vec<_>>())
         .filter_map(|a| RefFile::read(&a.path).ok().map(|r| r.descriptor()))
         .collect();
     Ok(Held::of(layout, &roots))
 }
 
-/// Rewrites the `index.json` of `layout` from the `.ref` archives under `dir` that use it.
-fn rewrite_index(dir: &Path, layout: &Layout) -> Result<()> {
-    for s in super::open_store_quietly(dir)?.layer_stores() {
-        if s.layout == *layout {
-            s.rewrite_index(&Default::default())?;
-        }
+/// Rewrites the `index.json` of `layout` from the `.ref` archives under `dir` that use it,
+/// leaving out `gone`.
+pub(crate) fn rewrite_index(dir: &Path, layout: &Layout, gone: &[&Path]) -> Result<()> {
+    if let Some(s) = super::open_store_quietly(dir)?.layer_store(layout) {
+        s.rewrite_index(&gone.iter().copied().collect())?;
     }
     Ok(())
 }

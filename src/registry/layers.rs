@@ -46,11 +46,7 @@ pub(super) struct LayerRead {
     pub found: String,
 }
 
-/// The digest an OCI blob path names (`blobs/sha256/<hex>`).
-pub(super) fn stored_blob(path: &str) -> Option<String> {
-    let hex = path.strip_prefix("blobs/sha256/")?;
-    (hex.len() == 64).then(|| format!("sha256:{hex}"))
-}
+pub(super) use crate::image::index::stored_blob;
 
 /// Reads the layers `wanted` out of the archive, in the archive's order, and sends each, with
 /// its diff ID, as a stream of the bytes to upload. Returns what each layer's reading found.

@@ -45,10 +45,12 @@ impl Store {
             .collect()
     }
 
-    /// The layer store the `.ref` archive `a` uses, with every `.ref` that uses it.
-    pub fn layer_store_of(&self, a: &Archive) -> Option<LayerStore<'_>> {
-        let layout = Layout::of_ref(&a.path).ok()?;
-        self.layer_stores().into_iter().find(|s| s.layout == layout)
+    /// The layer store `layout`, with every `.ref` under the artifacts directory that uses it;
+    /// `None` when it is not one of [`Store::layer_stores`].
+    pub fn layer_store(&self, layout: &Layout) -> Option<LayerStore<'_>> {
+        self.layer_stores()
+            .into_iter()
+            .find(|s| s.layout == *layout)
     }
 }
 
