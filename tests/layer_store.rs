@@ -334,6 +334,12 @@ fn series(flavour: &str) {
     )));
     docker_ok(&s, &host, &["rmi", "-f", &format!("{image}:1.0.2")]);
     let tar = s.path().join(tar.trim());
+    // skopeo reads the self-contained archive too.
+    let read = common::skopeo(&s)
+        .args(["inspect", &format!("docker-archive:{}", tar.display())])
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", stderr(&read));
     docker_ok(&s, &host, &["load", "-i", tar.to_str().unwrap()]);
     let back = docker_ok(
         &s,
@@ -846,6 +852,16 @@ fn hostile_ref_archives_and_layouts_are_refused_in_bounded_time() {
         &outer_digest,
         outer.len(),
     );
+    // A blob that is a FIFO: never opened for reading (it would block).
+    let fifo = "c".repeat(64);
+    let made = s.command("mkfifo").arg(blobs.join(&fifo)).status().unwrap();
+    assert!(made.success());
+    reference(
+        "fifo_1_0123456789ab.ref",
+        MANIFEST,
+        &format!("sha256:{fifo}"),
+        0,
+    );
     // A .ref with no layer store above it.
     let lonely = s.path().join("elsewhere");
     fs::create_dir_all(&lonely).unwrap();
@@ -861,7 +877,7 @@ fn hostile_ref_archives_and_layouts_are_refused_in_bounded_time() {
     let verified = run(&s, &["verify", "--json"]);
     assert_eq!(verified.status.code(), Some(1), "{}", stderr(&verified));
     let rows = json(&verified);
-    assert_eq!(rows.as_array().unwrap().len(), 5, "{rows}");
+    assert_eq!(rows.as_array().unwrap().len(), 6, "{rows}");
     for row in rows.as_array().unwrap() {
         assert_eq!(row["ok"], false, "{row}");
         assert!(
