@@ -69,6 +69,9 @@ pub enum Error {
     Registry(#[from] RegistryError),
 
     #[error(transparent)]
+    Web(#[from] crate::web::WebError),
+
+    #[error(transparent)]
     DockerCli(#[from] crate::docker_cli::DockerCliError),
 
     // The use cases' own errors.

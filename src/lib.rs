@@ -26,6 +26,7 @@ pub mod lock;
 pub mod pipe;
 pub mod progress;
 pub mod regular;
+pub mod tls;
 // Archive bodies, what is inside them, and what is remembered of that.
 pub mod codec;
 pub mod image;
@@ -35,6 +36,7 @@ pub mod store;
 // Engines and registries.
 pub mod engine;
 pub mod registry;
+pub mod web;
 // Settings, and the use cases the command line calls.
 pub mod config;
 pub mod error;

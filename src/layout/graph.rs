@@ -35,6 +35,8 @@ pub struct Need {
     /// Whether the store holds it (an index may list manifests the store never had: other
     /// platforms, attestations).
     pub present: bool,
+    /// Whether the image needs it (an index's children it may do without).
+    pub required: bool,
 }
 
 /// The blobs a `.ref` archive's descriptor needs, the root first, documents before the blobs
@@ -70,6 +72,17 @@ impl Needs {
 /// held, must be present (else [`LayoutError::MissingBlob`]); an index's children may be
 /// missing.
 pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
+    walk(layout, root, true)
+}
+
+/// What `root` needs as far as `layout` holds it: the walk of [`needs`], where a blob the
+/// image needs and the store lacks is listed as not present rather than an error (what a
+/// download still has to fetch; the documents it cannot read yet hide what they name).
+pub fn so_far(layout: &Layout, root: &Descriptor) -> Result<Needs> {
+    walk(layout, root, false)
+}
+
+fn walk(layout: &Layout, root: &Descriptor, strict: bool) -> Result<Needs> {
     layout.check_folders()?;
     let mut blobs: Vec<Need> = Vec::new();
     let mut documents: HashMap<String, Arc<[u8]>> = HashMap::new();
@@ -89,7 +102,7 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
             )));
         }
         if !layout.has(&d) {
-            if required {
+            if required && strict {
                 // Opening says why: missing, or of the wrong size.
                 layout.open(&d)?;
             }
@@ -97,6 +110,7 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
                 descriptor: d,
                 kind: Kind::Document,
                 present: false,
+                required,
             });
             continue;
         }
@@ -136,6 +150,7 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
             descriptor: d,
             kind: Kind::Document,
             present: true,
+            required,
         });
         for (child, kind, required) in children {
             if !seen.insert(child.digest.clone()) {
@@ -148,6 +163,14 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
             }
             match kind {
                 Kind::Document => queue.push_back((child, depth + 1, required)),
+                Kind::Config | Kind::Layer if !strict && !layout.has(&child) => {
+                    blobs.push(Need {
+                        descriptor: child,
+                        kind,
+                        present: false,
+                        required: true,
+                    });
+                }
                 Kind::Config => {
                     let bytes: Arc<[u8]> = layout.read_document(&child)?.into();
                     kept += bytes.len() as u64;
@@ -161,6 +184,7 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
                         descriptor: child,
                         kind,
                         present: true,
+                        required: true,
                     });
                 }
                 Kind::Layer => {
@@ -171,6 +195,7 @@ pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
                         descriptor: child,
                         kind,
                         present: true,
+                        required: true,
                     });
                 }
             }

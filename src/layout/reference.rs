@@ -14,7 +14,7 @@ use crate::oci::{self, Descriptor};
 use crate::regular;
 
 /// A `.ref` file is read up to this size.
-const REF_LIMIT: u64 = 64 << 10;
+pub const REF_LIMIT: u64 = 64 << 10;
 
 /// What a `.ref` file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,19 @@ impl RefFile {
         };
         let bytes =
             regular::read(path, REF_LIMIT)?.ok_or_else(|| bad("the file does not exist".into()))?;
-        let parsed: RefFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        RefFile::parse(&bytes, path)
+    }
+
+    /// Parses the bytes of a `.ref` file read from `source` (a path, or a URL as one).
+    pub fn parse(bytes: &[u8], source: &Path) -> Result<RefFile> {
+        let bad = |reason: String| LayoutError::BadRef {
+            path: source.to_path_buf(),
+            reason,
+        };
+        if bytes.len() as u64 > REF_LIMIT {
+            return Err(bad(format!("it is larger than {REF_LIMIT} bytes")));
+        }
+        let parsed: RefFile = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if ![
             oci::OCI_MANIFEST,
             oci::OCI_INDEX,

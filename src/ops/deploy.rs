@@ -48,10 +48,21 @@ pub fn deployment<'a>(
     for (image, archive) in latest.chosen {
         let name = &archive.name;
         let tag = version::docker_tag(&name.version)?;
+        // Where the archive is below the artifacts directory, as the server serves it.
+        let rel = archive
+            .path
+            .strip_prefix(store.dir())
+            .ok()
+            .and_then(|p| p.to_str())
+            .filter(|p| !p.is_empty())
+            .map_or_else(
+                || name.file_name(),
+                |p| p.replace(std::path::MAIN_SEPARATOR, "/"),
+            );
         deployed.insert(
             image.clone(),
             DeployedImage {
-                url: format!("{base}/{}", name.file_name()),
+                url: format!("{base}/{}", url_path(&rel)),
                 version: name.version.clone(),
                 id: name.id.clone(),
                 format: name.format.clone(),
@@ -60,6 +71,25 @@ pub fn deployment<'a>(
         );
     }
     Ok((Deployment { images: deployed }, latest.skipped))
+}
+
+/// A relative path as a URL's path: each segment percent-encoded where a URL needs it.
+fn url_path(rel: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}');
+    rel.split('/')
+        .map(|s| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::sync::Once;
 
 use oci_client::Client;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -92,16 +91,7 @@ pub fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Makes rustls's `ring` provider the process's default, once, before any HTTP client is
-/// built (TLS is built without a provider of its own). A provider the program installed
-/// first stays.
-pub(super) fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // An error means a provider is installed already: that one is used.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
+pub(super) use crate::tls::install_crypto_provider;
 
 impl Registry {
     /// A client for the registry of `reference`.

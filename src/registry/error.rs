@@ -248,6 +248,10 @@ pub enum RegistryError {
     #[error("writing the archive: the writer stopped")]
     WriterStopped,
 
+    /// A blob could not be written where it goes (the layer store).
+    #[error("writing a downloaded blob: {0}")]
+    Store(String),
+
     /// A layer the manifest needs was neither found nor uploaded.
     #[error("pushing to {reference}: the layer {diff_id} was not uploaded")]
     NotUploaded { reference: String, diff_id: String },

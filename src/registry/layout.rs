@@ -6,13 +6,11 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 
 use super::Registry;
-use super::blob::{blob_from, skip_start};
+use super::download::download_blob;
 use super::error::RegistryError;
 use super::resolved::Resolved;
-use crate::digest::Hasher;
 use crate::image::blob_path;
 use crate::image::write;
 use crate::pipe;
@@ -49,63 +47,7 @@ pub async fn send_layout(
             continue; // one blob serves every layer that names it
         }
         send(tx, tar_header(&blob_path(&layer.digest), layer.size)).await?;
-        let mut hasher = Hasher::default();
-        // What was sent stays sent: a download that breaks off resumes after it.
-        let mut sent: u64 = 0;
-        let mut retry = 0;
-        loop {
-            let attempt: Result<(), RegistryError> = async {
-                let mut from = blob_from(registry, reference, &layer.digest, sent).await?;
-                while let Some(chunk) = from.stream.next().await {
-                    let chunk = chunk.map_err(|e| RegistryError::BlobStream {
-                        reference: reference.to_string(),
-                        digest: layer.digest.clone(),
-                        source: std::io::Error::other(e),
-                    })?;
-                    let chunk = skip_start(chunk, &mut from.skip);
-                    if chunk.is_empty() {
-                        continue;
-                    }
-                    hasher.update(&chunk);
-                    if hasher.size() > layer.size {
-                        break;
-                    }
-                    sent += chunk.len() as u64;
-                    reporter.advance(chunk.len() as u64);
-                    send(tx, chunk).await?;
-                }
-                Ok(())
-            }
-            .await;
-            match attempt {
-                Ok(()) if hasher.size() < layer.size && retry < registry.retries => {
-                    // The answer ended early without an error: the connection was cut.
-                    let cut = RegistryError::BlobStream {
-                        reference: reference.to_string(),
-                        digest: layer.digest.clone(),
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            format!("the download stopped after {sent} of {} bytes", layer.size),
-                        ),
-                    };
-                    if !registry.wait_to_retry(retry, &cut).await {
-                        break;
-                    }
-                    retry += 1;
-                }
-                Ok(()) => break,
-                Err(e) if registry.wait_to_retry(retry, &e).await => retry += 1,
-                Err(e) => return Err(e),
-            }
-        }
-        let (found, got) = hasher.finish();
-        if got != layer.size || found != layer.digest {
-            return Err(RegistryError::DigestMismatch {
-                what: format!("blob {} of {reference} ({got} bytes)", layer.digest),
-                expected: format!("{} ({} bytes)", layer.digest, layer.size),
-                found,
-            });
-        }
+        download_blob(registry, reference, layer, reporter, &mut &*tx).await?;
         send(tx, Bytes::from(vec![0u8; padding(layer.size)])).await?;
     }
     let layers: Vec<String> = doc.layers.iter().map(|l| l.digest.clone()).collect();

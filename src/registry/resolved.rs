@@ -26,6 +26,21 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The manifest, parsed.
+    pub fn manifest(&self) -> &Document {
+        &self.doc
+    }
+
+    /// The manifest's bytes, as the registry gave them (their digest is [`Resolved::digest`]).
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.manifest_bytes
+    }
+
+    /// The config's bytes, checked against its digest.
+    pub fn config_bytes(&self) -> &[u8] {
+        &self.config_bytes
+    }
+
     /// The bytes of the layers, as the registry stores them.
     pub fn layers_size(&self) -> u64 {
         self.doc

@@ -782,6 +782,102 @@ impl TestRegistry {
     }
 }
 
+/// A real web server (Debian's nginx) on a free loopback port serving the folder `root` as
+/// static files (with `Range`); stopped when dropped. Its access log says which files were
+/// asked for and how many bytes went out.
+pub struct TestWebServer {
+    pub host: String,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl TestWebServer {
+    /// Starts one; a missing nginx fails the test with how to install it.
+    pub fn start(root: &Path) -> TestWebServer {
+        hygiene::needs_service("a web server (nginx)");
+        let binary = "/usr/sbin/nginx";
+        if !Path::new(binary).exists() {
+            panic!(
+                "nginx is not installed: install it with `scripts/install-deps` (Debian's nginx), \
+                 or set {}=1 to build the tests that need one as ignored",
+                hygiene::SKIP_VAR
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path();
+        fs::create_dir_all(d.join("tmp")).unwrap();
+        let config = format!(
+            "user root;\nworker_processes 1;\ndaemon off;\nmaster_process off;\n\
+             pid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  default_type application/octet-stream;\n\
+             log_format counted '$request $status $body_bytes_sent';\n\
+             access_log {d}/access.log counted;\n\
+             client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
+             uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
+             server {{ listen 127.0.0.1:{port}; root {root}; autoindex off; }}\n}}\n",
+            d = d.display(),
+            root = root.display(),
+        );
+        fs::write(d.join("nginx.conf"), config).unwrap();
+        let child = std::process::Command::new(binary)
+            .args(["-c", &d.join("nginx.conf").display().to_string(), "-p"])
+            .arg(d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let host = format!("127.0.0.1:{port}");
+        wait_until("nginx to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(&host).is_ok()
+        });
+        TestWebServer { host, dir, child }
+    }
+
+    /// The URL of `rel` (a path below the served folder).
+    pub fn url(&self, rel: &str) -> String {
+        format!("http://{}/{rel}", self.host)
+    }
+
+    /// The access log so far: one `GET /path HTTP/1.1 STATUS BYTES` line per request.
+    pub fn log(&self) -> Vec<String> {
+        // nginx writes each line as the request ends; give it a moment.
+        std::thread::sleep(Duration::from_millis(100));
+        fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The bytes of the answers to the requests whose line contains `text`.
+    pub fn sent(&self, text: &str) -> u64 {
+        self.log()
+            .iter()
+            .filter(|l| l.contains(text))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()))
+            .sum()
+    }
+
+    /// Empties the access log.
+    pub fn clear_log(&self) {
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = fs::write(self.dir.path().join("access.log"), b"");
+    }
+}
+
+impl Drop for TestWebServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -1042,6 +1138,9 @@ pub enum Fault {
     CutAnswerAfter(usize),
     /// Forwards only this many bytes of the request's body, then cuts the connection.
     CutRequestAfter(usize),
+    /// Forwards the request, and the answer with its byte at this offset (counted from the
+    /// answer's first byte, its head included) flipped.
+    FlipAnswerByte(usize),
 }
 
 /// A fault for the next `times` requests whose method is `method` and whose path contains
@@ -1246,6 +1345,10 @@ fn proxy_one(
         Some(Fault::CutAnswerAfter(n)) => Some(n),
         _ => None,
     };
+    let flip_at = match fault {
+        Some(Fault::FlipAnswerByte(n)) => Some(n),
+        _ => None,
+    };
     let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
     // The body forwarded, and whether it was cut with more to come.
     let upload = std::thread::spawn(move || {
@@ -1284,6 +1387,12 @@ fn proxy_one(
             Ok(n) => n,
         };
         let take = answer_limit.map_or(n, |l| n.min(l.saturating_sub(relayed)));
+        if let Some(at) = flip_at
+            && (relayed..relayed + take).contains(&at)
+        {
+            chunk[at - relayed] ^= 0xff;
+            answer_cut = true;
+        }
         if client.write_all(&chunk[..take]).is_err() {
             break;
         }
@@ -1298,7 +1407,7 @@ fn proxy_one(
     let _ = server.shutdown(std::net::Shutdown::Both);
     let (sent, request_cut) = upload.join().unwrap_or((0, false));
     match fault {
-        Some(Fault::CutAnswerAfter(_)) => record(relayed, answer_cut),
+        Some(Fault::CutAnswerAfter(_) | Fault::FlipAnswerByte(_)) => record(relayed, answer_cut),
         Some(Fault::CutRequestAfter(_)) => record(sent, request_cut),
         _ => {}
     }

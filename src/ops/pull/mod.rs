@@ -3,6 +3,9 @@
 //! of that image, version and ID, nothing more is fetched; otherwise the registry fetches the
 //! blobs and writes the archive.
 
+pub mod store;
+pub mod web;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +21,20 @@ use crate::lock::DirLock;
 use crate::name::ArchiveName;
 use crate::progress::Reporter;
 use crate::registry::{self, Access, PullRequest, Registry};
+
+/// What `pull URL` and `pull REF --store` did.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    /// The archive: the one written, or the one already there.
+    pub path: PathBuf,
+    pub name: ArchiveName,
+    /// False when an archive of the same image, version and ID was already there.
+    pub written: bool,
+    /// The bytes downloaded.
+    pub downloaded: u64,
+    /// The bytes of the image's blobs the layer store already held (for a `.ref`).
+    pub reused: u64,
+}
 
 /// What `pull` did.
 #[derive(Debug, Clone)]
