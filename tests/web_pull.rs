@@ -524,3 +524,49 @@ fn config_baseurl_gives_the_url_pull_takes() {
     ok(run(&client, &["pull", &url]));
     ok(run(&client, &["verify"]));
 }
+
+#[test]
+fn pull_store_from_a_registry_downloads_only_the_blobs_the_store_lacks() {
+    let server = Scratch::new();
+    let refs = publish(&server, &["8.0.0", "8.0.1"]);
+    let (base, _) = largest_blob(&server.artifacts());
+    let registry = common::TestRegistry::start(None);
+    for (r, tag) in refs.iter().zip(["8.0.0", "8.0.1"]) {
+        let target = format!("{}/team/web:{tag}", registry.host);
+        ok(run(&server, &["push", r.to_str().unwrap(), &target]));
+    }
+    let proxy = FaultyProxy::start(&registry.host);
+    let client = Scratch::new();
+    let first = json(&ok(run(
+        &client,
+        &["pull", &format!("{}/team/web:8.0.0", proxy.host), "--store", "--json"],
+    )));
+    assert_eq!(first["written"], true);
+    assert_eq!(first["format"], "ref");
+    assert_eq!(first["reused"], 0);
+    assert_eq!(
+        first["path"].as_str().map(|p| p.ends_with(file_name(&refs[0]))),
+        Some(true),
+        "the archive's name carries the image's ID: {first}"
+    );
+    assert_eq!(proxy.seen(&base).len(), 1, "the base layer came once");
+
+    let second = json(&ok(run(
+        &client,
+        &["pull", &format!("{}/team/web:8.0.1", proxy.host), "--store", "--json"],
+    )));
+    assert_eq!(second["written"], true);
+    assert!(second["reused"].as_u64().unwrap() > 2_000_000, "{second}");
+    assert!(second["downloaded"].as_u64().unwrap() < 100_000, "{second}");
+    assert_eq!(proxy.seen(&base).len(), 1, "the base layer is not asked for again");
+    ok(run(&client, &["verify"]));
+    // The layers are the registry's blobs as they are (the manifests are the registry's).
+    let layers_there = blobs(&client.artifacts())
+        .intersection(&blobs(&server.artifacts()))
+        .count();
+    assert!(layers_there >= 3, "the base and both top layers, as stored");
+    assert_eq!(
+        refs_in(&client.artifacts()),
+        refs.iter().map(|r| file_name(r).to_string()).collect::<Vec<_>>()
+    );
+}
