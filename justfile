@@ -50,7 +50,7 @@ demo:
     cargo build --release --quiet
     scripts/demo
 
-# Benchmarks: listing 100,000 archives; checked compress and decompress against the zstd and zip command lines; saving, compressing and loading a large image; the layer store over a series of versions against docker save, docker load and a registry; a 2 GB build context (bench/RESULTS.md).
+# Benchmarks: listing 100,000 archives; checked compress and decompress against the zstd and zip command lines; saving, compressing and loading a large image; the layer store over a series of versions against docker save, docker load and a registry; pull from a web server against curl; a 2 GB build context (bench/RESULTS.md).
 bench: deps
     #!/usr/bin/env bash
     set -euo pipefail
@@ -61,4 +61,5 @@ bench: deps
     export DOCKER_HOST
     bench/image.py
     bench/store.sh
+    bench/pull.sh
     bench/context.sh
