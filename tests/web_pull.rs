@@ -539,13 +539,20 @@ fn pull_store_from_a_registry_downloads_only_the_blobs_the_store_lacks() {
     let client = Scratch::new();
     let first = json(&ok(run(
         &client,
-        &["pull", &format!("{}/team/web:8.0.0", proxy.host), "--store", "--json"],
+        &[
+            "pull",
+            &format!("{}/team/web:8.0.0", proxy.host),
+            "--store",
+            "--json",
+        ],
     )));
     assert_eq!(first["written"], true);
     assert_eq!(first["format"], "ref");
     assert_eq!(first["reused"], 0);
     assert_eq!(
-        first["path"].as_str().map(|p| p.ends_with(file_name(&refs[0]))),
+        first["path"]
+            .as_str()
+            .map(|p| p.ends_with(file_name(&refs[0]))),
         Some(true),
         "the archive's name carries the image's ID: {first}"
     );
@@ -553,12 +560,21 @@ fn pull_store_from_a_registry_downloads_only_the_blobs_the_store_lacks() {
 
     let second = json(&ok(run(
         &client,
-        &["pull", &format!("{}/team/web:8.0.1", proxy.host), "--store", "--json"],
+        &[
+            "pull",
+            &format!("{}/team/web:8.0.1", proxy.host),
+            "--store",
+            "--json",
+        ],
     )));
     assert_eq!(second["written"], true);
     assert!(second["reused"].as_u64().unwrap() > 2_000_000, "{second}");
     assert!(second["downloaded"].as_u64().unwrap() < 100_000, "{second}");
-    assert_eq!(proxy.seen(&base).len(), 1, "the base layer is not asked for again");
+    assert_eq!(
+        proxy.seen(&base).len(),
+        1,
+        "the base layer is not asked for again"
+    );
     ok(run(&client, &["verify"]));
     // The layers are the registry's blobs as they are (the manifests are the registry's).
     let layers_there = blobs(&client.artifacts())
@@ -567,6 +583,37 @@ fn pull_store_from_a_registry_downloads_only_the_blobs_the_store_lacks() {
     assert!(layers_there >= 3, "the base and both top layers, as stored");
     assert_eq!(
         refs_in(&client.artifacts()),
-        refs.iter().map(|r| file_name(r).to_string()).collect::<Vec<_>>()
+        refs.iter()
+            .map(|r| file_name(r).to_string())
+            .collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn https_with_a_ca_file_and_an_untrusted_certificate_refused() {
+    let server = Scratch::new();
+    let refs = publish(&server, &["9.0.0"]);
+    let web = TestWebServer::start_tls(&server.artifacts());
+    let url = web.url(file_name(&refs[0]));
+    assert!(url.starts_with("https://"));
+    let client = Scratch::new();
+    let out = run(&client, &["pull", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("certificate"),
+        "an untrusted certificate is said so: {}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("retrying"),
+        "a certificate is no passing failure: {}",
+        stderr(&out)
+    );
+    assert!(refs_in(&client.artifacts()).is_empty());
+    let ca = web.ca();
+    ok(run(
+        &client,
+        &["pull", &url, "--ca-cert", ca.to_str().unwrap()],
+    ));
+    ok(run(&client, &["verify"]));
 }

@@ -10,27 +10,7 @@ use std::time::Duration;
 use super::Registry;
 use super::error::RegistryError;
 
-/// Whether the TLS handshake under `error` (anywhere in its chain of sources) failed on the
-/// server's certificate: not trusted, expired, for another name.
-fn certificate_refused(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = at {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
-        }
-        // An I/O error's `source` skips the error it wraps: step into that one itself.
-        at = match e.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => e.source(),
-        };
-    }
-    false
-}
+use crate::tls::certificate_refused;
 
 /// The first wait; each retry doubles it.
 const FIRST_WAIT: Duration = Duration::from_millis(500);

@@ -32,6 +32,11 @@ pub enum WebError {
     ClientSetup(String),
     #[error("cannot reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error(
+        "{url}: the server's certificate is not trusted ({reason}); pass --ca-cert FILE with the \
+         CA that signed it"
+    )]
+    Certificate { url: String, reason: String },
     #[error("{url} is not on the server (HTTP 404)")]
     NotFound { url: String },
     #[error("{url} answered HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
@@ -241,9 +246,18 @@ impl Web {
         if from > 0 {
             request = request.header(reqwest::header::RANGE, format!("bytes={from}-"));
         }
-        let response = request.send().await.map_err(|e| WebError::Unreachable {
-            url: url.to_string(),
-            reason: reason_of(&e),
+        let response = request.send().await.map_err(|e| {
+            if crate::tls::certificate_refused(&e) {
+                WebError::Certificate {
+                    url: url.to_string(),
+                    reason: reason_of(&e),
+                }
+            } else {
+                WebError::Unreachable {
+                    url: url.to_string(),
+                    reason: reason_of(&e),
+                }
+            }
         })?;
         let status = response.status().as_u16();
         match status {

@@ -613,6 +613,68 @@ pub fn tar_holding(data: &[u8]) -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
+/// A CA (`ca.pem`) and a certificate for 127.0.0.1 it signed (`cert.pem`, `key.pem`), made with
+/// openssl in `d`.
+fn issue_certificate(d: &Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl is installed");
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=toolbox-test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "req.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "req.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
 /// A real registry (`docker-registry serve`) on a free loopback port, with its storage in a
 /// temporary folder; stopped when dropped. With `user`, it asks for that user and password
 /// (htpasswd, bcrypt).
@@ -658,63 +720,7 @@ impl TestRegistry {
         );
         if tls {
             let d = dir.path();
-            let run = |args: &[&str]| {
-                let out = std::process::Command::new("openssl")
-                    .args(args)
-                    .current_dir(d)
-                    .output()
-                    .expect("openssl is installed");
-                assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
-            };
-            run(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=toolbox-test-ca",
-            ]);
-            run(&[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "key.pem",
-                "-out",
-                "req.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ]);
-            fs::write(
-                d.join("ext.cnf"),
-                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-            )
-            .unwrap();
-            run(&[
-                "x509",
-                "-req",
-                "-in",
-                "req.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "cert.pem",
-                "-days",
-                "2",
-                "-extfile",
-                "ext.cnf",
-            ]);
+            issue_certificate(d);
             config.push_str(&format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 d.join("cert.pem").display(),
@@ -787,6 +793,8 @@ impl TestRegistry {
 /// asked for and how many bytes went out.
 pub struct TestWebServer {
     pub host: String,
+    /// `http` or `https`.
+    scheme: &'static str,
     dir: tempfile::TempDir,
     child: std::process::Child,
 }
@@ -794,6 +802,15 @@ pub struct TestWebServer {
 impl TestWebServer {
     /// Starts one; a missing nginx fails the test with how to install it.
     pub fn start(root: &Path) -> TestWebServer {
+        Self::start_with(root, false)
+    }
+
+    /// Starts one serving HTTPS with a certificate of a CA of its own ([`TestWebServer::ca`]).
+    pub fn start_tls(root: &Path) -> TestWebServer {
+        Self::start_with(root, true)
+    }
+
+    fn start_with(root: &Path, tls: bool) -> TestWebServer {
         hygiene::needs_service("a web server (nginx)");
         let binary = "/usr/sbin/nginx";
         if !Path::new(binary).exists() {
@@ -811,6 +828,16 @@ impl TestWebServer {
             .port();
         let d = dir.path();
         fs::create_dir_all(d.join("tmp")).unwrap();
+        let ssl = if tls {
+            issue_certificate(d);
+            format!(
+                " ssl; ssl_certificate {}; ssl_certificate_key {}",
+                d.join("cert.pem").display(),
+                d.join("key.pem").display()
+            )
+        } else {
+            String::new()
+        };
         let config = format!(
             "user root;\nworker_processes 1;\ndaemon off;\nmaster_process off;\n\
              pid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
@@ -820,7 +847,7 @@ impl TestWebServer {
              access_log {d}/access.log counted;\n\
              client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
              uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
-             server {{ listen 127.0.0.1:{port}; root {root}; autoindex off; }}\n}}\n",
+             server {{ listen 127.0.0.1:{port}{ssl}; root {root}; autoindex off; }}\n}}\n",
             d = d.display(),
             root = root.display(),
         );
@@ -836,12 +863,22 @@ impl TestWebServer {
         wait_until("nginx to listen", Duration::from_secs(20), || {
             std::net::TcpStream::connect(&host).is_ok()
         });
-        TestWebServer { host, dir, child }
+        TestWebServer {
+            host,
+            scheme: if tls { "https" } else { "http" },
+            dir,
+            child,
+        }
     }
 
     /// The URL of `rel` (a path below the served folder).
     pub fn url(&self, rel: &str) -> String {
-        format!("http://{}/{rel}", self.host)
+        format!("{}://{}/{rel}", self.scheme, self.host)
+    }
+
+    /// The CA file that signed an HTTPS server's certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// The access log so far: one `GET /path HTTP/1.1 STATUS BYTES` line per request.
