@@ -336,8 +336,9 @@ impl Engine {
             .map_err(|e| engine_error("listing the engine's images".into(), e))?;
         let in_repository = |tags: &[String]| {
             tags.iter().any(|t| {
-                t.rsplit_once(':')
-                    .is_some_and(|(repo, _)| repo == repository || repo.ends_with(&format!("/{repository}")))
+                t.rsplit_once(':').is_some_and(|(repo, _)| {
+                    repo == repository || repo.ends_with(&format!("/{repository}"))
+                })
             })
         };
         let mut ids: Vec<(bool, String)> = listed

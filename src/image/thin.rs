@@ -243,7 +243,10 @@ impl<R: Read + Seek, F: FnMut(u64)> Source for Seeking<R, F> {
             self.inner.consume(n as usize);
         } else {
             let far = i64::try_from(n).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidData, "a member too large to pass over")
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a member too large to pass over",
+                )
             })?;
             self.inner.seek_relative(far)?;
         }
@@ -383,7 +386,9 @@ impl<S: Source> TarFilter<S> {
                 pending.extend_from_slice(&data);
                 continue;
             }
-            let name = long_name.take().unwrap_or_else(|| header.path_bytes().to_vec());
+            let name = long_name
+                .take()
+                .unwrap_or_else(|| header.path_bytes().to_vec());
             let key = normalize(Path::new(OsStr::from_bytes(&name))).ok();
             if key.is_some_and(|k| self.filter.omit.contains(&k)) {
                 self.source.skip(whole)?;
@@ -469,7 +474,10 @@ mod tests {
         let image = ids(&["a", "b", "c"]);
         assert_eq!(held_prefix(&image, &[]), 0);
         assert_eq!(held_prefix(&image, &[ids(&["b", "a"])]), 0);
-        assert_eq!(held_prefix(&image, &[ids(&["a", "x"]), ids(&["a", "b"])]), 2);
+        assert_eq!(
+            held_prefix(&image, &[ids(&["a", "x"]), ids(&["a", "b"])]),
+            2
+        );
         // A layer held in another position is no chain the engine has.
         assert_eq!(held_prefix(&image, &[ids(&["x", "b", "c"])]), 0);
         assert_eq!(held_prefix(&image, &[ids(&["a", "b", "c", "d"])]), 3);

@@ -223,7 +223,11 @@ fn check_except(
 ) -> std::result::Result<ImageInfo, ImageError> {
     let images = index.images()?;
     for (n, image) in images.iter().enumerate() {
-        for layer in image.layers.iter().filter(|l| !omitted.contains_key(&l.path)) {
+        for layer in image
+            .layers
+            .iter()
+            .filter(|l| !omitted.contains_key(&l.path))
+        {
             let found = index
                 .file(&layer.path)
                 .and_then(|f| f.digest)

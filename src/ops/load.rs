@@ -194,7 +194,12 @@ async fn send(
 
 /// Checks that the engine holds the archive's image under each name it reported loading, and
 /// says what was loaded.
-async fn confirm(engine: &Engine, archive: &Archive, names: &[String], sent: Sent) -> Result<Loaded> {
+async fn confirm(
+    engine: &Engine,
+    archive: &Archive,
+    names: &[String],
+    sent: Sent,
+) -> Result<Loaded> {
     let mut loaded = None;
     for item in names {
         let facts = engine.image(item).await?;
@@ -399,9 +404,7 @@ fn read_into(
     }
     match check.outcome() {
         Ok(info) => {
-            writer
-                .finish()
-                .map_err(|e| Error::io(&archive.path, e))?;
+            writer.finish().map_err(|e| Error::io(&archive.path, e))?;
             Ok(Ok(Sent {
                 info,
                 sent,
