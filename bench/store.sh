@@ -11,7 +11,8 @@
 #   docker-registry on a loopback port) holding the same versions (`docker push`), and against
 #   `update-image --compress` of every version (full ZIP archives, as today);
 # - load: `toolbox load` of the last version's .ref against `docker load -i` of its `docker save`
-#   tar, each after `docker rmi` (ROUNDS rounds, alternating; medians), and the peak RSS;
+#   tar, each into an engine holding none of the versions (ROUNDS rounds, alternating;
+#   medians), and the peak RSS;
 # - thin load: the same, with the engine holding the version before it (the base layer): what
 #   `toolbox load` sends (`--json`'s `sent`) against the new layer + 1 MiB, and its time against
 #   `docker load -i` of the whole tar.
@@ -198,14 +199,16 @@ kill "$registry_pid" && wait "$registry_pid" 2>/dev/null || true
 registry_pid=
 registry_bytes=$(bytes registry/storage)
 
-# Load of the last version: toolbox from the store, docker from a docker save tar.
+# Load of the last version into an engine that holds nothing of it (every version removed):
+# toolbox from the store, docker from a docker save tar.
 last=$repo:1.0.$versions
 rm -f save.tar
 docker save -o save.tar "$last"
 load_s=() dload_s=() load_kib=()
 for r in $(seq 1 "$rounds"); do
     for turn in 1 2; do
-        docker rmi "$last" >/dev/null
+        mapfile -t tags < <(images)
+        docker rmi "${tags[@]}" >/dev/null
         if (( (r + turn) % 2 == 0 )); then
             measure "$bin" --basedir store load "$last"
             load_s[r]=$secs load_kib[r]=$kib
@@ -217,7 +220,9 @@ for r in $(seq 1 "$rounds"); do
 done
 
 # Thin load of the last version, the engine holding the one before it (and so the base layer):
-# toolbox sends the new layer; docker load -i reads the whole tar.
+# toolbox sends the new layer; docker load -i sends the whole tar (which a classic store then
+# reads past the layers it has).
+"$bin" --basedir store load "$repo:1.0.$((versions - 1))" >/dev/null
 thin_s=() thin_sent=() thin_total=() tdload_s=()
 for r in $(seq 1 "$rounds"); do
     for turn in 1 2; do
