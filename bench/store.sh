@@ -11,9 +11,14 @@
 #   docker-registry on a loopback port) holding the same versions (`docker push`), and against
 #   `update-image --compress` of every version (full ZIP archives, as today);
 # - load: `toolbox load` of the last version's .ref against `docker load -i` of its `docker save`
-#   tar, each after `docker rmi` (ROUNDS rounds, alternating; medians), and the peak RSS.
+#   tar, each into an engine holding none of the versions (ROUNDS rounds, alternating;
+#   medians), and the peak RSS;
+# - thin load: the same, with the engine holding the version before it (the base layer): what
+#   `toolbox load` sends (`--json`'s `sent`) against the new layer + 1 MiB, and its time against
+#   `docker load -i` of the whole tar.
 # Targets: update-image --store <= 1.1x docker save -o (versions after the first); the store
-# <= 1.05x the registry; toolbox load <= 1.15x docker load -i; peak RSS <= 64 MiB.
+# <= 1.05x the registry; toolbox load <= 1.15x docker load -i; peak RSS <= 64 MiB; a thin load
+# <= 0.1x docker load -i, sending <= the new layer + 1 MiB.
 #
 # The engine: `scripts/engine start $TOOLBOX_ENGINE` (20.10, 26-classic or 26-containerd; default
 # 26-containerd). Sizes: BASE_MB (200), LAYER_MB (8), VERSIONS (10); ROUNDS (3) of load.
@@ -70,6 +75,16 @@ measure() {
     local start end
     start=$(date +%s.%N)
     /usr/bin/time -f '%M %O' -o "$dir/rusage" "$@" >/dev/null
+    end=$(date +%s.%N)
+    secs=$(echo "$end - $start" | bc)
+    read -r kib io < <(tail -n 1 "$dir/rusage")
+    io=$((io * 512))
+}
+# measure, keeping the command's stdout in $dir/stdout.
+measure_out() {
+    local start end
+    start=$(date +%s.%N)
+    /usr/bin/time -f '%M %O' -o "$dir/rusage" "$@" >"$dir/stdout"
     end=$(date +%s.%N)
     secs=$(echo "$end - $start" | bc)
     read -r kib io < <(tail -n 1 "$dir/rusage")
@@ -184,20 +199,42 @@ kill "$registry_pid" && wait "$registry_pid" 2>/dev/null || true
 registry_pid=
 registry_bytes=$(bytes registry/storage)
 
-# Load of the last version: toolbox from the store, docker from a docker save tar.
+# Load of the last version into an engine that holds nothing of it (every version removed):
+# toolbox from the store, docker from a docker save tar.
 last=$repo:1.0.$versions
 rm -f save.tar
 docker save -o save.tar "$last"
 load_s=() dload_s=() load_kib=()
 for r in $(seq 1 "$rounds"); do
     for turn in 1 2; do
-        docker rmi "$last" >/dev/null
+        mapfile -t tags < <(images)
+        docker rmi "${tags[@]}" >/dev/null
         if (( (r + turn) % 2 == 0 )); then
             measure "$bin" --basedir store load "$last"
             load_s[r]=$secs load_kib[r]=$kib
         else
             measure docker load -i save.tar
             dload_s[r]=$secs
+        fi
+    done
+done
+
+# Thin load of the last version, the engine holding the one before it (and so the base layer):
+# toolbox sends the new layer; docker load -i sends the whole tar (which a classic store then
+# reads past the layers it has).
+"$bin" --basedir store load "$repo:1.0.$((versions - 1))" >/dev/null
+thin_s=() thin_sent=() thin_total=() tdload_s=()
+for r in $(seq 1 "$rounds"); do
+    for turn in 1 2; do
+        docker rmi "$last" >/dev/null
+        if (( (r + turn) % 2 == 0 )); then
+            measure_out "$bin" --basedir store load "$last" --json
+            thin_s[r]=$secs
+            thin_sent[r]=$(jq .sent "$dir/stdout")
+            thin_total[r]=$(jq .total "$dir/stdout")
+        else
+            measure docker load -i save.tar
+            tdload_s[r]=$secs
         fi
     done
 done
@@ -222,6 +259,9 @@ peak_load=$(printf '%s\n' "${load_kib[@]}" | sort -n | tail -n 1)
 printf '\n| load of 1.0.%s | median (s) | runs (s) |\n| --- | --- | --- |\n' "$versions"
 printf '| toolbox load (.ref) | %.2f | %s |\n' "$(median "${load_s[@]}")" "$(printf '%.2f ' "${load_s[@]}")"
 printf '| docker load -i (tar) | %.2f | %s |\n' "$(median "${dload_s[@]}")" "$(printf '%.2f ' "${dload_s[@]}")"
+printf '\n| thin load of 1.0.%s (the engine holds 1.0.%s) | median (s) | runs (s) | sent (B) | whole tar (B) |\n| --- | --- | --- | --- | --- |\n' "$versions" "$((versions - 1))"
+printf '| toolbox load (.ref) | %.2f | %s | %s | %s |\n' "$(median "${thin_s[@]}")" "$(printf '%.2f ' "${thin_s[@]}")" "$(printf '%s\n' "${thin_sent[@]}" | sort -n | tail -n 1)" "${thin_total[1]}"
+printf '| docker load -i (whole tar) | %.2f | %s | | |\n' "$(median "${tdload_s[@]}")" "$(printf '%.2f ' "${tdload_s[@]}")"
 printf '\n| storage of %s versions | bytes | MiB |\n| --- | --- | --- |\n' "$versions"
 printf '| layer store (du -sb) | %s | %s |\n' "$store_bytes" "$(mib "$store_bytes")"
 printf '| registry (du -sb) | %s | %s |\n' "$registry_bytes" "$(mib "$registry_bytes")"
@@ -235,6 +275,9 @@ printf '| updates adding or writing more than the new layer + 1 MiB, versions 2-
 printf '| layer store / registry | %s | <= 1.05 |\n' "$(ratio "$store_bytes" "$registry_bytes")"
 printf '| layer store / full ZIPs | %s | |\n' "$(ratio "$store_bytes" "$full_bytes")"
 printf '| toolbox load / docker load -i (medians) | %s | <= 1.15 |\n' "$(ratio "$(median "${load_s[@]}")" "$(median "${dload_s[@]}")")"
+printf '| thin load / docker load -i (medians) | %s | <= 0.1 |\n' "$(ratio "$(median "${thin_s[@]}")" "$(median "${tdload_s[@]}")")"
+thin_max=$(printf '%s\n' "${thin_sent[@]}" | sort -n | tail -n 1)
+printf '| thin load: sent / (new layer + 1 MiB) | %s (%s / %s) | <= 1 |\n' "$(ratio "$thin_max" $(( layer[versions] + 1048576 )))" "$thin_max" $(( layer[versions] + 1048576 ))
 printf '| peak RSS, update-image --store (MiB) | %s | <= 64 |\n' "$(mib $((peak_update * 1024)))"
 printf '| peak RSS, load (MiB) | %s | <= 64 |\n' "$(mib $((peak_load * 1024)))"
 printf '\nupdate-image --compress per version (s): %s\n' "$(printf '%.2f ' "${compress_s[@]}")"

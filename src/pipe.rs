@@ -163,6 +163,15 @@ impl ChannelWriter {
         self.send(Message::Data(chunk))
     }
 
+    /// Sends what is buffered, then `chunk` as it is (no copy).
+    pub fn send_chunk(&mut self, chunk: Bytes) -> io::Result<()> {
+        self.push()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.send(Message::Data(chunk))
+    }
+
     /// Sends what is buffered and ends the stream cleanly: the only way the stream ends
     /// without an error. Fails when the receiving end stopped before the last chunk.
     pub fn finish(mut self) -> io::Result<()> {

@@ -195,6 +195,25 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// A size in bytes in the same decimal units, short and spaced, as a sentence gives it
+/// (`900 B`, `12.3 kB`, `8.1 MB`, `681 MB`, `1.2 GB`): one decimal below 100, none above.
+pub fn size_in_words(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 999.5 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value >= 99.95 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// `yes` or `no`.
 pub fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
@@ -401,6 +420,17 @@ mod tests {
         assert_eq!(human_size(1000), "1kB");
         assert_eq!(human_size(1_234_567), "1.235MB");
         assert_eq!(human_size(5_000_000_000), "5GB");
+    }
+
+    #[test]
+    fn sizes_in_words() {
+        assert_eq!(size_in_words(900), "900 B");
+        assert_eq!(size_in_words(12_345), "12.3 kB");
+        assert_eq!(size_in_words(8_100_000), "8.1 MB");
+        assert_eq!(size_in_words(681_000_000), "681 MB");
+        assert_eq!(size_in_words(1_234_000_000), "1.2 GB");
+        assert_eq!(size_in_words(999_700), "1.0 MB");
+        assert_eq!(size_in_words(99_970_000), "100 MB");
     }
 
     #[test]

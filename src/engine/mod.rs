@@ -326,6 +326,48 @@ impl Engine {
         }
     }
 
+    /// The IDs of the engine's images, those tagged in `repository` first; at most `limit`.
+    pub async fn image_ids(&self, repository: &str, limit: usize) -> Result<Vec<String>> {
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default().build();
+        let listed = self
+            .api
+            .list_images(Some(options))
+            .await
+            .map_err(|e| engine_error("listing the engine's images".into(), e))?;
+        let in_repository = |tags: &[String]| {
+            tags.iter().any(|t| {
+                t.rsplit_once(':').is_some_and(|(repo, _)| {
+                    repo == repository || repo.ends_with(&format!("/{repository}"))
+                })
+            })
+        };
+        let mut ids: Vec<(bool, String)> = listed
+            .into_iter()
+            .map(|i| (!in_repository(&i.repo_tags), i.id))
+            .collect();
+        ids.sort_by_key(|(other, _)| *other);
+        let mut seen = std::collections::HashSet::new();
+        Ok(ids
+            .into_iter()
+            .map(|(_, id)| id)
+            .filter(|id| seen.insert(id.clone()))
+            .take(limit)
+            .collect())
+    }
+
+    /// The layers (diff IDs, bottom first) of the engine's images, those tagged in
+    /// `repository` first; at most `limit` images are inspected. An image gone between the
+    /// listing and its inspection is passed over.
+    pub async fn image_layers(&self, repository: &str, limit: usize) -> Result<Vec<Vec<String>>> {
+        let mut layers = Vec::new();
+        for id in self.image_ids(repository, limit).await? {
+            if let Some(facts) = self.image(&id).await? {
+                layers.push(facts.layers);
+            }
+        }
+        Ok(layers)
+    }
+
     /// Pulls `reference` (`repository:tag`) from its registry.
     pub async fn pull(&self, reference: &str) -> Result<()> {
         let (repository, tag) = split_reference(reference);

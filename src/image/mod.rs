@@ -9,6 +9,7 @@ pub mod index;
 pub mod info;
 pub mod ingest;
 pub mod layout;
+pub mod thin;
 pub mod verify;
 pub mod write;
 

@@ -4,9 +4,12 @@
 //! matches the config's `diff_ids` (gzip layers hashed uncompressed), and that every OCI blob
 //! matches its name.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::mpsc;
 use std::thread;
+
+use bytes::Bytes;
 
 use super::index::{Reading, TarIndex};
 use super::{ArchiveError, ImageError, ImageInfo, check_name};
@@ -88,7 +91,7 @@ impl Read for Counted<'_> {
 /// same pass, on a thread of its own: the tar's structure, every digest, and the image ID
 /// against `name_id`. Pieces travel through a bounded channel, so memory stays bounded.
 pub struct StreamCheck {
-    sender: Option<mpsc::SyncSender<Vec<u8>>>,
+    sender: Option<mpsc::SyncSender<Bytes>>,
     thread: Option<thread::JoinHandle<Result<ImageInfo, ImageError>>>,
     /// The image, once the check passed.
     pub image: Option<ImageInfo>,
@@ -97,21 +100,50 @@ pub struct StreamCheck {
 impl StreamCheck {
     /// Starts checking a tar that should hold the image `name_id` names.
     pub fn start(name_id: &str) -> StreamCheck {
-        let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(16);
+        StreamCheck::start_thin(name_id, BTreeMap::new())
+    }
+
+    /// Starts checking a tar that should hold the image `name_id` names, with the layer
+    /// members `omitted` (path and size) left out (see [`check_thin`]).
+    pub fn start_thin(name_id: &str, omitted: BTreeMap<String, u64>) -> StreamCheck {
+        let (sender, receiver) = mpsc::sync_channel::<Bytes>(16);
         let name_id = name_id.to_string();
         let thread = thread::spawn(move || {
             let mut reader = Received {
                 receiver,
-                piece: Vec::new(),
-                at: 0,
+                piece: Bytes::new(),
             };
             let index = read_whole(&mut reader)?;
-            check(&index, &name_id)
+            check_thin(index, &name_id, &omitted)
         });
         StreamCheck {
             sender: Some(sender),
             thread: Some(thread),
             image: None,
+        }
+    }
+
+    /// Passes on a piece of the tar; `false` when the check stopped (it found damage: see
+    /// [`StreamCheck::outcome`]).
+    pub fn send(&mut self, piece: Bytes) -> bool {
+        match &self.sender {
+            Some(sender) if sender.send(piece).is_ok() => true,
+            _ => {
+                self.sender = None;
+                false
+            }
+        }
+    }
+
+    /// Ends the tar and waits for the check: the image, or what is wrong with the tar.
+    pub fn outcome(&mut self) -> Result<ImageInfo, ImageError> {
+        self.sender = None;
+        match self.thread.take().map(thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(ImageError::Read {
+                path: "the tar".into(),
+                source: io::Error::other("the check of the tar stopped unexpectedly"),
+            }),
         }
     }
 }
@@ -122,11 +154,7 @@ impl codec::TarCheck for StreamCheck {
             return;
         }
         // A check that stopped (it found damage) says so when finished.
-        if let Some(sender) = &self.sender
-            && sender.send(piece.to_vec()).is_err()
-        {
-            self.sender = None;
-        }
+        self.send(Bytes::copy_from_slice(piece));
     }
 
     fn finish(&mut self) -> Result<(), String> {
@@ -143,25 +171,20 @@ impl codec::TarCheck for StreamCheck {
 
 /// The reading side of a [`StreamCheck`]'s channel.
 struct Received {
-    receiver: mpsc::Receiver<Vec<u8>>,
-    piece: Vec<u8>,
-    at: usize,
+    receiver: mpsc::Receiver<Bytes>,
+    piece: Bytes,
 }
 
 impl Read for Received {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.piece.len() {
+        while self.piece.is_empty() {
             match self.receiver.recv() {
-                Ok(piece) => {
-                    self.piece = piece;
-                    self.at = 0;
-                }
+                Ok(piece) => self.piece = piece,
                 Err(_) => return Ok(0),
             }
         }
-        let n = buf.len().min(self.piece.len() - self.at);
-        buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
-        self.at += n;
+        let n = buf.len().min(self.piece.len());
+        buf[..n].copy_from_slice(&self.piece.split_to(n));
         Ok(n)
     }
 }
@@ -169,9 +192,42 @@ impl Read for Received {
 /// The checks of a hashed index against the ID in the file name; returns the image the archive
 /// is named after (the first).
 pub fn check(index: &TarIndex, name_id: &str) -> std::result::Result<ImageInfo, ImageError> {
+    check_except(index, name_id, &BTreeMap::new())
+}
+
+/// The checks of the hashed index of a thin tar, one whose layer members `omitted` (path and
+/// size) were left out because the engine holds them: every member sent is checked as
+/// [`check`] does; what was left out is taken as the documents say.
+pub fn check_thin(
+    mut index: TarIndex,
+    name_id: &str,
+    omitted: &BTreeMap<String, u64>,
+) -> std::result::Result<ImageInfo, ImageError> {
+    for (path, size) in omitted {
+        index
+            .members
+            .entry(path.clone())
+            .or_insert(super::Member::File {
+                offset: 0,
+                size: *size,
+                digest: None,
+            });
+    }
+    check_except(&index, name_id, omitted)
+}
+
+fn check_except(
+    index: &TarIndex,
+    name_id: &str,
+    omitted: &BTreeMap<String, u64>,
+) -> std::result::Result<ImageInfo, ImageError> {
     let images = index.images()?;
     for (n, image) in images.iter().enumerate() {
-        for layer in &image.layers {
+        for layer in image
+            .layers
+            .iter()
+            .filter(|l| !omitted.contains_key(&l.path))
+        {
             let found = index
                 .file(&layer.path)
                 .and_then(|f| f.digest)

@@ -226,6 +226,14 @@ impl Composed {
         }
     }
 
+    /// The tar without the members at `paths` (layers an engine holds: their blobs are then
+    /// never read).
+    pub fn without(&self, paths: &std::collections::HashSet<String>) -> Composed {
+        let mut thin = self.clone();
+        thin.pieces.retain(|p| !paths.contains(&p.path));
+        thin
+    }
+
     /// The whole tar as a stream.
     pub fn reader(&self) -> ComposedReader {
         ComposedReader {
