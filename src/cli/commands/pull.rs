@@ -149,11 +149,11 @@ fn show_downloaded(pulled: &ops::pull::Downloaded, json: bool) -> Result<Status,
         let what = if pulled.written {
             format!(
                 "downloaded {}{}",
-                output::human_size(pulled.downloaded),
+                output::size_in_words(pulled.downloaded),
                 if pulled.reused > 0 {
                     format!(
                         ", reused {} already in the store",
-                        output::human_size(pulled.reused)
+                        output::size_in_words(pulled.reused)
                     )
                 } else {
                     String::new()
