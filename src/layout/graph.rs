@@ -177,6 +177,13 @@ pub fn walk(source: &dyn BlobSource, root: &Descriptor) -> Result<Needs> {
             children.push((config, Kind::Config, true));
             children.extend(doc.layers.iter().map(|l| (l.clone(), Kind::Layer, true)));
         }
+        // Counted before any is looked up: a document naming thousands of blobs is refused
+        // as too wide, whatever it names.
+        if children.len() > MAX_DESCRIPTORS {
+            return Err(too_large(format!(
+                "it names more than {MAX_DESCRIPTORS} blobs"
+            )));
+        }
         blobs.push(Need {
             descriptor: d,
             kind: Kind::Document,
