@@ -12,8 +12,13 @@
 #   `update-image --compress` of every version (full ZIP archives, as today);
 # - load: `toolbox load` of the last version's .ref against `docker load -i` of its `docker save`
 #   tar, each after `docker rmi` (ROUNDS rounds, alternating; medians), and the peak RSS.
+# - delta: `toolbox export` of the last version `--since` the one before (a layout tar), its
+#   size against the new blobs' bytes + 1 MiB, and the time of `toolbox import` of it into a
+#   store holding the version before (imported from a bundle), then `toolbox load` of the last
+#   version from there, with its ID checked.
 # Targets: update-image --store <= 1.1x docker save -o (versions after the first); the store
-# <= 1.05x the registry; toolbox load <= 1.15x docker load -i; peak RSS <= 64 MiB.
+# <= 1.05x the registry; toolbox load <= 1.15x docker load -i; peak RSS <= 64 MiB; the delta
+# <= the new blobs' bytes + 1 MiB.
 #
 # The engine: `scripts/engine start $TOOLBOX_ENGINE` (20.10, 26-classic or 26-containerd; default
 # 26-containerd). Sizes: BASE_MB (200), LAYER_MB (8), VERSIONS (10); ROUNDS (3) of load.
@@ -127,7 +132,7 @@ rm -rf ctx
 
 # Each version into the store, beside docker save.
 mkdir store
-update_s=() save_s=() update_kib=() update_io=() written=() layer=() tar_bytes=()
+update_s=() save_s=() update_kib=() update_io=() written=() layer=() tar_bytes=() new_blobs=()
 for n in $(seq 1 "$versions"); do
     before=$(bytes store)
     blobs store >blobs.before
@@ -146,6 +151,7 @@ for n in $(seq 1 "$versions"); do
     # The new layer: the largest blob the update added.
     blobs store | comm -13 blobs.before - >blobs.new
     layer[n]=$(sort -k2,2n blobs.new | tail -n 1 | cut -d' ' -f2)
+    new_blobs[n]=$(awk '{ s += $2 } END { print s + 0 }' blobs.new)
 done
 ls store/"$repo"_1.0."$versions"_*.ref >/dev/null
 store_bytes=$(bytes store)
@@ -203,6 +209,23 @@ for r in $(seq 1 "$rounds"); do
 done
 rm -f save.tar
 
+# A delta of the last version against the one before, imported into a store holding that one.
+prev=$repo:1.0.$((versions - 1))
+last_id=$(docker image inspect --format '{{.Id}}' "$last")
+measure "$bin" --basedir store export "$last" --since "$prev" -o delta.tar
+export_s=$secs export_kib=$kib
+delta_bytes=$(stat -c %s delta.tar)
+"$bin" --basedir store export "$prev" -o prev.tar >/dev/null
+mkdir host
+"$bin" --basedir host import prev.tar >/dev/null
+measure "$bin" --basedir host import delta.tar
+import_s=$secs import_kib=$kib
+docker rmi "$last" >/dev/null
+"$bin" --basedir host load "$last" >/dev/null
+[[ $(docker image inspect --format '{{.Id}}' "$last") == "$last_id" ]] ||
+    { echo "store.sh: the imported delta did not load as $last_id" >&2; exit 1; }
+rm -rf host prev.tar delta.tar
+
 # Results.
 ratios=()
 printf '\n| version | update-image --store (s) | docker save -o (s) | ratio | added to the directory (B) | written (B) | new layer (B) | new layer + 1 MiB (B) | peak RSS (KiB) |\n'
@@ -235,6 +258,10 @@ printf '| updates adding or writing more than the new layer + 1 MiB, versions 2-
 printf '| layer store / registry | %s | <= 1.05 |\n' "$(ratio "$store_bytes" "$registry_bytes")"
 printf '| layer store / full ZIPs | %s | |\n' "$(ratio "$store_bytes" "$full_bytes")"
 printf '| toolbox load / docker load -i (medians) | %s | <= 1.15 |\n' "$(ratio "$(median "${load_s[@]}")" "$(median "${dload_s[@]}")")"
+printf '| export --since 1.0.%s of 1.0.%s (B) / new blobs + 1 MiB (B) | %s / %s | <= 1 |\n' "$((versions - 1))" "$versions" \
+    "$delta_bytes" $(( new_blobs[versions] + 1048576 ))
+printf '| export / import of the delta (s); peak RSS (MiB) | %.2f / %.2f; %s / %s | |\n' "$export_s" "$import_s" \
+    "$(mib $((export_kib * 1024)))" "$(mib $((import_kib * 1024)))"
 printf '| peak RSS, update-image --store (MiB) | %s | <= 64 |\n' "$(mib $((peak_update * 1024)))"
 printf '| peak RSS, load (MiB) | %s | <= 64 |\n' "$(mib $((peak_load * 1024)))"
 printf '\nupdate-image --compress per version (s): %s\n' "$(printf '%.2f ' "${compress_s[@]}")"

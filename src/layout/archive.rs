@@ -631,3 +631,117 @@ pub fn copy_blobs(
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::graph;
+
+    /// A layout holding one image: a layer, its config and manifest; the manifest's descriptor.
+    fn image(layout: &Layout, text: &[u8]) -> Descriptor {
+        let (layer, layer_size) = layout.put(&text.repeat(300)).unwrap();
+        let config =
+            serde_json::to_vec(&json!({"rootfs": {"type": "layers", "diff_ids": [layer]}}))
+                .unwrap();
+        let (config, config_size) = layout.put(&config).unwrap();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": crate::oci::OCI_MANIFEST,
+            "config": {"mediaType": crate::oci::DOCKER_CONFIG, "digest": config, "size": config_size},
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size},
+            ],
+        }))
+        .unwrap();
+        let (digest, size) = layout.put(&manifest).unwrap();
+        Descriptor {
+            media_type: crate::oci::OCI_MANIFEST.into(),
+            digest,
+            size,
+            platform: None,
+            annotations: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_written_tar_scans_walks_and_copies_into_another_layout() {
+        let d = tempfile::tempdir().unwrap();
+        for dir in ["from", "to"] {
+            std::fs::create_dir(d.path().join(dir)).unwrap();
+        }
+        let layout = Layout::create(&d.path().join("from")).unwrap();
+        let root = image(&layout, b"one");
+        let needs = graph::needs(&layout, &root).unwrap();
+        let bundle = [BundleImage {
+            stem: "web_1_0123456789ab".into(),
+            tag: "web:1".into(),
+            layout: layout.clone(),
+            needs,
+        }];
+        let mut tar = Vec::new();
+        let dest = d.path().join("b.tar");
+        let done = write(&bundle, &HashSet::new(), &[], &mut tar, &dest).unwrap();
+        assert_eq!(done.blobs, 3);
+        let scanned = scan(&mut &tar[..], &dest).unwrap();
+        assert_eq!(scanned.sizes.len(), 3);
+        assert_eq!(scanned.documents.len(), 2, "the config and the manifest");
+        assert!(scanned.manifest_json.is_some());
+
+        let store = Layout::at(&d.path().join("to"));
+        let incoming = Incoming {
+            file: &dest,
+            scanned: &scanned,
+            store: &store,
+        };
+        let walked = graph::walk(&incoming, &root).unwrap();
+        let wanted: HashMap<String, u64> = walked
+            .blobs
+            .iter()
+            .map(|n| (n.descriptor.digest.clone(), n.descriptor.size))
+            .collect();
+        let store = Layout::create(store.root()).unwrap();
+        copy_blobs(&mut &tar[..], &dest, &wanted, &store).unwrap();
+        assert_eq!(store.blobs().unwrap(), layout.blobs().unwrap());
+
+        // Left out: only the documents are in the tar, and the walk over it alone fails.
+        let left_out: HashSet<String> = [bundle[0].needs.blobs[2].descriptor.digest.clone()]
+            .into_iter()
+            .collect();
+        let mut delta = Vec::new();
+        let done = write(
+            &bundle,
+            &left_out,
+            &["web_0_0123456789ab".into()],
+            &mut delta,
+            &dest,
+        )
+        .unwrap();
+        assert_eq!((done.blobs, done.left_out), (2, 1));
+        let scanned = scan(&mut &delta[..], &dest).unwrap();
+        let empty = Layout::at(&d.path().join("empty"));
+        let incoming = Incoming {
+            file: &dest,
+            scanned: &scanned,
+            store: &empty,
+        };
+        assert!(matches!(
+            graph::walk(&incoming, &root),
+            Err(LayoutError::MissingBlob { .. })
+        ));
+    }
+
+    #[test]
+    fn endings_other_than_tar_and_tar_zst_are_refused() {
+        assert_eq!(
+            BundleFormat::of(Path::new("a/b.tar")).unwrap(),
+            BundleFormat::Tar
+        );
+        assert_eq!(
+            BundleFormat::of(Path::new("b.tar.zst")).unwrap(),
+            BundleFormat::TarZst
+        );
+        for bad in ["b.zip", "b.tar.gz", ".tar", "b"] {
+            assert!(BundleFormat::of(Path::new(bad)).is_err(), "{bad}");
+        }
+    }
+}
