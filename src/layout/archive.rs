@@ -535,10 +535,7 @@ impl BlobSource for Incoming<'_> {
             Some(size) => LayoutError::DamagedBlob {
                 root: self.file.to_path_buf(),
                 digest: d.digest.clone(),
-                problem: format!(
-                    "its member has {size} bytes, its descriptor says {}",
-                    d.size
-                ),
+                problem: format!("it has {size} bytes, its descriptor says {}", d.size),
             },
             None => LayoutError::MissingBlob {
                 root: self.store.root().to_path_buf(),

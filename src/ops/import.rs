@@ -101,6 +101,22 @@ pub fn import(lock: &DirLock, file: &Path) -> Result<Imported> {
                 },
             }
             .into(),
+            // What is wrong in the file is said of the file, not of a store.
+            LayoutError::DamagedBlob {
+                root,
+                digest,
+                problem,
+            } if root == file => BundleError::BadMember {
+                file: file.to_path_buf(),
+                member: crate::image::blob_path(&digest),
+                reason: format!("is damaged: {problem}"),
+            }
+            .into(),
+            LayoutError::TooLarge { root, reason } if root == file => BundleError::TooLarge {
+                file: file.to_path_buf(),
+                reason,
+            }
+            .into(),
             other => crate::Error::from(other),
         })?;
         walked += needs.blobs.len();
