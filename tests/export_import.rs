@@ -381,6 +381,51 @@ fn a_delta_holds_only_the_new_blobs_and_imports_over_its_base() {
     remove_images(&s, &host, &[&format!("{image}:1.0.1"), &reference]);
 }
 
+/// A `docker save` tar of Docker 25 or later (an OCI layout with `manifest.json`) imports as a
+/// `.ref` named by the engine's name and ID, which verifies.
+fn docker_save_imports(flavour: &str) {
+    let host = common::engine_flavour(flavour);
+    let s = Scratch::new();
+    let image = unique_image("exsaved");
+    let ctx = scratch_context(s.path(), "one", "");
+    let id = build(&s, &host, &image, "3.1", &ctx, "saved");
+    let reference = format!("{image}:3.1");
+    let saved = s.path().join("saved.tar");
+    docker_ok(
+        &s,
+        &host,
+        &["save", "-o", saved.to_str().unwrap(), &reference],
+    );
+    let out = json(&ok(toolbox(
+        &s,
+        &host,
+        &["import", saved.to_str().unwrap(), "--json"],
+    )));
+    let short = &id.trim_start_matches("sha256:")[..12];
+    let expected = s.artifacts().join(format!("{image}_3.1_{short}.ref"));
+    assert!(expected.is_file(), "{flavour}: {out}");
+    ok(toolbox(&s, &host, &["verify", &reference]));
+    remove_images(&s, &host, &[&reference]);
+}
+
+#[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine"
+)]
+fn a_docker_save_of_docker_26_classic_imports() {
+    docker_save_imports("26-classic");
+}
+
+#[test]
+#[cfg_attr(
+    toolbox_skip_service_tests,
+    ignore = "TOOLBOX_SKIP_SERVICE_TESTS=1: needs an engine"
+)]
+fn a_docker_save_of_docker_26_containerd_imports() {
+    docker_save_imports("26-containerd");
+}
+
 /// Every file under `dir`, relative, sorted.
 fn files(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = walkdir::WalkDir::new(dir)

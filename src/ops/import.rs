@@ -52,8 +52,59 @@ pub struct Imported {
 
 /// One image of the file, checked.
 struct Entry {
-    name: ArchiveName,
+    name: Named,
     root: Descriptor,
+}
+
+/// How an image of the file is named.
+enum Named {
+    /// By the archive it was exported from.
+    Archive(ArchiveName),
+    /// By the engine's name (`docker save`): the ID is known once its manifest is read.
+    Engine { image: String, version: String },
+}
+
+/// The image name (the repository's last component) and version (the tag) of an engine's
+/// image name (`docker.io/library/web:1.2.4`).
+fn engine_name(reference: &str) -> Option<(String, String)> {
+    let reference = reference.split('@').next()?;
+    let (repository, tag) = reference.rsplit_once(':')?;
+    if tag.contains('/') {
+        return None;
+    }
+    let image = repository.rsplit('/').next()?;
+    Some((image.to_string(), tag.to_string()))
+}
+
+/// The archive name of an image the engine named: the ID is the config's digest (a classic
+/// engine's, whose `docker save` has plain layers) or, where the layers are compressed as a
+/// containerd-store engine keeps them, the digest of the manifest or index (its ID there).
+fn engine_archive_name(
+    file: &Path,
+    image: &str,
+    version: &str,
+    root: &Descriptor,
+    needs: &graph::Needs,
+) -> Result<ArchiveName> {
+    let manifest = crate::image::write::image_manifest(needs);
+    let plain = manifest.as_ref().is_some_and(|m| {
+        m.layers.iter().all(|l| {
+            l.media_type == crate::image::ingest::LAYER_TAR
+                || l.media_type == "application/vnd.docker.image.rootfs.diff.tar"
+        })
+    });
+    let id = match manifest.and_then(|m| m.config) {
+        Some(config) if plain => config.digest,
+        _ => root.digest.clone(),
+    };
+    let short = digest::short_id(&id).unwrap_or_default();
+    ArchiveName::new(image, version, &short, Format::Ref).map_err(|e| {
+        BundleError::BadIndex {
+            file: file.to_path_buf(),
+            reason: format!("the image `{image}:{version}` cannot name an archive: {e}"),
+        }
+        .into()
+    })
 }
 
 /// Imports the layout tar `file` into the artifacts directory `lock` holds.
@@ -127,7 +178,23 @@ pub fn import(lock: &DirLock, file: &Path) -> Result<Imported> {
             }
             .into());
         }
-        check_identity(file, &entry, &needs)?;
+        let name = match &entry.name {
+            Named::Archive(name) => name.clone(),
+            Named::Engine { image, version } => {
+                engine_archive_name(file, image, version, &entry.root, &needs)?
+            }
+        };
+        if checked
+            .iter()
+            .any(|(n, _): &(ArchiveName, Descriptor)| *n == name)
+        {
+            return Err(BundleError::BadIndex {
+                file: file.to_path_buf(),
+                reason: format!("`{}` is listed twice", name.file_name()),
+            }
+            .into());
+        }
+        check_identity(file, &name, &needs)?;
         for need in needs.blobs.iter().filter(|n| n.present) {
             let d = &need.descriptor;
             if store.has(d) {
@@ -136,7 +203,7 @@ pub fn import(lock: &DirLock, file: &Path) -> Result<Imported> {
                 wanted.insert(d.digest.clone(), d.size);
             }
         }
-        checked.push(entry);
+        checked.push((name, entry.root));
     }
 
     // Blobs first, then each `.ref`, then `index.json`.
@@ -147,22 +214,22 @@ pub fn import(lock: &DirLock, file: &Path) -> Result<Imported> {
         archive::copy_blobs(&mut *reader(&source, file)?, file, &wanted, &layout)?
     };
     let mut archives = Vec::new();
-    for entry in checked {
-        let path = dir.join(entry.name.file_name());
+    for (name, root) in checked {
+        let path = dir.join(name.file_name());
         let current = RefFile::read(&path).is_ok_and(|r| {
-            r.digest == entry.root.digest && graph::needs(&layout, &r.descriptor()).is_ok()
+            r.digest == root.digest && graph::needs(&layout, &r.descriptor()).is_ok()
         });
         if !current {
             RefFile {
-                media_type: entry.root.media_type.clone(),
-                digest: entry.root.digest.clone(),
-                size: entry.root.size,
+                media_type: root.media_type.clone(),
+                digest: root.digest.clone(),
+                size: root.size,
             }
             .write(&path)?;
         }
         archives.push(ImportedArchive {
             path,
-            name: entry.name,
+            name,
             written: !current,
         });
     }
@@ -225,25 +292,48 @@ fn read_index(file: &Path, bytes: &[u8]) -> Result<(Vec<Entry>, Option<String>)>
             ))
             .into());
         }
-        let stem = root.annotations.get(ARCHIVE).ok_or_else(|| {
-            bad(format!(
-                "the entry {} has no `{ARCHIVE}` annotation naming its archive (toolbox \
-                 imports the files `toolbox export` writes)",
-                root.digest
-            ))
-        })?;
-        let name = ArchiveName::parse(&format!("{stem}.ref"))
-            .filter(|n| n.format == Format::Ref && !n.image.contains('/'))
-            .and_then(|n| ArchiveName::new(&n.image, &n.version, &n.id, Format::Ref).ok())
-            .ok_or_else(|| {
-                bad(format!(
-                    "`{stem}` (the `{ARCHIVE}` of {}) is not an archive name \
-                     <image>_<version>_<id>",
-                    root.digest
-                ))
-            })?;
-        if entries.iter().any(|e| e.name == name) {
-            return Err(bad(format!("`{stem}` is listed twice")).into());
+        let name = match root.annotations.get(ARCHIVE) {
+            Some(stem) => Named::Archive(
+                ArchiveName::parse(&format!("{stem}.ref"))
+                    .filter(|n| n.format == Format::Ref)
+                    .and_then(|n| ArchiveName::new(&n.image, &n.version, &n.id, Format::Ref).ok())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "`{stem}` (the `{ARCHIVE}` of {}) is not an archive name \
+                             <image>_<version>_<id>",
+                            root.digest
+                        ))
+                    })?,
+            ),
+            // A `docker save` of Docker 25 or later: named as the engine named it.
+            None => {
+                let reference = root.annotations.get(archive::CONTAINERD_NAME).ok_or_else(
+                    || {
+                        bad(format!(
+                            "the entry {} has neither a `{ARCHIVE}` annotation naming its archive \
+                             (as `toolbox export` writes) nor an `{}` (as `docker save` \
+                             writes)",
+                            root.digest,
+                            archive::CONTAINERD_NAME
+                        ))
+                    },
+                )?;
+                let (image, version) = engine_name(reference).ok_or_else(|| {
+                    bad(format!(
+                        "`{reference}` (the image name of {}) is no REPOSITORY:TAG an archive \
+                         can be named by",
+                        root.digest
+                    ))
+                })?;
+                Named::Engine { image, version }
+            }
+        };
+        if let Named::Archive(n) = &name
+            && entries
+                .iter()
+                .any(|e| matches!(&e.name, Named::Archive(m) if m == n))
+        {
+            return Err(bad(format!("`{}` is listed twice", n.file_name())).into());
         }
         entries.push(Entry { name, root });
     }
@@ -253,22 +343,22 @@ fn read_index(file: &Path, bytes: &[u8]) -> Result<(Vec<Entry>, Option<String>)>
 /// Checks that the ID the entry's name gives begins one of the image's identities: the digest
 /// of its config (a classic engine's ID) or of a manifest or index its descriptor leads to (a
 /// containerd-store engine's).
-fn check_identity(file: &Path, entry: &Entry, needs: &graph::Needs) -> Result<()> {
+fn check_identity(file: &Path, name: &ArchiveName, needs: &graph::Needs) -> Result<()> {
     let ids: Vec<&str> = needs
         .blobs
         .iter()
         .filter(|n| n.present && matches!(n.kind, Kind::Document | Kind::Config))
         .map(|n| digest::hex_part(&n.descriptor.digest))
         .collect();
-    if ids.iter().any(|id| id.starts_with(&entry.name.id)) {
+    if ids.iter().any(|id| id.starts_with(&name.id)) {
         return Ok(());
     }
     Err(BundleError::WrongName {
         file: file.to_path_buf(),
-        name: entry.name.file_name(),
+        name: name.file_name(),
         reason: format!(
             "its name says {}, its manifest and config digests are {}",
-            entry.name.id,
+            name.id,
             ids.join(", ")
         ),
     }
