@@ -15,10 +15,15 @@
 #   medians), and the peak RSS;
 # - thin load: the same, with the engine holding the version before it (the base layer): what
 #   `toolbox load` sends (`--json`'s `sent`) against the new layer + 1 MiB, and its time against
-#   `docker load -i` of the whole tar.
+#   `docker load -i` of the whole tar;
+# - delta: `toolbox export` of the last version `--since` the one before (a layout tar), its
+#   size against the new blobs' bytes + 1 MiB, and the time of `toolbox import` of it into a
+#   store holding the version before (imported from a bundle), then `toolbox load` of the last
+#   version from there, with its ID checked.
 # Targets: update-image --store <= 1.1x docker save -o (versions after the first); the store
 # <= 1.05x the registry; toolbox load <= 1.15x docker load -i; peak RSS <= 64 MiB; a thin load
-# <= 0.1x docker load -i, sending <= the new layer + 1 MiB.
+# <= 0.1x docker load -i, sending <= the new layer + 1 MiB; the delta <= the new blobs' bytes
+# + 1 MiB.
 #
 # The engine: `scripts/engine start $TOOLBOX_ENGINE` (20.10, 26-classic or 26-containerd; default
 # 26-containerd). Sizes: BASE_MB (200), LAYER_MB (8), VERSIONS (10); ROUNDS (3) of load.
@@ -142,7 +147,7 @@ rm -rf ctx
 
 # Each version into the store, beside docker save.
 mkdir store
-update_s=() save_s=() update_kib=() update_io=() written=() layer=() tar_bytes=()
+update_s=() save_s=() update_kib=() update_io=() written=() layer=() tar_bytes=() new_blobs=()
 for n in $(seq 1 "$versions"); do
     before=$(bytes store)
     blobs store >blobs.before
@@ -161,6 +166,7 @@ for n in $(seq 1 "$versions"); do
     # The new layer: the largest blob the update added.
     blobs store | comm -13 blobs.before - >blobs.new
     layer[n]=$(sort -k2,2n blobs.new | tail -n 1 | cut -d' ' -f2)
+    new_blobs[n]=$(awk '{ s += $2 } END { print s + 0 }' blobs.new)
 done
 ls store/"$repo"_1.0."$versions"_*.ref >/dev/null
 store_bytes=$(bytes store)
@@ -240,6 +246,23 @@ for r in $(seq 1 "$rounds"); do
 done
 rm -f save.tar
 
+# A delta of the last version against the one before, imported into a store holding that one.
+prev=$repo:1.0.$((versions - 1))
+last_id=$(docker image inspect --format '{{.Id}}' "$last")
+measure "$bin" --basedir store export "$last" --since "$prev" -o delta.tar
+export_s=$secs export_kib=$kib
+delta_bytes=$(stat -c %s delta.tar)
+"$bin" --basedir store export "$prev" -o prev.tar >/dev/null
+mkdir host
+"$bin" --basedir host import prev.tar >/dev/null
+measure "$bin" --basedir host import delta.tar
+import_s=$secs import_kib=$kib
+docker rmi "$last" >/dev/null
+"$bin" --basedir host load "$last" >/dev/null
+[[ $(docker image inspect --format '{{.Id}}' "$last") == "$last_id" ]] ||
+    { echo "store.sh: the imported delta did not load as $last_id" >&2; exit 1; }
+rm -rf host prev.tar delta.tar
+
 # Results.
 ratios=()
 printf '\n| version | update-image --store (s) | docker save -o (s) | ratio | added to the directory (B) | written (B) | new layer (B) | new layer + 1 MiB (B) | peak RSS (KiB) |\n'
@@ -278,6 +301,10 @@ printf '| toolbox load / docker load -i (medians) | %s | <= 1.15 |\n' "$(ratio "
 printf '| thin load / docker load -i (medians) | %s | <= 0.1 |\n' "$(ratio "$(median "${thin_s[@]}")" "$(median "${tdload_s[@]}")")"
 thin_max=$(printf '%s\n' "${thin_sent[@]}" | sort -n | tail -n 1)
 printf '| thin load: sent / (new layer + 1 MiB) | %s (%s / %s) | <= 1 |\n' "$(ratio "$thin_max" $(( layer[versions] + 1048576 )))" "$thin_max" $(( layer[versions] + 1048576 ))
+printf '| export --since 1.0.%s of 1.0.%s (B) / new blobs + 1 MiB (B) | %s / %s | <= 1 |\n' "$((versions - 1))" "$versions" \
+    "$delta_bytes" $(( new_blobs[versions] + 1048576 ))
+printf '| export / import of the delta (s); peak RSS (MiB) | %.2f / %.2f; %s / %s | |\n' "$export_s" "$import_s" \
+    "$(mib $((export_kib * 1024)))" "$(mib $((import_kib * 1024)))"
 printf '| peak RSS, update-image --store (MiB) | %s | <= 64 |\n' "$(mib $((peak_update * 1024)))"
 printf '| peak RSS, load (MiB) | %s | <= 64 |\n' "$(mib $((peak_load * 1024)))"
 printf '\nupdate-image --compress per version (s): %s\n' "$(printf '%.2f ' "${compress_s[@]}")"

@@ -54,6 +54,9 @@ pub enum Error {
     Ingest(#[from] crate::image::ingest::IngestError),
 
     #[error(transparent)]
+    Bundle(#[from] crate::layout::archive::BundleError),
+
+    #[error(transparent)]
     Meta(#[from] MetaError),
 
     #[error(transparent)]

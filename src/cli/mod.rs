@@ -20,8 +20,9 @@ use toolbox::lock::Wait;
 
 use commands::registry::RegistryCommand;
 use commands::{
-    build, clean, completions, compress, config, convert, decompress, df, extract, images, inspect,
-    is_dirty, latest, load, login, man, parse, pull, push, registry, update_image, verify,
+    build, clean, completions, compress, config, convert, decompress, df, export, extract, images,
+    import, inspect, is_dirty, latest, load, login, man, parse, pull, push, registry, update_image,
+    verify,
 };
 use context::Context;
 use exit::{Failure, Status};
@@ -100,6 +101,11 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Show the bytes the archives take on disk, per image, and as full copies
     Df(df::DfArgs),
+    /// Write versions as one OCI image layout tar: a bundle `docker load` reads, or with
+    /// --since a delta without the blobs of versions the other store holds
+    Export(export::ExportArgs),
+    /// Add the versions of a tar `export` wrote to the layer store, as .ref archives
+    Import(import::ImportArgs),
     /// Write an image's root filesystem into a directory, applying its layers in order
     Extract(extract::ExtractArgs),
     /// Build an image through the engine and print its full ID
@@ -159,6 +165,8 @@ fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::Decompress(args) => decompress::run(args, &cx),
         Command::Convert(args) => convert::run(args, &cx),
         Command::Df(args) => df::run(args, &cx),
+        Command::Export(args) => export::run(args, &cx),
+        Command::Import(args) => import::run(args, &cx),
         Command::Extract(args) => extract::run(args, &cx),
         Command::Build(args) => build::run(args, &cx),
         Command::UpdateImage(args) => update_image::run(args, &cx),

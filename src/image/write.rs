@@ -256,7 +256,7 @@ impl Composed {
 
 /// The first image manifest the walk read (under an index: of the host's platform when the
 /// index says, else the first that is not an attestation).
-fn image_manifest(needs: &crate::layout::Needs) -> Option<Document> {
+pub fn image_manifest(needs: &crate::layout::Needs) -> Option<Document> {
     let host = crate::oci::Platform::host();
     let mut candidates: Vec<(&crate::oci::Descriptor, Document)> = needs
         .blobs

@@ -68,22 +68,70 @@ impl Needs {
     }
 }
 
+/// Where a walk reads blobs from: a layout on disk, or (for an import) a layout tar's members
+/// over the store they go into.
+pub trait BlobSource {
+    /// The folder or file errors name.
+    fn root(&self) -> &std::path::Path;
+    /// Whether the blob `d` names is there, of the size it gives (its bytes are not read).
+    fn has(&self, d: &Descriptor) -> bool;
+    /// Why the blob `d` names, which [`BlobSource::has`] says is not there, cannot be had
+    /// (missing, or of the wrong size).
+    fn absent(&self, d: &Descriptor) -> LayoutError;
+    /// The bytes of the document blob `d` names, checked against its digest.
+    fn read_document(&self, d: &Descriptor) -> Result<Vec<u8>>;
+}
+
+impl BlobSource for Layout {
+    fn root(&self) -> &std::path::Path {
+        Layout::root(self)
+    }
+
+    fn has(&self, d: &Descriptor) -> bool {
+        Layout::has(self, d)
+    }
+
+    fn absent(&self, d: &Descriptor) -> LayoutError {
+        // Opening says why: missing, or of the wrong size.
+        match self.open(d) {
+            Err(e) => e,
+            Ok(_) => LayoutError::MissingBlob {
+                root: self.root().to_path_buf(),
+                digest: d.digest.clone(),
+                needed_by: String::new(),
+            },
+        }
+    }
+
+    fn read_document(&self, d: &Descriptor) -> Result<Vec<u8>> {
+        Layout::read_document(self, d)
+    }
+}
+
 /// Walks what `root` needs in `layout`. The root, and every config and layer of a manifest
 /// held, must be present (else [`LayoutError::MissingBlob`]); an index's children may be
 /// missing.
 pub fn needs(layout: &Layout, root: &Descriptor) -> Result<Needs> {
-    walk(layout, root, true)
+    layout.check_folders()?;
+    walk(layout, root)
 }
 
 /// What `root` needs as far as `layout` holds it: the walk of [`needs`], where a blob the
 /// image needs and the store lacks is listed as not present rather than an error (what a
 /// download still has to fetch; the documents it cannot read yet hide what they name).
 pub fn so_far(layout: &Layout, root: &Descriptor) -> Result<Needs> {
-    walk(layout, root, false)
+    layout.check_folders()?;
+    walk_from(layout, root, false)
 }
 
-fn walk(layout: &Layout, root: &Descriptor, strict: bool) -> Result<Needs> {
-    layout.check_folders()?;
+/// Walks what `root` needs in `source`, as [`needs`] does in a layout.
+pub fn walk(source: &dyn BlobSource, root: &Descriptor) -> Result<Needs> {
+    walk_from(source, root, true)
+}
+
+/// The walk; with `strict`, a blob the image needs and `source` lacks is an error.
+fn walk_from(source: &dyn BlobSource, root: &Descriptor, strict: bool) -> Result<Needs> {
+    let layout = source;
     let mut blobs: Vec<Need> = Vec::new();
     let mut documents: HashMap<String, Arc<[u8]>> = HashMap::new();
     let mut seen: HashSet<String> = HashSet::new();
@@ -103,8 +151,7 @@ fn walk(layout: &Layout, root: &Descriptor, strict: bool) -> Result<Needs> {
         }
         if !layout.has(&d) {
             if required && strict {
-                // Opening says why: missing, or of the wrong size.
-                layout.open(&d)?;
+                return Err(layout.absent(&d));
             }
             blobs.push(Need {
                 descriptor: d,
@@ -145,6 +192,13 @@ fn walk(layout: &Layout, root: &Descriptor, strict: bool) -> Result<Needs> {
             })?;
             children.push((config, Kind::Config, true));
             children.extend(doc.layers.iter().map(|l| (l.clone(), Kind::Layer, true)));
+        }
+        // Counted before any is looked up: a document naming thousands of blobs is refused
+        // as too wide, whatever it names.
+        if children.len() > MAX_DESCRIPTORS {
+            return Err(too_large(format!(
+                "it names more than {MAX_DESCRIPTORS} blobs"
+            )));
         }
         blobs.push(Need {
             descriptor: d,
@@ -189,7 +243,7 @@ fn walk(layout: &Layout, root: &Descriptor, strict: bool) -> Result<Needs> {
                 }
                 Kind::Layer => {
                     if !layout.has(&child) {
-                        layout.open(&child)?;
+                        return Err(layout.absent(&child));
                     }
                     blobs.push(Need {
                         descriptor: child,

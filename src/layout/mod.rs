@@ -12,6 +12,7 @@
 //! was written, an atomic `index.json`, a garbage collection that removes, bounded walks, and
 //! (through the directory lock the callers hold) no concurrent writer.
 
+pub mod archive;
 pub mod gc;
 pub mod graph;
 pub mod index;
