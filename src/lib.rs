@@ -16,6 +16,7 @@ pub mod version;
 pub mod warn;
 // Files.
 pub mod archive;
+pub mod backoff;
 pub mod commit;
 pub mod context;
 pub mod docker_cli;

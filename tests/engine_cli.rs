@@ -702,7 +702,20 @@ fn load_checks_every_layer_as_it_streams() {
     let mut bytes = fs::read(&path).unwrap();
     common::flip_in_layer(&mut bytes, b"flip one byte of me");
     fs::write(&path, &bytes).unwrap();
-    // The engine already has these layers: only the stream's own digests can tell.
+    // The engine holds every layer: a thin load sends none of them, so the damaged one is
+    // neither sent nor read, and the engine keeps its own sound copy.
+    let out = toolbox(&s, &host, &["load", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let had = text
+        .split("; the engine had ")
+        .nth(1)
+        .and_then(|t| t.split_once(" layers)"))
+        .and_then(|(t, _)| t.split_once(" of "));
+    assert!(had.is_some_and(|(held, all)| held == all), "{text}");
+    // Without the image, the damaged layer goes to the engine: the stream's own digests
+    // stop it.
+    docker_ok(&s, &host, &["rmi", &format!("{image}:1.0")]);
     let out = toolbox(&s, &host, &["load", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let err = stderr(&out);
@@ -710,7 +723,9 @@ fn load_checks_every_layer_as_it_streams() {
         (err.contains("layer") || err.contains("blob")) && err.contains("docker rmi"),
         "{err}"
     );
-    docker_ok(&s, &host, &["rmi", "--no-prune", &format!("{image}:1.0")]);
+    let _ = common::docker(&s, &host)
+        .args(["rmi", &format!("{image}:1.0")])
+        .output();
 }
 
 #[test]

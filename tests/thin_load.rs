@@ -22,19 +22,6 @@ fn remove_images(s: &Scratch, host: &str, references: &[&str]) {
     });
 }
 
-/// Bytes that do not compress.
-fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// The `path` of what `toolbox ARGS --json` wrote, under the scratch directory.
 fn written(s: &Scratch, host: &str, args: &[&str]) -> PathBuf {
     let mut args = args.to_vec();
@@ -83,7 +70,7 @@ fn thin_loads(flavour: &str) {
     let art = s.artifacts();
     let image = common::unique_image("thin");
     let ctx = scratch_context(s.path(), "one", "");
-    fs::write(ctx.join("base.bin"), random_bytes(BASE, 7)).unwrap();
+    fs::write(ctx.join("base.bin"), common::images::random_bytes(BASE, 7)).unwrap();
     fs::write(
         ctx.join("Dockerfile"),
         "FROM scratch\nCOPY sh /bin/sh\nCOPY base.bin /data/base.bin\nCOPY content.txt /\n",

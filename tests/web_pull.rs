@@ -13,28 +13,16 @@ use std::time::Duration;
 use common::images::{self, Entry};
 use common::{Fault, FaultyProxy, Scratch, TestWebServer, json, ok, stderr};
 
-/// Bytes that do not compress: a base layer whose blob is about its own size.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// The published side: `web_<version>_<id>.ref` archives over one layer store, converted from
 /// classic archives that share a 2 MB base layer; each version adds its own small layer.
 fn publish(server: &Scratch, versions: &[&str]) -> Vec<PathBuf> {
-    let base = images::layer(&[Entry::File("base.bin", &noise(2 << 20, 7))]);
+    let base = images::layer(&[Entry::File("base.bin", &images::random_bytes(2 << 20, 7))]);
     let mut refs = Vec::new();
     for (i, version) in versions.iter().enumerate() {
-        let top = images::layer(&[Entry::File("top.bin", &noise(20_000, 100 + i as u64))]);
+        let top = images::layer(&[Entry::File(
+            "top.bin",
+            &images::random_bytes(20_000, 100 + i as u64),
+        )]);
         let archive = images::image_archive(
             images::Layout::Classic,
             &format!("web:{version}"),

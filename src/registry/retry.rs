@@ -12,16 +12,16 @@ use super::error::RegistryError;
 
 use crate::tls::certificate_refused;
 
-/// The first wait; each retry doubles it.
-const FIRST_WAIT: Duration = Duration::from_millis(500);
-/// The longest wait between two tries (a `Retry-After` longer than this is cut to it).
-const LONGEST_WAIT: Duration = Duration::from_secs(30);
+use crate::backoff::{self, Transient};
 
-/// The wait before retry number `retry` (0-based) when the registry named none.
-pub(super) fn backoff(retry: u32) -> Duration {
-    FIRST_WAIT
-        .saturating_mul(1u32 << retry.min(16))
-        .min(Duration::from_secs(8))
+impl Transient for RegistryError {
+    fn is_transient(&self) -> bool {
+        RegistryError::is_transient(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        RegistryError::retry_after(self)
+    }
 }
 
 impl RegistryError {
@@ -60,21 +60,7 @@ impl Registry {
     /// Waits before retry number `retry` after `error`, saying so; `false` when no retry is
     /// left or the error is final.
     pub(super) async fn wait_to_retry(&self, retry: u32, error: &RegistryError) -> bool {
-        if retry >= self.retries || !error.is_transient() {
-            return false;
-        }
-        let wait = error
-            .retry_after()
-            .unwrap_or_else(|| backoff(retry))
-            .min(LONGEST_WAIT);
-        self.notice(&format!(
-            "{error}; retrying in {:.1} s (retry {} of {})",
-            wait.as_secs_f64(),
-            retry + 1,
-            self.retries
-        ));
-        tokio::time::sleep(wait).await;
-        true
+        backoff::wait_to_retry(retry, self.retries, error, &|m| self.notice(m)).await
     }
 
     /// Runs `op` until it succeeds, fails for good, or the retries are spent.
@@ -102,15 +88,6 @@ pub(super) fn parse_retry_after(value: Option<&reqwest::header::HeaderValue>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_bounded() {
-        assert_eq!(backoff(0), Duration::from_millis(500));
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(3), Duration::from_secs(4));
-        assert_eq!(backoff(10), Duration::from_secs(8));
-        assert_eq!(backoff(40), Duration::from_secs(8));
-    }
 
     #[test]
     fn retry_after_in_seconds() {

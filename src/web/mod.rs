@@ -86,10 +86,10 @@ pub enum WebError {
     },
 }
 
-impl WebError {
+impl crate::backoff::Transient for WebError {
     /// Whether trying again may succeed: the network failed in passing, or the server said it
     /// is busy (429) or failing (5xx).
-    pub fn is_transient(&self) -> bool {
+    fn is_transient(&self) -> bool {
         match self {
             WebError::Unreachable { .. } | WebError::Cut { .. } => true,
             WebError::Status { status, .. } => *status == 429 || (500..600).contains(status),
@@ -180,12 +180,6 @@ pub fn folders_up(url: &Url) -> Vec<Url> {
     out
 }
 
-/// The first wait; each retry doubles it, up to [`MOST_BETWEEN`].
-const FIRST_WAIT: Duration = Duration::from_millis(500);
-const MOST_BETWEEN: Duration = Duration::from_secs(8);
-/// The longest wait a `Retry-After` may ask for.
-const LONGEST_WAIT: Duration = Duration::from_secs(30);
-
 impl Web {
     /// A client with `access`'s CA certificates and retries.
     pub fn new(access: &WebAccess) -> Result<Web, WebError> {
@@ -216,27 +210,12 @@ impl Web {
     /// Waits before retry number `retry` after `error`, saying so; `false` when no retry is
     /// left or the error is final.
     async fn wait_to_retry(&self, retry: u32, error: &WebError) -> bool {
-        if retry >= self.retries || !error.is_transient() {
-            return false;
-        }
-        let wait = error
-            .retry_after()
-            .unwrap_or_else(|| {
-                FIRST_WAIT
-                    .saturating_mul(1u32 << retry.min(16))
-                    .min(MOST_BETWEEN)
-            })
-            .min(LONGEST_WAIT);
-        if let Some(notify) = &self.notify {
-            notify(&format!(
-                "{error}; retrying in {:.1} s (retry {} of {})",
-                wait.as_secs_f64(),
-                retry + 1,
-                self.retries
-            ));
-        }
-        tokio::time::sleep(wait).await;
-        true
+        let notice = |message: &str| {
+            if let Some(notify) = &self.notify {
+                notify(message);
+            }
+        };
+        crate::backoff::wait_to_retry(retry, self.retries, error, &notice).await
     }
 
     /// `GET url` from byte `from` on; the answer and how many bytes at its start to drop (a
@@ -430,6 +409,7 @@ fn reason_of(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backoff::Transient;
 
     #[test]
     fn urls_are_http_with_a_host_and_a_file() {

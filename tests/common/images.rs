@@ -322,3 +322,17 @@ pub fn archive_bytes(tar: &[u8], file_name: &str) -> Vec<u8> {
         toolbox::codec::write_archive(&mut &tar[..], body, &dir.path().join(file_name), 3).unwrap();
     std::fs::read(path).unwrap()
 }
+
+/// `n` bytes that do not compress (xorshift from `seed`): a layer whose blob is about its own
+/// size.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

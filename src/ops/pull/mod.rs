@@ -36,6 +36,29 @@ pub struct Downloaded {
     pub reused: u64,
 }
 
+impl Downloaded {
+    /// The archive already there: nothing downloaded.
+    fn existing(archive: crate::archive::Archive) -> Downloaded {
+        Downloaded {
+            path: archive.path,
+            name: archive.name,
+            written: false,
+            downloaded: 0,
+            reused: 0,
+        }
+    }
+}
+
+/// The archive of `name`'s image, version and ID (in any known format) in the artifacts
+/// directory `dir`, if there is one.
+fn already_there(dir: &Path, name: &ArchiveName) -> Result<Option<crate::archive::Archive>> {
+    let store = super::open_store(dir)?;
+    Ok(store
+        .known_of(&name.image)
+        .find(|a| a.name.version == name.version && a.name.id == name.id)
+        .cloned())
+}
+
 /// What `pull` did.
 #[derive(Debug, Clone)]
 pub struct Pulled {
@@ -61,14 +84,10 @@ pub async fn pull(
     let resolved = registry::resolve(&registry, req).await?;
     let name = &resolved.name;
     let dir = lock.dir();
-    let store = super::open_store(dir)?;
-    if let Some(existing) = store
-        .known_of(&name.image)
-        .find(|a| a.name.version == name.version && a.name.id == name.id)
-    {
+    if let Some(existing) = already_there(dir, name)? {
         return Ok(Pulled {
-            path: existing.path.clone(),
-            name: existing.name.clone(),
+            path: existing.path,
+            name: existing.name,
             digest: resolved.digest,
             written: false,
         });

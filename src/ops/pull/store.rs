@@ -29,18 +29,8 @@ pub async fn pull_into_store(
     let resolved = registry::resolve(&registry, req).await?;
     let name = resolved.name.with_format(Format::Ref);
     let dir = lock.dir();
-    let store = crate::ops::open_store(dir)?;
-    if let Some(existing) = store
-        .known_of(&name.image)
-        .find(|a| a.name.version == name.version && a.name.id == name.id)
-    {
-        return Ok(Downloaded {
-            path: existing.path.clone(),
-            name: existing.name.clone(),
-            written: false,
-            downloaded: 0,
-            reused: 0,
-        });
+    if let Some(existing) = super::already_there(dir, &name)? {
+        return Ok(Downloaded::existing(existing));
     }
     let layout = crate::ops::update::own_layout(dir)?;
     let doc = resolved.manifest();

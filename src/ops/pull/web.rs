@@ -62,18 +62,8 @@ pub async fn pull_url(
 ) -> Result<Downloaded> {
     let name = archive_name(url)?;
     let dir = lock.dir();
-    let store = super::super::open_store(dir)?;
-    if let Some(existing) = store
-        .known_of(&name.image)
-        .find(|a| a.name.version == name.version && a.name.id == name.id)
-    {
-        return Ok(Downloaded {
-            path: existing.path.clone(),
-            name: existing.name.clone(),
-            written: false,
-            downloaded: 0,
-            reused: 0,
-        });
+    if let Some(existing) = super::already_there(dir, &name)? {
+        return Ok(Downloaded::existing(existing));
     }
     if name.format == Format::Ref {
         pull_ref(dir, url, name, web, reporter).await
