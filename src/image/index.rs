@@ -35,6 +35,9 @@ pub struct FileDigest {
     /// the root with `..`, a hard link or whiteout that reaches above it); `None` when nothing
     /// (or when the file is no tar: the digests judge that).
     pub layer_problem: Option<String>,
+    /// A compressed file (gzip, zstd) read with [`Reading::HashedAsStored`]: hashed as stored
+    /// only, neither decompressed nor walked.
+    pub left_compressed: bool,
 }
 
 impl FileDigest {
@@ -75,6 +78,10 @@ pub enum Reading {
     Documents,
     /// Every file, hashed (and gzip files hashed uncompressed too).
     Hashed,
+    /// Every file hashed as stored; a compressed file is not decompressed. For a reader that
+    /// hands the layers to one that checks their content itself (an engine checks each
+    /// layer's diff ID as it unpacks it): a compressed layer's check is then its blob digest.
+    HashedAsStored,
 }
 
 /// The members of a `docker save` tar, and the bytes of its small JSON documents.
@@ -110,7 +117,7 @@ impl TarIndex {
             let path = entry.path().map_err(ImageError::Damaged)?.into_owned();
             // Verification refuses every `..`, even one that stays inside the tar: `docker
             // save` never writes one.
-            if reading == Reading::Hashed
+            if reading != Reading::Documents
                 && path
                     .components()
                     .any(|c| c == std::path::Component::ParentDir)
@@ -134,10 +141,15 @@ impl TarIndex {
                 source: e,
             };
             let (kept, digest) = match reading {
-                Reading::Hashed => {
+                Reading::Hashed | Reading::HashedAsStored => {
                     let mut kept = Vec::new();
-                    let digest =
-                        hash_file(&mut entry, wanted.then_some(&mut kept)).map_err(read)?;
+                    let digest = hash_file(
+                        &mut entry,
+                        wanted.then_some(&mut kept),
+                        // Left compressed only where the name is the digest that checks it.
+                        reading == Reading::Hashed || !key.starts_with("blobs/sha256/"),
+                    )
+                    .map_err(read)?;
                     (wanted.then_some(kept), Some(digest))
                 }
                 Reading::Documents if wanted => {
@@ -283,7 +295,11 @@ pub fn normalize(path: &Path) -> Result<String, ImageError> {
 
 /// Hashes a file as it streams (and its gzip-decompressed content when it is gzip), keeping
 /// its bytes in `keep` when asked.
-fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<FileDigest> {
+fn hash_file(
+    reader: &mut dyn Read,
+    keep: Option<&mut Vec<u8>>,
+    decompress: bool,
+) -> io::Result<FileDigest> {
     let mut first = [0u8; 2];
     let mut got = 0;
     while got < 2 {
@@ -297,6 +313,16 @@ fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<Fi
         Some(keep) => HashingReader::keeping(head, keep),
         None => HashingReader::new(head),
     };
+    let compressed = got == 2 && (first == GZIP_MAGIC || first == ZSTD_MAGIC);
+    if !decompress && compressed {
+        io::copy(&mut tee, &mut io::sink())?;
+        return Ok(FileDigest {
+            stored: tee.finish().0,
+            uncompressed: None,
+            layer_problem: None,
+            left_compressed: true,
+        });
+    }
     let (uncompressed, layer_problem) = if first[..got] == GZIP_MAGIC {
         let mut plain = HashingReader::new(flate2::read::MultiGzDecoder::new(&mut tee));
         let problem = walk_layer(&mut plain);
@@ -343,6 +369,7 @@ fn hash_file(reader: &mut dyn Read, keep: Option<&mut Vec<u8>>) -> io::Result<Fi
         stored: tee.finish().0,
         uncompressed,
         layer_problem,
+        left_compressed: false,
     })
 }
 

@@ -518,6 +518,7 @@ fn file_member(size: u64, stored: String, uncompressed: Option<String>) -> Membe
             stored,
             uncompressed,
             layer_problem: None,
+            left_compressed: false,
         }),
     }
 }

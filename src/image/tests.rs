@@ -142,6 +142,7 @@ fn oci_blobs_must_match_their_names() {
                 stored: sha256(b"x"),
                 uncompressed: None,
                 layer_problem: None,
+                left_compressed: false,
             }),
         },
     );

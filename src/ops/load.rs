@@ -362,7 +362,7 @@ fn read_into(
     reporter: Arc<dyn Reporter>,
 ) -> Result<std::result::Result<Sent, io::Error>> {
     let mut writer = writer;
-    let mut check = StreamCheck::start_thin(&archive.name.id, plan.omitted.clone());
+    let mut check = StreamCheck::start_for_engine(&archive.name.id, plan.omitted.clone());
     let held = plan.held;
     let outcome = match archive.name.format {
         Format::Ref => {
