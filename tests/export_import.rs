@@ -675,3 +675,90 @@ fn an_unknown_ending_is_wrong_usage() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("bundle.zip"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_killed_import_leaves_no_ref_and_the_next_run_completes() {
+    use common::images::{self, Entry};
+    // A bundle of one image with a large random layer, made without an engine: a classic
+    // archive converted into the store, then exported.
+    let s = Scratch::new();
+    let big = images::layer(&[Entry::File("big.bin", &images::random_bytes(256 << 20, 3))]);
+    let archive = images::image_archive(
+        images::Layout::Classic,
+        "killed:1.0.0",
+        "2024-01-01T00:00:00Z",
+        &[big],
+    );
+    let path = s
+        .artifacts()
+        .join(format!("killed_1.0.0_{}.docker", archive.short_id()));
+    fs::write(&path, archive.tar()).unwrap();
+    ok(s.toolbox()
+        .args(["convert", path.to_str().unwrap(), "--to", "ref"])
+        .output()
+        .unwrap());
+    let bundle = s.path().join("bundle.tar");
+    ok(s.toolbox()
+        .args(["export", "killed", "-o", bundle.to_str().unwrap()])
+        .output()
+        .unwrap());
+
+    let target = s.path().join("target");
+    fs::create_dir(&target).unwrap();
+    let mut child = s
+        .toolbox_std()
+        .args([
+            "import",
+            bundle.to_str().unwrap(),
+            "--basedir",
+            target.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    // Killed while it writes the large blob (a temporary file in the store's blob folder).
+    let blobs = target.join("blobs/sha256");
+    let writing = || {
+        fs::read_dir(&blobs).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains("tmp"))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !writing() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it could be killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never wrote"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let refs = |dir: &Path| {
+        fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".ref"))
+            .count()
+    };
+    assert_eq!(refs(&target), 0, "no .ref after a kill");
+    let out = ok(s
+        .toolbox()
+        .args([
+            "import",
+            bundle.to_str().unwrap(),
+            "--basedir",
+            target.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(refs(&target), 1, "{}", common::stdout(&out));
+    ok(s.toolbox()
+        .args(["verify", "--basedir", target.to_str().unwrap()])
+        .output()
+        .unwrap());
+}
