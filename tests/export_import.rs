@@ -49,35 +49,6 @@ fn tar_blobs(bytes: &[u8]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The blobs (digest and size) a `.ref` leads to in the store at `art`.
-fn ref_blobs(art: &Path, reference: &Path) -> Vec<(String, u64)> {
-    let r: serde_json::Value = serde_json::from_slice(&fs::read(reference).unwrap()).unwrap();
-    let mut out = Vec::new();
-    let mut todo = vec![r["digest"].as_str().unwrap().to_string()];
-    while let Some(d) = todo.pop() {
-        let file = art
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"));
-        if !file.exists() || out.iter().any(|(o, _)| *o == d) {
-            continue;
-        }
-        let bytes = fs::read(&file).unwrap();
-        out.push((d.clone(), bytes.len() as u64));
-        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        for key in ["manifests", "layers"] {
-            for child in doc[key].as_array().into_iter().flatten() {
-                todo.push(child["digest"].as_str().unwrap().to_string());
-            }
-        }
-        if let Some(c) = doc["config"]["digest"].as_str() {
-            todo.push(c.to_string());
-        }
-    }
-    out
-}
-
 /// A bundle of two images of two names (a `.ref` and a `.zst`) loads with `docker load` on the
 /// engine `flavour` with the IDs and tags of the archives, and skopeo reads it.
 fn bundle(flavour: &str) {
@@ -270,7 +241,10 @@ fn a_delta_holds_only_the_new_blobs_and_imports_over_its_base() {
         )));
         refs.push(s.path().join(out["path"].as_str().unwrap()));
     }
-    let (n, n1) = (ref_blobs(&art, &refs[0]), ref_blobs(&art, &refs[1]));
+    let (n, n1) = (
+        common::ref_blobs(&art, &refs[0]),
+        common::ref_blobs(&art, &refs[1]),
+    );
     let base: BTreeSet<&String> = n.iter().map(|(d, _)| d).collect();
     let new_bytes: u64 = n1
         .iter()

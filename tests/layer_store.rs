@@ -30,29 +30,10 @@ fn blob_files(art: &Path) -> BTreeSet<String> {
 /// The digests the `.ref` at `path` leads to (its manifest or index, what they name), as far
 /// as the store holds them.
 fn needed(art: &Path, reference: &Path) -> BTreeSet<String> {
-    let r: serde_json::Value = serde_json::from_slice(&fs::read(reference).unwrap()).unwrap();
-    let mut out = BTreeSet::new();
-    let mut todo = vec![r["digest"].as_str().unwrap().to_string()];
-    while let Some(d) = todo.pop() {
-        let file = art
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"));
-        if !file.exists() || !out.insert(d.clone()) {
-            continue;
-        }
-        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&fs::read(&file).unwrap()) else {
-            continue;
-        };
-        for key in ["manifests", "layers"] {
-            for child in doc[key].as_array().into_iter().flatten() {
-                todo.push(child["digest"].as_str().unwrap().to_string());
-            }
-        }
-        if let Some(c) = doc["config"]["digest"].as_str() {
-            todo.push(c.to_string());
-        }
-    }
-    out
+    common::ref_blobs(art, reference)
+        .into_iter()
+        .map(|(digest, _)| digest)
+        .collect()
 }
 
 /// Builds `image:version` from `ctx` (whose content file says `content`), with the engine's

@@ -1163,6 +1163,36 @@ pub mod hygiene {
     }
 }
 
+/// The blobs (digest and size) a `.ref` leads to in the store at `art` (its manifest or
+/// index, what they name), as far as the store holds them, each once.
+pub fn ref_blobs(art: &Path, reference: &Path) -> Vec<(String, u64)> {
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(reference).unwrap()).unwrap();
+    let mut out = Vec::new();
+    let mut todo = vec![r["digest"].as_str().unwrap().to_string()];
+    while let Some(d) = todo.pop() {
+        let file = art
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"));
+        if !file.exists() || out.iter().any(|(o, _)| *o == d) {
+            continue;
+        }
+        let bytes = fs::read(&file).unwrap();
+        out.push((d.clone(), bytes.len() as u64));
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        for key in ["manifests", "layers"] {
+            for child in doc[key].as_array().into_iter().flatten() {
+                todo.push(child["digest"].as_str().unwrap().to_string());
+            }
+        }
+        if let Some(c) = doc["config"]["digest"].as_str() {
+            todo.push(c.to_string());
+        }
+    }
+    out
+}
+
 /// What a [`FaultyProxy`] does to a request a rule matches.
 #[derive(Debug, Clone)]
 pub enum Fault {

@@ -49,6 +49,23 @@ impl Downloaded {
     }
 }
 
+/// Names an image whose blobs are now all in `layout`: checks that every blob `reference`
+/// needs is there and whole, writes the `.ref` archive `name` in `dir` (last, so that the store
+/// never holds a `.ref` whose blobs are not all there) and lists it in `index.json`. Returns
+/// its path and the bytes the image's blobs take in the store.
+fn write_ref(
+    dir: &Path,
+    layout: &crate::layout::Layout,
+    name: &ArchiveName,
+    reference: &crate::layout::RefFile,
+) -> Result<(PathBuf, u64)> {
+    let complete = crate::layout::graph::needs(layout, &reference.descriptor())?;
+    let dest = dir.join(name.file_name());
+    reference.write(&dest)?;
+    super::update::rewrite_index(dir, layout, &[])?;
+    Ok((dest, complete.size()))
+}
+
 /// The archive of `name`'s image, version and ID (in any known format) in the artifacts
 /// directory `dir`, if there is one.
 fn already_there(dir: &Path, name: &ArchiveName) -> Result<Option<crate::archive::Archive>> {

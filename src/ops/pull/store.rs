@@ -69,11 +69,7 @@ pub async fn pull_into_store(
         digest: resolved.digest.clone(),
         size: resolved.manifest_bytes().len() as u64,
     };
-    // Every blob is there and whole before the `.ref` names them.
-    crate::layout::graph::needs(&layout, &root.descriptor())?;
-    let dest = dir.join(name.file_name());
-    root.write(&dest)?;
-    crate::ops::update::rewrite_index(dir, &layout, &[])?;
+    let (dest, _) = super::write_ref(dir, &layout, &name, &root)?;
     Ok(Downloaded {
         path: dest,
         name,

@@ -248,14 +248,8 @@ async fn pull_ref(
     downloaded += fetched.iter().sum::<u64>();
     reporter.finish();
 
-    // Every blob is there and whole (the walk checks sizes and documents): the `.ref` last.
-    let complete = graph::needs(&layout, &root)?;
-    let reused = complete
-        .size()
-        .saturating_sub(downloaded - bytes.len() as u64);
-    let dest = dir.join(name.file_name());
-    reference.write(&dest)?;
-    crate::ops::update::rewrite_index(dir, &layout, &[])?;
+    let (dest, stored) = super::write_ref(dir, &layout, &name, &reference)?;
+    let reused = stored.saturating_sub(downloaded - bytes.len() as u64);
     Ok(Downloaded {
         path: dest,
         name,
