@@ -84,6 +84,8 @@ pub struct ConfigFile {
     pub store: Option<bool>,
     /// How the layer store compresses plain layers: `gzip` (the default) or `zstd`.
     pub layer_compression: Option<LayerCompressionName>,
+    /// The URL the artifacts directory is served under (`config`'s `--baseurl`).
+    pub baseurl: Option<String>,
     /// Per-image settings, keyed by image name.
     #[serde(default, deserialize_with = "null_as_default")]
     pub images: BTreeMap<String, ImageConfig>,
@@ -498,6 +500,8 @@ pub struct Settings {
     pub store: Option<bool>,
     /// The config file's `layer_compression`.
     pub layer_compression: Option<LayerCompressionName>,
+    /// The config file's `baseurl`.
+    pub baseurl: Option<String>,
     /// The config file read, if any.
     pub file: Option<PathBuf>,
 }
@@ -539,6 +543,7 @@ impl Settings {
             progress: file.progress,
             store: file.store,
             layer_compression: file.layer_compression,
+            baseurl: file.baseurl,
             file: file_path,
         })
     }

@@ -605,3 +605,35 @@ fn https_with_a_ca_file_and_an_untrusted_certificate_refused() {
     ));
     ok(run(&client, &["verify"]));
 }
+
+#[test]
+fn a_base_url_without_a_scheme_is_wrong_usage_and_the_config_file_may_hold_it() {
+    let server = Scratch::new();
+    let refs = publish(&server, &["10.0.0"]);
+    let out = run(&server, &["config", "--baseurl", "cdn.example/x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cdn.example/x"), "{}", stderr(&out));
+    let out = run(&server, &["config"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--baseurl"), "{}", stderr(&out));
+    fs::create_dir_all(server.path().join("config")).unwrap();
+    fs::write(
+        server.path().join("config/toolbox.yaml"),
+        "baseurl: https://releases.example/web/\n",
+    )
+    .unwrap();
+    let cfg = json(&ok(run(&server, &["config", "--json"])));
+    assert_eq!(
+        cfg["images"]["web"]["url"],
+        format!("https://releases.example/web/{}", file_name(&refs[0]))
+    );
+    // The flag wins over the file.
+    let cfg = json(&ok(run(
+        &server,
+        &["config", "--baseurl", "http://other.example", "--json"],
+    )));
+    assert_eq!(
+        cfg["images"]["web"]["url"],
+        format!("http://other.example/{}", file_name(&refs[0]))
+    );
+}

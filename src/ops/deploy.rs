@@ -36,12 +36,7 @@ pub fn deployment<'a>(
     base_url: &str,
     rule: LatestRule,
 ) -> Result<(Deployment, Vec<Skipped<'a>>)> {
-    if base_url.trim().is_empty() {
-        return Err(Error::BadUrl {
-            url: base_url.to_string(),
-            reason: "it is empty".into(),
-        });
-    }
+    check_base_url(base_url)?;
     let base = base_url.trim_end_matches('/');
     let mut deployed = BTreeMap::new();
     let latest = store.latest_of(images, rule)?;
@@ -71,6 +66,35 @@ pub fn deployment<'a>(
         );
     }
     Ok((Deployment { images: deployed }, latest.skipped))
+}
+
+/// Checks that `base_url` is an `http://` or `https://` URL with a host, as `pull` takes.
+pub fn check_base_url(base_url: &str) -> Result<()> {
+    let bad = |reason: &str| Error::BadUrl {
+        url: base_url.to_string(),
+        reason: reason.to_string(),
+    };
+    if base_url.trim().is_empty() {
+        return Err(bad("it is empty"));
+    }
+    let url = reqwest::Url::parse(base_url).map_err(|e| {
+        bad(&format!(
+            "{e}; give the scheme and host, as in https://{}",
+            base_url.trim_start_matches('/')
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("only http:// and https:// URLs can be pulled from"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it names no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            "it has a query or a fragment, which a file's URL cannot follow",
+        ));
+    }
+    Ok(())
 }
 
 /// A relative path as a URL's path: each segment percent-encoded where a URL needs it.
@@ -113,6 +137,10 @@ mod tests {
             assert_eq!(web.tag, "web:1.2.3-b7");
         }
         assert!(deployment(&store, &[], "", LatestRule::default()).is_err());
+        for bad in ["cdn.example/x", "ftp://h/x", "https://h/x?a=1"] {
+            let err = deployment(&store, &[], bad, LatestRule::default()).unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
     }
 
     #[test]
