@@ -22,6 +22,9 @@ use crate::name::ArchiveName;
 use crate::progress::Reporter;
 use crate::registry::{self, Access, PullRequest, Registry};
 
+/// How many blobs download at once (`pull URL`, `pull REF --store`).
+const PARALLEL: usize = 4;
+
 /// What `pull URL` and `pull REF --store` did.
 #[derive(Debug, Clone)]
 pub struct Downloaded {

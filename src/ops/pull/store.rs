@@ -14,8 +14,7 @@ use crate::oci::Descriptor;
 use crate::progress::Reporter;
 use crate::registry::{self, Access, PullRequest, Reference, Registry, WriteSink};
 
-use super::Downloaded;
-use super::web::PARALLEL;
+use super::{Downloaded, PARALLEL};
 
 /// Pulls `req.reference` into the layer store of the artifacts directory `lock` holds, unless
 /// an archive of the same image, version and ID is there already.

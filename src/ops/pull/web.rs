@@ -27,10 +27,8 @@ use crate::oci::Descriptor;
 use crate::progress::Reporter;
 use crate::web::{self, Web, WebError};
 
-use super::Downloaded;
+use super::{Downloaded, PARALLEL};
 
-/// How many blobs download at once.
-pub(super) const PARALLEL: usize = 4;
 /// How many bytes of `oci-layout` are read.
 const MARKER_LIMIT: u64 = 4 << 10;
 
